@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import os
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -25,6 +26,8 @@ from experiments.programs import Program
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "alphatensor")
 FIELDS = {"r": "factorizations_r.npz", "f2": "factorizations_f2.npz"}
+MIN_SIZE, MAX_SIZE = 256, 8192  # Matrix sizes the programs are built for.
+MAX_LEVELS = 2  # 49^3 block products of 4,4,4 would be beyond any compiler.
 
 
 @functools.cache
@@ -57,9 +60,49 @@ def _dims(shape: str) -> tuple[int, int, int]:
   return n, m, p
 
 
+def _check_square_size(size: int) -> None:
+  if not MIN_SIZE <= size <= MAX_SIZE:
+    raise ValueError(f"size {size} is outside {MIN_SIZE}..{MAX_SIZE}; the programs "
+                     f"multiply square matrices of {MIN_SIZE} to {MAX_SIZE} rows")
+
+
+def operands(size: int, dtype: str = "float32", concrete: bool = False) -> tuple:
+  """The two size x size operands of a program.
+
+  Args:
+    size: rows (and columns) of A and B.
+    dtype: "float32" or "bfloat16".
+    concrete: random arrays (seeded) to multiply for real; otherwise
+      `jax.ShapeDtypeStruct`s, all that compiling needs, so that an 8192 x 8192
+      program is built without materialising 2 x 256 MiB of random numbers.
+
+  Returns:
+    (A, B).
+  """
+  if not concrete:
+    return tuple(jax.ShapeDtypeStruct((size, size), jnp.dtype(dtype)) for _ in range(2))
+  rng = np.random.default_rng(0)
+  return tuple(jnp.asarray(rng.standard_normal((size, size), np.float32), dtype)
+               for _ in range(2))
+
+
 def matmul(a: jnp.ndarray, b: jnp.ndarray, shape: str, levels: int = 1,
            field: str = "r") -> jnp.ndarray:
-  """A @ B with the factorization of `shape`, recursing `levels` times."""
+  """A @ B with the factorization of `shape`, recursing `levels` times.
+
+  Args:
+    a: [rows, inner] JAX array (or tracer); or a NumPy array, to run the same
+      algorithm in NumPy (the tests check it in float64 in milliseconds, where
+      eager JAX dispatches tens of thousands of tiny operations).
+    b: [inner, cols], of the same kind.
+    shape: the factorization's "n,m,p" shape.
+    levels: recursion levels; rows, inner and cols must be divisible by
+      n, m and p to the power `levels` (`check_size`).
+    field: "r" or "f2" (see FIELDS).
+
+  Returns:
+    [rows, cols] A @ B.
+  """
   u, v, w = load_factorization(shape, field)
   n, m, p = _dims(shape)
   return _multiply(a, b, (n, m, p), u, v, w, levels)
@@ -86,8 +129,9 @@ def _multiply(a, b, dims, u, v, w, levels):
   products = [_multiply(_combine(a_blocks, u[:, r]), _combine(b_blocks, v[:, r]),
                         dims, u, v, w, levels - 1) for r in range(u.shape[1])]
   c = [_combine(products, w[k]) for k in range(p * n)]
-  rows = [jnp.concatenate([c[j * n + i] for j in range(p)], axis=1) for i in range(n)]
-  return jnp.concatenate(rows, axis=0)
+  concatenate = np.concatenate if isinstance(a, np.ndarray) else jnp.concatenate
+  rows = [concatenate([c[j * n + i] for j in range(p)], axis=1) for i in range(n)]
+  return concatenate(rows, axis=0)
 
 
 def check_size(shape: str, levels: int, rows: int, inner: int, cols: int) -> None:
@@ -103,20 +147,53 @@ def check_size(shape: str, levels: int, rows: int, inner: int, cols: int) -> Non
 
 
 def program(shape: str = "4,4,4", levels: int = 1, size: int = 256,
-            dtype: str = "float32", field: str = "r") -> Program:
-  """A `Program` multiplying two size x size matrices with a factorization."""
+            dtype: str = "float32", field: str = "r", concrete: bool = False) -> Program:
+  """A `Program` multiplying two size x size matrices with a factorization.
+
+  Args:
+    shape: the factorization's "n,m,p" shape.
+    levels: recursion levels, 1 or 2.
+    size: rows of the square operands, in MIN_SIZE..MAX_SIZE and divisible
+      into the factorization's blocks at every level.
+    dtype: "float32" or "bfloat16".
+    field: "r" (real factorizations) or "f2" (modulo 2).
+    concrete: operands as random arrays instead of `jax.ShapeDtypeStruct`s
+      (see `operands`).
+
+  Raises:
+    ValueError: a shape not in the file, levels outside 1..MAX_LEVELS, or a
+      size out of range or that the blocks cannot split; the message names it.
+  """
   load_factorization(shape, field)
+  if not 1 <= levels <= MAX_LEVELS:
+    raise ValueError(f"levels {levels} is outside 1..{MAX_LEVELS}")
+  _check_square_size(size)
   check_size(shape, levels, size, size, size)
-  key = np.random.default_rng(0)
-  a = jnp.asarray(key.standard_normal((size, size)), dtype)
-  b = jnp.asarray(key.standard_normal((size, size)), dtype)
-  return Program(f"alphatensor_{shape.replace(',', 'x')}_l{levels}_{size}",
-                 lambda a, b: matmul(a, b, shape, levels, field), (a, b))
+  return Program(f"alphatensor_{shape.replace(' ', '').replace(',', 'x')}_l{levels}_{size}"
+                 + ("" if dtype == "float32" else f"_{dtype}"),
+                 lambda a, b: matmul(a, b, shape, levels, field),
+                 operands(size, dtype, concrete))
 
 
-def plain_program(size: int, dtype: str = "float32") -> Program:
+def plain_program(size: int, dtype: str = "float32", concrete: bool = False) -> Program:
   """The same product with `jnp.dot`, for comparison."""
-  rng = np.random.default_rng(0)
-  a = jnp.asarray(rng.standard_normal((size, size)), dtype)
-  b = jnp.asarray(rng.standard_normal((size, size)), dtype)
-  return Program(f"dot_{size}", jnp.dot, (a, b))
+  _check_square_size(size)
+  return Program(f"dot_{size}" + ("" if dtype == "float32" else f"_{dtype}"), jnp.dot,
+                 operands(size, dtype, concrete))
+
+
+def extract_problem(program_: Program):
+  """The buffer-assignment problem of a program, compiled on this machine.
+
+  As `hlo_tools.capture_jax` then `module_to_problem`, but with LLVM's
+  optimisations off: the programs are compiled, never run, and the
+  optimisation level of the machine code does not change the optimised HLO
+  (the same text, byte for byte), while it is about half of the minutes XLA
+  takes to compile a two-level 4,4,4 program's thousands of instructions.
+  """
+  from hlo_tools import module_to_problem, parse_hlo
+
+  compiled = jax.jit(program_.fn).lower(*program_.args).compile(
+      compiler_options={"xla_backend_optimization_level": 0})
+  return module_to_problem(parse_hlo(compiled.as_text(), f"<{program_.name}>"),
+                           name=program_.name)

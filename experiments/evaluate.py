@@ -23,12 +23,12 @@ import dataclasses
 import io
 import os
 import sys
-import time
 
 from absl import app
 from absl import flags
 from absl import logging
 
+from experiments.comparison import gap_closed, grouped_bars, hardware_for, timed_solve
 from experiments.problem_sources import load_problems
 
 _PROBLEMS = flags.DEFINE_string("problems", "", "glob of problem files")
@@ -62,8 +62,8 @@ def evaluate(problems, solvers: list[str], hardware_name: str, fraction: float,
   """Solve every problem with every solver; one `Row` each."""
   from tqdm import tqdm
 
-  from malloc_muzero import get_hardware, simulate_placement, simulation_bounds
-  from malloc_muzero.solvers import SolverOptions, get_solver, solve
+  from malloc_muzero import simulation_bounds
+  from malloc_muzero.solvers import SolverOptions, get_solver
 
   for name in solvers:
     get_solver(name)  # Unknown names fail before any work.
@@ -71,20 +71,15 @@ def evaluate(problems, solvers: list[str], hardware_name: str, fraction: float,
   with tqdm(total=len(problems) * len(solvers), disable=not progress,
             desc="evaluate", unit="solve") as bar:
     for name, problem in problems:
-      capacity = (int(problem.source.get("capacity") or 0) if fraction == 0
-                  else problem.capacity_for(fraction))
-      hardware = get_hardware(hardware_name, capacity=capacity or None)
+      hardware = hardware_for(problem, hardware_name, fraction)
       slow, fast = simulation_bounds(problem, hardware)
       for solver in solvers:
         bar.set_postfix_str(f"{name}: {solver}")
-        start = time.monotonic()
-        placement = solve(solver, problem, hardware,
-                          SolverOptions(seed=seed, time_limit_s=time_limit_s))
-        seconds = time.monotonic() - start
-        t = simulate_placement(problem, hardware, placement.levels)
+        solved = timed_solve(solver, problem, hardware,
+                             SolverOptions(seed=seed, time_limit_s=time_limit_s))
         rows.append(Row(name, solver, problem.num_buffers,
-                        hardware.levels[1].capacity, t / slow, fast / slow,
-                        (slow - t) / (slow - fast) if slow > fast else 0.0, seconds))
+                        hardware.levels[1].capacity, solved.time_s / slow, fast / slow,
+                        gap_closed(solved.time_s, slow, fast), solved.wall_s))
         bar.update()
   return rows
 
@@ -112,32 +107,10 @@ def write_csv(rows: list[Row], path: str) -> None:
 
 def plot(rows: list[Row], path: str) -> None:
   """Grouped bars: the share of the gap each solver closes, per problem."""
-  import numpy as np
-  from matplotlib.backends.backend_agg import FigureCanvasAgg
-  from matplotlib.figure import Figure
-
-  from malloc_muzero.atomic_file import atomic_write_bytes
-
-  problems = list(dict.fromkeys(r.problem for r in rows))
-  solvers = list(dict.fromkeys(r.solver for r in rows))
-  gap = {(r.problem, r.solver): r.gap_closed for r in rows}
-  figure = Figure(figsize=(max(6, 1.6 * len(problems) * max(len(solvers), 2) / 3), 4))
-  FigureCanvasAgg(figure)
-  axes = figure.add_subplot()
-  width = 0.8 / len(solvers)
-  x = np.arange(len(problems))
-  for k, solver in enumerate(solvers):
-    axes.bar(x + k * width - 0.4 + width / 2,
-             [100 * gap.get((p, solver), 0.0) for p in problems], width, label=solver)
-  axes.set_xticks(x, problems, rotation=15, ha="right")
-  axes.set_ylabel("slow-to-fast gap closed (%)")
-  axes.set_ylim(0, 100)
-  axes.legend(fontsize="small")
-  axes.grid(axis="y", alpha=0.3)
-  figure.tight_layout()
-  buffer = io.BytesIO()
-  figure.savefig(buffer, format="png", dpi=110)
-  atomic_write_bytes(path, buffer.getvalue())
+  grouped_bars(path, list(dict.fromkeys(r.problem for r in rows)),
+               list(dict.fromkeys(r.solver for r in rows)),
+               {(r.problem, r.solver): 100 * r.gap_closed for r in rows},
+               "slow-to-fast gap closed (%)", ylim=(0, 100))
 
 
 def main(argv: list[str]) -> None:

@@ -1,0 +1,114 @@
+"""Comparing placements: the fast memory, a timed solve, the bounds, the bars.
+
+What the commands that put solvers side by side (`experiments.evaluate`,
+`experiments.report`, `experiments.alphatensor`) share: the hardware with a
+fast memory sized from a problem, one solve timed and simulated, where a time
+falls between the all-slow and all-fast bounds, and a grouped bar chart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+
+
+def hardware_for(problem, hardware_name: str, fraction: float):
+  """A hardware preset whose first fast level holds `fraction` of the
+  problem's peak live bytes (`fraction` 0: a MiniMalloc file's own capacity,
+  or the preset's when the file has none).
+
+  Raises:
+    ProblemError: an unknown preset.
+  """
+  from malloc_muzero import get_hardware
+
+  capacity = (int(problem.source.get("capacity") or 0) if fraction == 0
+              else problem.capacity_for(fraction))
+  return get_hardware(hardware_name, capacity=capacity or None)
+
+
+def gap_closed(time_s: float, slow_s: float, fast_s: float) -> float:
+  """The share of the all-slow to all-fast gap a placement closes (0 when the
+  bounds coincide)."""
+  return (slow_s - time_s) / (slow_s - fast_s) if slow_s > fast_s else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Solved:
+  """One checked placement, its simulated time and how long it took.
+
+  Attributes:
+    placement: the placement, checked by `solve` with the independent checker.
+    time_s: its simulated time in seconds.
+    wall_s: wall-clock seconds of the solve (without the simulation).
+  """
+  placement: object
+  time_s: float
+  wall_s: float
+
+
+def timed_solve(solver: str, problem, hardware, options) -> Solved:
+  """Runs `malloc_muzero.solvers.solve` (which checks the placement) and
+  simulates its answer.
+
+  Raises:
+    ProblemError: the solver cannot take the problem.
+  """
+  from malloc_muzero import simulate_placement
+  from malloc_muzero.solvers import solve
+
+  start = time.monotonic()
+  placement = solve(solver, problem, hardware, options)
+  wall = time.monotonic() - start
+  return Solved(placement, simulate_placement(problem, hardware, placement.levels), wall)
+
+
+def grouped_bars(path: str, groups: list[str], series: list[str],
+                 values: dict[tuple[str, str], float], ylabel: str,
+                 ylim: tuple[float, float] | None = None,
+                 marks: dict[str, float] | None = None, mark_label: str = "") -> None:
+  """Writes a PNG of bars grouped by `groups`, one colour per `series`.
+
+  Args:
+    path: the PNG to write (atomically).
+    groups: the x-axis groups, in order (e.g. problems).
+    series: the bars of each group, in order (e.g. solvers).
+    values: (group, series) -> height; missing pairs draw no bar.
+    ylabel: the y-axis label.
+    ylim: the y-axis range, or None for matplotlib's.
+    marks: group -> a value drawn as a black line across the group (e.g. a
+      bound), labelled `mark_label` in the legend.
+  """
+  import matplotlib
+  import numpy as np
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
+
+  from malloc_muzero.atomic_file import atomic_write_bytes
+
+  figure = Figure(figsize=(max(6, 1.6 * len(groups) * max(len(series), 2) / 3), 4))
+  FigureCanvasAgg(figure)
+  axes = figure.add_subplot()
+  width = 0.8 / max(len(series), 1)
+  x = np.arange(len(groups))
+  colors = matplotlib.colormaps["tab20"]  # Ten colours repeat beyond ten series.
+  for k, name in enumerate(series):
+    present = [i for i, g in enumerate(groups) if (g, name) in values]
+    axes.bar(x[present] + k * width - 0.4 + width / 2,
+             [values[(groups[i], name)] for i in present], width, label=name,
+             color=colors(k % colors.N) if len(series) > 10 else None)
+  marked = [i for i, group in enumerate(groups) if group in (marks or {})]
+  for k, i in enumerate(marked):
+    axes.hlines(marks[groups[i]], i - 0.45, i + 0.45, colors="black", linewidth=2,
+                label=mark_label if k == 0 else None)
+  axes.set_xticks(x, groups, rotation=15, ha="right")
+  axes.set_ylabel(ylabel)
+  if ylim is not None:
+    axes.set_ylim(*ylim)
+  axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+  axes.grid(axis="y", alpha=0.3)
+  figure.tight_layout()
+  buffer = io.BytesIO()
+  figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+  atomic_write_bytes(path, buffer.getvalue())
