@@ -42,6 +42,15 @@ _DYNAMICS = flags.DEFINE_enum("dynamics", "learned", ["learned", "true"],
                               "search over the learned model or the real game")
 _HEURISTIC_PRIOR = flags.DEFINE_bool("heuristic_prior", False,
                                      "add first-fit's preferences to the root prior")
+_REFERENCE_BONUS = flags.DEFINE_float(
+    "reference_bonus", 0.0, "prior logits for the action of the default policy that "
+    "follows XLA's memory space assignment (0: none)")
+_LEAF_VALUE = flags.DEFINE_enum("leaf_value", "network", ["network", "rollout"],
+                                "leaf values: the value network, or (with "
+                                "--dynamics=true) finishing the game with the "
+                                "default policy")
+_VALUE_SCALE = flags.DEFINE_float("value_scale", 0.1,
+                                  "weight of search values against the prior")
 _GAMES = flags.DEFINE_integer("games_per_iteration", 16, "self-play games per iteration")
 _CHECKPOINT_S = flags.DEFINE_float("checkpoint_every_s", 60.0, "seconds between checkpoints")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None,
@@ -73,7 +82,8 @@ def main(argv: list[str]) -> None:
     config = TrainConfig(games_per_iteration=_GAMES.value, search=SearchConfig(
         num_simulations=_SIMULATIONS.value, max_considered=_CONSIDERED.value,
         policy=_POLICY.value, dynamics=_DYNAMICS.value,
-        heuristic_prior=_HEURISTIC_PRIOR.value))
+        heuristic_prior=_HEURISTIC_PRIOR.value, reference_bonus=_REFERENCE_BONUS.value,
+        leaf_value=_LEAF_VALUE.value, value_scale=_VALUE_SCALE.value))
     summary = train(problem, hardware, _WORKDIR.value, _BUDGET.value, _SEED.value,
                     config, progress=sys.stderr.isatty(),
                     checkpoint_every_s=_CHECKPOINT_S.value)

@@ -23,6 +23,21 @@ def run_identity(problem, hardware) -> dict:
           "capacity": [level.capacity for level in hardware.levels[1:]]}
 
 
+def make_trainer(problem, hardware, config, seed: int):
+  """(decoder, Trainer) for one problem, with XLA's placement as the search's
+  reference when `config.search.reference_bonus` asks for one."""
+  from malloc_muzero.agent.reference import make_reference
+  from malloc_muzero.agent.train import Trainer
+  from malloc_muzero.solvers.chromosome import make_decoder
+
+  decoder = make_decoder(problem, hardware)
+  search = config.search
+  references = ([make_reference(problem, hardware, decoder)]
+                if search.reference_bonus or search.leaf_value == "rollout" else None)
+  return decoder, Trainer([decoder.problem], decoder.config, len(hardware.levels) - 1,
+                          config, seed, references)
+
+
 def train(problem, hardware, workdir: str, time_budget_s: float, seed: int,
           config, progress: bool = True, checkpoint_every_s: float = 60.0) -> dict:
   """Train, keeping checkpoints, metrics, the best placement and a curve.
@@ -33,15 +48,11 @@ def train(problem, hardware, workdir: str, time_budget_s: float, seed: int,
   from tqdm import tqdm
 
   from malloc_muzero.agent import checkpoint
-  from malloc_muzero.agent.train import Trainer
   from malloc_muzero.placement_io import save_placement_json
   from malloc_muzero.simulator import simulate_placement, simulation_bounds
-  from malloc_muzero.solvers.chromosome import make_decoder
 
   os.makedirs(workdir, exist_ok=True)
-  decoder = make_decoder(problem, hardware)
-  trainer = Trainer([decoder.problem], decoder.config, len(hardware.levels) - 1,
-                    config, seed)
+  decoder, trainer = make_trainer(problem, hardware, config, seed)
   identity = run_identity(problem, hardware)
   resumed = checkpoint.restore(workdir, trainer, identity)
   bounds = simulation_bounds(problem, hardware)

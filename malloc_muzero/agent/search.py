@@ -10,6 +10,12 @@ Both modes take the network's prior and value at the root (illegal actions at
   real next state's observation.
 `gumbel_muzero_policy` is the default; `muzero_policy` (PUCT with Dirichlet
 noise) is the alternative.
+
+Priors can be guided: `heuristic_prior` adds first-fit's preferences at the
+root, and `reference_bonus` adds a bonus to the action of a default policy
+that follows XLA's memory space assignment (`agent.reference`,
+`agent.rollout.default_action`), at the root and, with the true dynamics, at
+every node of the tree: following the bonus replays XLA's placement.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import mctx
 
 from malloc_muzero import game
 from malloc_muzero.agent.networks import MuZeroNetwork, masked_policy
+from malloc_muzero.agent.reference import Reference
+from malloc_muzero.agent.rollout import default_action, rollout_value
 from malloc_muzero.agent.value_transform import CategoricalSupport
 
 
@@ -39,12 +47,25 @@ class SearchConfig:
     heuristic_prior: add first-fit's preferences (`true_dynamics.heuristic_prior`)
       to the network's prior at the root, so that early self-play explores
       sensible offsets rather than uniformly random ones.
+    reference_bonus: logits added to the reference action of each move (0:
+      none); needs the `reference` actions passed to the search.
+    leaf_value: "network" (the value network) or "rollout" (with the true
+      dynamics: the return of finishing the game with the reference heuristic,
+      `agent.rollout`).
+    value_scale: how much the search's values weigh against the prior when
+      Gumbel MuZero chooses (`mctx.qtransform_completed_by_mix_value`; 0.1 is
+      mctx's default). Values are min-max scaled among the root's children,
+      so with a strong prior and exact values (rollouts) a larger scale lets a
+      small but real gain win.
   """
   num_simulations: int = 16
   max_considered: int = 8
   policy: str = "gumbel"
   dynamics: str = "learned"
   heuristic_prior: bool = False
+  reference_bonus: float = 0.0
+  leaf_value: str = "network"
+  value_scale: float = 0.1
 
 
 @chex.dataclass(frozen=True)
@@ -53,21 +74,54 @@ class TrueEmbedding:
   state: game.State
 
 
+def _reference_prior(config: SearchConfig, problem: game.GameProblem,
+                     reference: Reference | None, states: game.State) -> chex.Array:
+  """[B, A] the bonus of the default policy's action in each state (0
+  elsewhere): the reference's action, or what `agent.rollout` does in its
+  place after a departure."""
+  num_actions = states.legal_action_mask.shape[-1]
+  if reference is None or config.reference_bonus == 0:
+    return jnp.zeros((states.turn.shape[0], num_actions))
+  action = jax.vmap(default_action, in_axes=(None, 0, None))(problem, states, reference)
+  # Half the bonus to the default memory, the departure that most often pays
+  # (it frees the space for others), so that Gumbel search considers it.
+  slow = jax.nn.one_hot(jnp.zeros_like(action), num_actions)
+  return config.reference_bonus * jnp.maximum(jax.nn.one_hot(action, num_actions),
+                                              0.5 * slow)
+
+
 def _evaluate(network: MuZeroNetwork, support: CategoricalSupport, params, problem,
-              states: game.State):
-  """Network prior (masked) and value of a batch of real states."""
+              states: game.State, bonus: chex.Array):
+  """Network prior (masked, plus `bonus` [B, A]) and value of a batch of real
+  states."""
   observations = jax.vmap(game.observe, in_axes=(None, 0))(problem, states)
   latents, policy, value_logits = jax.vmap(
       lambda o: network.apply(params, o, method=network.initial_inference))(observations)
-  return latents, masked_policy(policy, states.legal_action_mask), \
+  return latents, masked_policy(policy + bonus, states.legal_action_mask), \
       support.decode(value_logits)
+
+
+def _rollout_values(problem, states, reference):
+  return jax.vmap(rollout_value, in_axes=(None, 0, None))(problem, states, reference)
 
 
 def run_search(network: MuZeroNetwork, support: CategoricalSupport,
                config: SearchConfig, params, problem: game.GameProblem,
-               states: game.State, key: chex.PRNGKey) -> mctx.PolicyOutput:
-  """Search from a batch of states ([B] leading axis)."""
-  latents, prior, value = _evaluate(network, support, params, problem, states)
+               states: game.State, key: chex.PRNGKey,
+               reference: Reference | None = None) -> mctx.PolicyOutput:
+  """Search from a batch of states ([B] leading axis).
+
+  Args:
+    reference: the reference placement (`agent.reference.make_reference`), for
+      `config.reference_bonus` and rollout values.
+  """
+  latents, prior, value = _evaluate(network, support, params, problem, states,
+                                    _reference_prior(config, problem, reference, states))
+  rollout = config.leaf_value == "rollout"
+  if rollout:
+    if config.dynamics != "true" or reference is None:
+      raise ValueError("rollout leaf values need the true dynamics and reference actions")
+    value = _rollout_values(problem, states, reference)
   if config.heuristic_prior:
     from malloc_muzero.agent.true_dynamics import heuristic_prior
     prior = prior + jax.vmap(heuristic_prior, in_axes=(None, 0))(problem, states)
@@ -78,8 +132,11 @@ def run_search(network: MuZeroNetwork, support: CategoricalSupport,
       del key
       next_state = jax.vmap(game.step, in_axes=(None, 0, 0))(
           problem, embedding.state, action)
-      _, next_prior, next_value = _evaluate(network, support, params, problem,
-                                            next_state)
+      _, next_prior, next_value = _evaluate(
+          network, support, params, problem, next_state,
+          _reference_prior(config, problem, reference, next_state))
+      if rollout:
+        next_value = _rollout_values(problem, next_state, reference)
       alive = ~next_state.terminated
       return mctx.RecurrentFnOutput(
           reward=next_state.reward, discount=alive.astype(jnp.float32),
@@ -103,7 +160,26 @@ def run_search(network: MuZeroNetwork, support: CategoricalSupport,
                               config.num_simulations, invalid_actions=invalid)
   return mctx.gumbel_muzero_policy(
       params, key, root, recurrent_fn, config.num_simulations,
-      invalid_actions=invalid, max_num_considered_actions=config.max_considered)
+      invalid_actions=invalid, max_num_considered_actions=config.max_considered,
+      qtransform=functools.partial(mctx.qtransform_completed_by_mix_value,
+                                   value_scale=config.value_scale))
+
+
+def _best_visited(output: mctx.PolicyOutput) -> chex.Array:
+  """[B] the visited root action of highest value (mctx's choice on ties).
+
+  With exact leaf values (rollouts) this is Bertsekas's rollout algorithm:
+  the default policy's action is among those compared, so a game never ends
+  worse than the default policy would have finished it from anywhere along
+  the way. Gumbel's own choice weighs the prior against values that min-max
+  scaling can make small, and lets noise give back what the values gained.
+  """
+  tree = output.search_tree
+  root = jnp.zeros(tree.node_values.shape[0], jnp.int32)
+  values = jnp.where(tree.children_visits[:, 0] > 0, tree.qvalues(root), -jnp.inf)
+  chosen = jnp.take_along_axis(values, output.action[:, None], axis=1)[:, 0]
+  return jnp.where(chosen >= values.max(axis=1), output.action,
+                   jnp.argmax(values, axis=1)).astype(output.action.dtype)
 
 
 @chex.dataclass(frozen=True)
@@ -132,10 +208,13 @@ class Trajectory:
 def self_play(network: MuZeroNetwork, support: CategoricalSupport,
               config: SearchConfig, params, problem: game.GameProblem,
               num_slots: int, key: chex.PRNGKey, batch: int,
-              sharding: jax.sharding.Sharding | None = None):
+              sharding: jax.sharding.Sharding | None = None,
+              reference: Reference | None = None):
   """Play `batch` games with search, `lax.scan` over the moves.
 
   Args:
+    reference: the reference placement, for `config.reference_bonus` and
+      rollout values.
     sharding: if given, how to lay the batch of games over devices (e.g.
       `NamedSharding(mesh, P("batch"))`); the whole search follows it.
 
@@ -147,7 +226,10 @@ def self_play(network: MuZeroNetwork, support: CategoricalSupport,
     states = jax.lax.with_sharding_constraint(states, sharding)
 
   def move(states, key):
-    output = run_search(network, support, config, params, problem, states, key)
+    output = run_search(network, support, config, params, problem, states, key,
+                        reference)
+    if config.leaf_value == "rollout":
+      output = output.replace(action=_best_visited(output))
     observations = jax.vmap(game.observe, in_axes=(None, 0))(problem, states)
     next_states = jax.vmap(game.step, in_axes=(None, 0, 0))(problem, states,
                                                             output.action)

@@ -133,11 +133,16 @@ class Trainer:
     num_fast_levels: fast levels of the hardware.
     config: hyper-parameters.
     seed: everything random derives from it.
+    references: per problem, the reference placement
+      (`agent.reference.make_reference`) for `config.search.reference_bonus`
+      and rollout values.
   """
 
   def __init__(self, problems: list[game.GameProblem], game_config: game.GameConfig,
-               num_fast_levels: int, config: TrainConfig, seed: int):
+               num_fast_levels: int, config: TrainConfig, seed: int,
+               references: list | None = None):
     self.problems = problems
+    self.references = [None] * len(problems) if references is None else references
     self.game_config = game_config
     self.config = config
     self.network = MuZeroNetwork(num_fast_levels, game_config.num_slots,
@@ -172,7 +177,8 @@ class Trainer:
                                    self.state.params, problem,
                                    self.game_config.num_slots, play_key,
                                    self.config.games_per_iteration,
-                                   self._sharding(self.config.games_per_iteration))
+                                   self._sharding(self.config.games_per_iteration),
+                                   self.references[index])
     returns = np.asarray(trajectory.rewards.sum(axis=1))
     top = int(np.argmax(returns))
     if self.best is None or returns[top] > self.best[0]:
@@ -206,7 +212,8 @@ class Trainer:
         lambda key: self_play(self.network, self.support, self.config.search,
                               self.state.params, self.problems[0],
                               self.game_config.num_slots, key,
-                              self.config.games_per_iteration),
+                              self.config.games_per_iteration,
+                              reference=self.references[0]),
         jax.random.key(0))
     zeros = lambda x: np.zeros(x.shape, x.dtype)
     if self.replay.state_dict()["games"] is None:

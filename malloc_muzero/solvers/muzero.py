@@ -18,24 +18,21 @@ from malloc_muzero.solvers.registry import register
 @register("muzero")
 def muzero(problem, hardware, options):
   from malloc_muzero.agent import checkpoint
-  from malloc_muzero.agent.run import run_identity
+  from malloc_muzero.agent.run import make_trainer, run_identity
   from malloc_muzero.agent.search import self_play
-  from malloc_muzero.agent.train import Trainer
-  from malloc_muzero.solvers.chromosome import make_decoder
 
   if not options.checkpoint:
     raise ProblemError("--checkpoint DIR of a training run for the muzero solver",
                        "command line", where="--checkpoint")
   config, seed = checkpoint.load_train_config(options.checkpoint)
-  decoder = make_decoder(problem, hardware)
-  trainer = Trainer([decoder.problem], decoder.config, len(hardware.levels) - 1,
-                    config, seed)
+  decoder, trainer = make_trainer(problem, hardware, config, seed)
   if not checkpoint.restore(options.checkpoint, trainer, run_identity(problem, hardware)):
     raise ProblemError("a checkpoint of a training run", options.checkpoint)
   finals, trajectory = self_play(trainer.network, trainer.support, config.search,
                                  trainer.state.params, decoder.problem,
                                  decoder.config.num_slots,
-                                 jax.random.key(options.seed), config.games_per_iteration)
+                                 jax.random.key(options.seed), config.games_per_iteration,
+                                 reference=trainer.references[0])
   returns = np.asarray(trajectory.rewards.sum(axis=1))
   top = int(np.argmax(returns))
   if returns[top] >= trainer.best[0]:

@@ -1,0 +1,97 @@
+"""A heuristic's placement as mallocGame actions, to guide the agent's search.
+
+mallocMuZero starts where the compiler stands: its search adds a bonus to the
+prior logit of the action XLA's memory space assignment (`xla-msa`) would take
+for the current buffer (`SearchConfig.reference_bonus`). Following the bonus
+at every move replays XLA's placement; search, and a network trained on what
+search finds, can then depart from it where the departure pays. The bonus is
+a prior, not a rule: it only ever applies to a legal action, and it is one
+logit among the network's.
+
+The reference must be playable in the game, whose offsets lie on a grid of
+`granularity`-byte slots and whose buffers take whole slots. So XLA's
+heuristic is run on the grid: the same order (memory boundedness), the same
+best-fit choice, with sizes rounded up to slots and each fast level's capacity
+cut to the grid. Its actions are then legal at every move of a game that has
+followed them so far. On the catalogue's problems the grid costs at most 0.1%
+of the gap `xla-msa` closes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import chex
+import jax.numpy as jnp
+import numpy as np
+
+from malloc_muzero.solvers.chromosome import Decoder
+from malloc_muzero.solvers.occupancy import place_in_order
+from malloc_muzero.solvers.xla_msa import msa_order
+
+
+@chex.dataclass(frozen=True)
+class Reference:
+  """The reference placement, as the game sees it.
+
+  Attributes:
+    actions: [N] int32 the reference's action at each turn (0 at padding).
+    next_claim: [N, L-1, S] int32 for each turn, slot and fast level, the
+      earliest start of a buffer decided after that turn that the reference
+      puts on that slot (int32 max if none): the space a default policy can
+      use now without taking what the reference will need later.
+  """
+  actions: chex.Array
+  next_claim: chex.Array
+
+
+def make_reference(problem, hardware, decoder: Decoder) -> Reference:
+  """The `Reference` of XLA's memory space assignment on the game's grid."""
+  actions = reference_actions(problem, hardware, decoder)
+  n = actions.shape[0]
+  num_fast, num_slots = len(hardware.levels) - 1, decoder.config.num_slots
+  starts = np.asarray(decoder.problem.starts)
+  size_slots = np.asarray(decoder.problem.size_slots)
+  claim = np.full((num_fast, num_slots), np.iinfo(np.int32).max, np.int32)
+  next_claim = np.empty((n, num_fast, num_slots), np.int32)
+  for turn in range(n - 1, -1, -1):
+    next_claim[turn] = claim
+    action = int(actions[turn])
+    if action > 0:
+      level, slot = divmod(action - 1, num_slots)
+      window = claim[level, slot:slot + int(size_slots[turn])]
+      np.minimum(window, starts[turn], out=window)
+  return Reference(actions=jnp.asarray(actions), next_claim=jnp.asarray(next_claim))
+
+
+def reference_actions(problem, hardware, decoder: Decoder) -> np.ndarray:
+  """[N] int32 the action XLA's memory space assignment takes at each turn.
+
+  Args:
+    problem: the instance.
+    hardware: its memory levels.
+    decoder: the game set up for them (`chromosome.make_decoder`).
+
+  Returns:
+    One action per (padded) turn of the game, in its decision order; 0 (stay
+    in the default memory) at padding.
+  """
+  config = decoder.config
+  g = config.granularity
+  grid_problem = dataclasses.replace(problem, sizes=-(-problem.sizes // g) * g)
+  levels = [hardware.levels[0]]
+  for level in hardware.levels[1:]:
+    capacity = min(level.capacity, config.num_slots * g) // g * g
+    levels.append(dataclasses.replace(level, capacity=capacity,
+                                      alignment=int(np.lcm(level.alignment, g))))
+  grid_hardware = dataclasses.replace(hardware, levels=tuple(levels))
+  placement = place_in_order(grid_problem, grid_hardware,
+                             msa_order(problem, hardware), "best-fit")
+  index = np.asarray(decoder.problem.buffer_index)
+  actions = np.zeros(index.shape, np.int32)
+  real = np.flatnonzero(index >= 0)
+  buffer_levels = placement.levels[index[real]]
+  slots = placement.offsets[index[real]] // g
+  actions[real] = np.where(buffer_levels > 0,
+                           1 + (buffer_levels - 1) * config.num_slots + slots, 0)
+  return actions

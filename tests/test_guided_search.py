@@ -1,0 +1,118 @@
+"""Search guided by XLA's placement: the reference, rollouts, and departures."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from malloc_muzero import (Problem, check_placement, game, get_hardware,
+                           simulate_placement, simulation_bounds)
+from malloc_muzero.agent.reference import make_reference
+from malloc_muzero.agent.rollout import default_action, rollout_value
+from malloc_muzero.agent.run import make_trainer
+from malloc_muzero.agent.search import SearchConfig, self_play
+from malloc_muzero.agent.train import TrainConfig
+from malloc_muzero.solvers import solve
+from malloc_muzero.solvers.chromosome import make_decoder
+
+# Two slots of 512 B. XLA's heuristic takes the long 1 KiB buffer first (the
+# largest memory boundedness); leaving it out lets four short buffers in, which
+# saves twice the bytes.
+HARDWARE = get_hardware("tpu-v4", capacity=1024)
+TRAP = Problem.from_arrays(sizes=[1024, 512, 512, 512, 512], starts=[0, 1, 1, 5, 5],
+                           ends=[9, 3, 3, 7, 7], name="trap")
+
+
+def _replay(decoder, actions):
+  state = game.init(decoder.problem, decoder.config.num_slots)
+  total = 0.0
+  for action in np.asarray(actions):
+    if bool(state.terminated):
+      break
+    assert bool(state.legal_action_mask[action])
+    state = game.step(decoder.problem, state, jnp.int32(action))
+    total += float(state.reward)
+  return state, total
+
+
+def test_reference_replays_xla_msa():
+  from experiments.problem_sources import program_problem
+
+  problem = program_problem("conv_net")
+  hardware = get_hardware("tpu-v4", capacity=problem.capacity_for(0.3))
+  decoder = make_decoder(problem, hardware)
+  reference = make_reference(problem, hardware, decoder)
+  state, total = _replay(decoder, reference.actions)
+  placement = decoder.placement(state)
+  assert check_placement(problem, hardware, placement) is None
+  # On the grid, XLA's heuristic loses at most a sliver to rounding.
+  msa = simulate_placement(problem, hardware, solve("xla-msa", problem, hardware).levels)
+  replayed = simulate_placement(problem, hardware, placement.levels)
+  assert replayed <= msa * (1 + 1e-3)
+  slow, _ = simulation_bounds(problem, hardware)
+  assert replayed == pytest.approx(slow * (1 - total), rel=1e-5)
+  # The default policy from the start is the reference itself.
+  start = game.init(decoder.problem, decoder.config.num_slots)
+  assert float(rollout_value(decoder.problem, start, reference)) == pytest.approx(
+      total, rel=1e-5)
+
+
+def test_next_claim_by_hand():
+  decoder = make_decoder(TRAP, HARDWARE)
+  reference = make_reference(TRAP, HARDWARE, decoder)
+  assert reference.actions.tolist()[:5] == [1, 0, 0, 0, 0]
+  claims = np.asarray(reference.next_claim)
+  never = np.iinfo(np.int32).max
+  # Before the first decision, the reference claims both slots from step 0;
+  # after it, nothing more.
+  assert claims[0].tolist() == [[never, never]]
+  assert (claims[1:] == never).all()
+  problem = Problem.from_arrays(sizes=[512, 512, 512], starts=[0, 2, 4],
+                                ends=[1, 3, 5])
+  decoder = make_decoder(problem, HARDWARE)
+  reference = make_reference(problem, HARDWARE, decoder)
+  assert reference.actions.tolist() == [1, 1, 1]
+  assert np.asarray(reference.next_claim)[:, 0, 0].tolist() == [2, 4, never]
+
+
+def test_default_policy_fills_what_a_departure_frees():
+  decoder = make_decoder(TRAP, HARDWARE)
+  reference = make_reference(TRAP, HARDWARE, decoder)
+  start = game.init(decoder.problem, decoder.config.num_slots)
+  kept = rollout_value(decoder.problem, start, reference)
+  departed = game.step(decoder.problem, start, jnp.int32(0))
+  assert int(default_action(decoder.problem, departed, reference)) > 0
+  freed = rollout_value(decoder.problem, departed, reference)
+  assert float(freed) == pytest.approx(2 * float(kept), rel=1e-5)
+
+
+def test_guided_search_departs_from_xla_when_it_pays():
+  config = TrainConfig(games_per_iteration=4, search=SearchConfig(
+      num_simulations=8, max_considered=4, dynamics="true", reference_bonus=4.0,
+      leaf_value="rollout", value_scale=10.0))
+  decoder, trainer = make_trainer(TRAP, HARDWARE, config, seed=0)
+  finals, trajectory = self_play(
+      trainer.network, trainer.support, config.search, trainer.state.params,
+      decoder.problem, decoder.config.num_slots, jax.random.key(0), 4,
+      reference=trainer.references[0])
+  legal = np.asarray(trajectory.legal)
+  actions = np.asarray(trajectory.actions)
+  active = np.asarray(trajectory.active)
+  picked = np.take_along_axis(legal, actions[..., None], axis=-1)[..., 0]
+  assert picked[active].all()
+  msa = simulate_placement(TRAP, HARDWARE, solve("xla-msa", TRAP, HARDWARE).levels)
+  for g in range(4):
+    placement = decoder.placement(finals, g)
+    assert check_placement(TRAP, HARDWARE, placement) is None
+    assert simulate_placement(TRAP, HARDWARE, placement.levels) < msa
+
+
+def test_rollout_needs_true_dynamics_and_a_reference():
+  config = TrainConfig(search=SearchConfig(leaf_value="rollout"))
+  decoder, trainer = make_trainer(TRAP, HARDWARE, config, seed=0)
+  with pytest.raises(ValueError, match="true dynamics"):
+    self_play(trainer.network, trainer.support, config.search, trainer.state.params,
+              decoder.problem, decoder.config.num_slots, jax.random.key(0), 2,
+              reference=trainer.references[0])
