@@ -23,6 +23,8 @@ _PROGRAM = flags.DEFINE_string("program", "mlp_train_step",
                                "program of experiments.programs to compile")
 _TRAIN_SECONDS = flags.DEFINE_float("train_seconds", 60.0,
                                     "seconds of mallocMuZero training (0: none)")
+_AGENT = flags.DEFINE_enum("agent", "rollout", ["muzero", "guided", "rollout"],
+                           "agent preset (malloc_muzero.agent.presets)")
 _FRACTION = flags.DEFINE_float("capacity_fraction", 0.25,
                                "fast-memory capacity as a share of peak live bytes")
 
@@ -46,11 +48,11 @@ def describe(program_name: str) -> tuple[str, object]:
   return text, problem
 
 
-def compare(problem, fraction: float, train_seconds: float) -> str:
+def compare(problem, fraction: float, train_seconds: float, agent: str = "rollout") -> str:
   """Placements by XLA's heuristics and by a briefly trained agent."""
   from malloc_muzero.agent.run import train
   from malloc_muzero import get_hardware, simulate_placement, simulation_bounds
-  from malloc_muzero.agent.train import TrainConfig
+  from malloc_muzero.agent.presets import agent_config
   from malloc_muzero.solvers import solve
 
   capacity = problem.capacity_for(fraction)
@@ -62,9 +64,9 @@ def compare(problem, fraction: float, train_seconds: float) -> str:
                                             solve(solver, problem, hardware).levels)))
   if train_seconds > 0:
     with tempfile.TemporaryDirectory() as workdir:
-      summary = train(problem, hardware, workdir, train_seconds, 0, TrainConfig(),
+      summary = train(problem, hardware, workdir, train_seconds, 0, agent_config(agent),
                       progress=sys.stderr.isatty())
-    rows.append((f"mallocMuZero ({summary['games']} games, {train_seconds:.0f} s)",
+    rows.append((f"mallocMuZero {agent} ({summary['games']} games, {train_seconds:.0f} s)",
                  summary["time_s"]))
   rows.append(("all fast (bound)", fast))
   lines = [f"Fast memory: {capacity:,} B ({fraction:.0%} of peak live bytes), "
@@ -84,7 +86,7 @@ def main(argv: list[str]) -> None:
     text, problem = describe(_PROGRAM.value)
     print(text, flush=True)
     print()
-    print(compare(problem, _FRACTION.value, _TRAIN_SECONDS.value))
+    print(compare(problem, _FRACTION.value, _TRAIN_SECONDS.value, _AGENT.value))
   except ValueError as e:
     print(f"malloc-demo: error: {e}", file=sys.stderr)
     sys.exit(1)

@@ -52,12 +52,15 @@ _SEED = flags.DEFINE_integer("seed", 0, "seed of the solvers and the agent")
 _PROBLEMS = flags.DEFINE_list("problems", None, "names of manifest problems (default: all)")
 _EXACT_MAX = flags.DEFINE_integer("exact_max_buffers", 2000,
                                   "skip `exact` on problems with more buffers")
+_AGENT_PRESET = flags.DEFINE_enum("agent", "rollout", ["muzero", "guided", "rollout"],
+                                  "agent preset (malloc_muzero.agent.presets)")
 _FORCE = flags.DEFINE_bool("force", False, "recompute cached results")
 
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
 AGENT = "mallocMuZero"  # The agent's name in the results, beside the solvers'.
-_KEY = ("fingerprint", "solver", "hardware", "capacity_fraction", "budget_s", "seed")
+_KEY = ("fingerprint", "solver", "hardware", "capacity_fraction", "budget_s", "seed",
+        "agent")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +90,7 @@ class Settings:
   train_seconds: float
   seed: int
   exact_max_buffers: int = 2000
+  agent: str = "rollout"
 
 
 def read_manifest(benchmark: str) -> list[Entry]:
@@ -175,7 +179,7 @@ class Cache:
 
   @staticmethod
   def key(record: dict) -> tuple:
-    return tuple(record[k] for k in _KEY)
+    return tuple(record.get(k, "") for k in _KEY)
 
   def get(self, key: tuple) -> dict | None:
     return self.records.get(key)
@@ -195,8 +199,10 @@ def _budget(solver: str, settings: Settings) -> float:
 
 
 def _key(entry: Entry, solver: str, hardware: str, settings: Settings) -> tuple:
+  # The agent preset matters to the agent and to `muzero`, which plays from its run.
+  agent = settings.agent if solver in (AGENT, "muzero") else ""
   return (entry.fingerprint, solver, hardware, settings.fraction,
-          _budget(solver, settings), settings.seed)
+          _budget(solver, settings), settings.seed, agent)
 
 
 def _agent_dir(benchmark: str, entry: Entry, hardware: str, settings: Settings) -> str:
@@ -226,10 +232,10 @@ def _solve(solver: str, problem, hardware, settings: Settings, workdir: str):
   start = time.monotonic()
   if solver == AGENT:
     from malloc_muzero.agent.run import train
-    from malloc_muzero.agent.train import TrainConfig
+    from malloc_muzero.agent.presets import agent_config
     shutil.rmtree(workdir, ignore_errors=True)  # Train afresh, never resume.
     summary = train(problem, hardware, workdir, settings.train_seconds, settings.seed,
-                    TrainConfig(), progress=False)
+                    agent_config(settings.agent), progress=False)
     placement, detail = summary["placement"], f"{summary['games']} games"
   elif solver == "exact":
     from malloc_muzero.solvers.exact import solve_exact
@@ -438,7 +444,8 @@ def render(entries: list[Entry], records: list[dict], settings: Settings, comman
   os.makedirs(directory, exist_ok=True)
   solvers = list(dict.fromkeys(r["solver"] for r in records))
   problems = [e.name for e in entries]
-  agent = (f"mallocMuZero ({AGENT}) trained for {settings.train_seconds:g} s per problem "
+  agent = (f"mallocMuZero (`{AGENT}`, the `{settings.agent}` preset of "
+           f"`malloc_muzero.agent.presets`) trained for {settings.train_seconds:g} s per problem "
            f"and hardware; the `muzero` solver plays from that run"
            if settings.train_seconds > 0 else "no agent (--train_seconds=0)")
   lines = ["# Results", "",
@@ -490,7 +497,7 @@ def main(argv: list[str]) -> None:
     for name in solvers:
       get_solver(name)
     settings = Settings(hardware, _FRACTION.value, tuple(solvers), _TIME_LIMIT.value,
-                        _TRAIN.value, _SEED.value, _EXACT_MAX.value)
+                        _TRAIN.value, _SEED.value, _EXACT_MAX.value, _AGENT_PRESET.value)
     records, computed = run(entries, settings, _BENCHMARK.value, cache, _FORCE.value,
                             progress=sys.stderr.isatty())
   except ProblemError as error:

@@ -33,6 +33,9 @@ _FRACTION = flags.DEFINE_float("capacity_fraction", 0.25,
 _WORKDIR = flags.DEFINE_string("workdir", "train_run", "run directory")
 _BUDGET = flags.DEFINE_float("time_budget_s", 300.0, "training seconds")
 _SEED = flags.DEFINE_integer("seed", 0, "seed of everything")
+_AGENT = flags.DEFINE_enum("agent", "muzero", ["muzero", "guided", "rollout"],
+                           "agent preset (malloc_muzero.agent.presets); the search "
+                           "flags below override it where given")
 _SIMULATIONS = flags.DEFINE_integer("num_simulations", 16, "MCTS simulations per move")
 _CONSIDERED = flags.DEFINE_integer("max_considered", 8,
                                    "actions Gumbel MuZero considers at the root")
@@ -73,17 +76,11 @@ def main(argv: list[str]) -> None:
   from hlo_tools import HloParseError
   from malloc_muzero import ProblemError, get_hardware
   from malloc_muzero.agent.run import comparison, train
-  from malloc_muzero.agent.search import SearchConfig
-  from malloc_muzero.agent.train import TrainConfig
   try:
     problem = load_problem_flag(_PROBLEM.value, _PROGRAM.value)
     capacity = _CAPACITY.value or problem.capacity_for(_FRACTION.value)
     hardware = get_hardware(_HARDWARE.value, capacity=capacity)
-    config = TrainConfig(games_per_iteration=_GAMES.value, search=SearchConfig(
-        num_simulations=_SIMULATIONS.value, max_considered=_CONSIDERED.value,
-        policy=_POLICY.value, dynamics=_DYNAMICS.value,
-        heuristic_prior=_HEURISTIC_PRIOR.value, reference_bonus=_REFERENCE_BONUS.value,
-        leaf_value=_LEAF_VALUE.value, value_scale=_VALUE_SCALE.value))
+    config = train_config(_AGENT.value)
     summary = train(problem, hardware, _WORKDIR.value, _BUDGET.value, _SEED.value,
                     config, progress=sys.stderr.isatty(),
                     checkpoint_every_s=_CHECKPOINT_S.value)
@@ -94,6 +91,25 @@ def main(argv: list[str]) -> None:
         + (" (resumed)" if summary["resumed"] else ""))
   print(comparison(problem, hardware, summary))
   print(f"wrote {_WORKDIR.value}/best_placement.json, metrics.jsonl, training_curve.png")
+
+
+def train_config(agent: str):
+  """The preset `agent`, with the search and self-play flags the command line
+  gives explicitly."""
+  import dataclasses
+
+  from malloc_muzero.agent.presets import agent_config
+
+  base = agent_config(agent)
+  search_flags = {"num_simulations": _SIMULATIONS, "max_considered": _CONSIDERED,
+                  "policy": _POLICY, "dynamics": _DYNAMICS,
+                  "heuristic_prior": _HEURISTIC_PRIOR, "reference_bonus": _REFERENCE_BONUS,
+                  "leaf_value": _LEAF_VALUE, "value_scale": _VALUE_SCALE}
+  given = {field: flag.value for field, flag in search_flags.items() if flag.present}
+  config = dataclasses.replace(base, search=dataclasses.replace(base.search, **given))
+  if _GAMES.present:
+    config = dataclasses.replace(config, games_per_iteration=_GAMES.value)
+  return config
 
 
 def load_problem_flag(path: str | None, program: str | None):

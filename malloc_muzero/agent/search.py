@@ -47,8 +47,10 @@ class SearchConfig:
     heuristic_prior: add first-fit's preferences (`true_dynamics.heuristic_prior`)
       to the network's prior at the root, so that early self-play explores
       sensible offsets rather than uniformly random ones.
-    reference_bonus: logits added to the reference action of each move (0:
-      none); needs the `reference` actions passed to the search.
+    reference_bonus: prior log-odds of the default policy's action
+      (`agent.rollout.default_action`, which follows XLA's placement) against
+      all other legal actions together; half of it for the default memory
+      (0: none). Needs the `reference` passed to the search.
     leaf_value: "network" (the value network) or "rollout" (with the true
       dynamics: the return of finishing the game with the reference heuristic,
       `agent.rollout`).
@@ -86,8 +88,11 @@ def _reference_prior(config: SearchConfig, problem: game.GameProblem,
   # Half the bonus to the default memory, the departure that most often pays
   # (it frees the space for others), so that Gumbel search considers it.
   slow = jax.nn.one_hot(jnp.zeros_like(action), num_actions)
-  return config.reference_bonus * jnp.maximum(jax.nn.one_hot(action, num_actions),
-                                              0.5 * slow)
+  bonus = jnp.maximum(jax.nn.one_hot(action, num_actions), 0.5 * slow)
+  # Measured against all legal actions together: Gumbel's top-k among A
+  # actions reaches noise of about log(A), which a fixed bonus would not clear.
+  legal = jnp.maximum(states.legal_action_mask.sum(axis=-1, keepdims=True), 1)
+  return bonus * (config.reference_bonus + jnp.log(legal.astype(jnp.float32)))
 
 
 def _evaluate(network: MuZeroNetwork, support: CategoricalSupport, params, problem,

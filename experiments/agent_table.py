@@ -1,0 +1,160 @@
+"""mallocMuZero's training runs beside XLA's heuristic, the best baseline and the bounds.
+
+    python -m experiments.agent_table --runs='runs/*/*' --out=agent_results
+
+Reads the work directories of `experiments.train` runs (each holds `run.json`,
+`best_placement.json` and `metrics.jsonl`), recompiles each run's catalogue
+program (`--program` of the run; the problem's name) with the hardware and
+capacity it was trained on, and places it with `xla-msa` and the
+`--baselines` (`--time_limit` seconds each). It prints, per problem, the
+simulated time over all-slow and the share of the slow-fast gap closed by
+each, the agent's speed-up over `xla-msa`, and the share of the gap between
+`xla-msa` and the all-fast bound the agent closes. It writes the table as
+Markdown (`agent_table.md`) and the learning curves (`learning_curves.png`:
+the best placement's gap closed against training seconds, one panel per
+problem, with `xla-msa` and the best baseline as lines) to `--out`.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+_RUNS = flags.DEFINE_string("runs", None, "glob of experiments.train work directories")
+_BASELINES = flags.DEFINE_list("baselines", ["best-fit", "anneal", "genetic", "exact"],
+                               "baselines besides xla-msa")
+_TIME_LIMIT = flags.DEFINE_float("time_limit", 30.0, "seconds per baseline")
+_OUT = flags.DEFINE_string("out", "agent_results", "directory for the table and curves")
+
+
+def agent_label(search: dict) -> str:
+  """How a run's search configuration reads in the table."""
+  if search["dynamics"] == "true":
+    label = "mallocMuZero, true dynamics"
+    if search.get("leaf_value") == "rollout":
+      label += " + rollouts"
+  else:
+    label = "mallocMuZero, learned model"
+  if search.get("reference_bonus"):
+    label += ", guided"
+  return label
+
+
+def read_run(workdir: str) -> dict:
+  """A finished run: its identity, best placement's time and its curve."""
+  from malloc_muzero import ProblemError
+  from malloc_muzero.json_file import read_json_file
+
+  paths = {name: os.path.join(workdir, name)
+           for name in ("run.json", "best_placement.json", "metrics.jsonl")}
+  for path in paths.values():
+    if not os.path.exists(path):
+      raise ProblemError("a finished experiments.train run", workdir,
+                         found=f"no {os.path.basename(path)}")
+  run = read_json_file(paths["run.json"])
+  placement = read_json_file(paths["best_placement.json"])
+  with open(paths["metrics.jsonl"]) as f:
+    curve = [json.loads(line) for line in f if line.strip()]
+  return {"workdir": workdir, "problem": run["problem"], "hardware": run["hardware"],
+          "capacity": run["capacity"][0],
+          "label": agent_label(run["train_config"]["search"]),
+          "time_s": placement["simulated_time_s"], "curve": curve}
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  logging.set_verbosity(logging.WARNING)
+  from experiments.comparison import gap_closed, timed_solve
+  from experiments.problem_sources import program_problem
+  from malloc_muzero import ProblemError, get_hardware, simulation_bounds
+  from malloc_muzero.solvers import SolverOptions, get_solver
+
+  try:
+    if not _RUNS.value:
+      raise ProblemError("--runs, a glob of experiments.train work directories",
+                         "command line")
+    workdirs = sorted(d for d in glob.glob(_RUNS.value) if os.path.isdir(d))
+    if not workdirs:
+      raise ProblemError("at least one run directory", _RUNS.value)
+    for name in _BASELINES.value:
+      get_solver(name)
+    runs = [read_run(d) for d in workdirs]
+  except (ProblemError, ValueError, KeyError) as error:
+    print(f"agent_table: error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+  os.makedirs(_OUT.value, exist_ok=True)
+  groups: dict[tuple, list[dict]] = {}
+  for run in runs:
+    groups.setdefault((run["problem"], run["hardware"], run["capacity"]), []).append(run)
+  lines = ["| problem | placement | time/slow | gap closed | vs xla-msa | "
+           "xla-msa to all-fast gap closed |", "|---|---|---:|---:|---:|---:|"]
+  panels = []
+  options = SolverOptions(time_limit_s=_TIME_LIMIT.value)
+  for (name, hardware_name, capacity), group in sorted(groups.items()):
+    problem = program_problem(name)
+    hardware = get_hardware(hardware_name, capacity=capacity)
+    slow, fast = simulation_bounds(problem, hardware)
+    msa = timed_solve("xla-msa", problem, hardware, options).time_s
+    baselines = {b: timed_solve(b, problem, hardware, options).time_s
+                 for b in _BASELINES.value}
+    best_name = min(baselines, key=baselines.get)
+    rows = [("all slow (bound)", slow), ("xla-msa", msa),
+            (f"best baseline ({best_name}, {_TIME_LIMIT.value:g} s)", baselines[best_name]),
+            *[(f"{r['label']} ({r['curve'][-1]['seconds']:.0f} s)", r["time_s"])
+              for r in group],
+            ("all fast (bound)", fast)]
+    for label, t in rows:
+      beyond = (msa - t) / (msa - fast) if msa > fast else 0.0
+      lines.append(f"| {name} ({capacity:,} B) | {label} | {t / slow:.4f} | "
+                   f"{gap_closed(t, slow, fast):.1%} | {msa / t:.4f}x | {beyond:.1%} |")
+    panels.append((name, slow, fast, msa, baselines[best_name], best_name, group))
+  table = "\n".join(lines)
+  print(table)
+  from malloc_muzero.atomic_file import atomic_write_bytes
+  atomic_write_bytes(os.path.join(_OUT.value, "agent_table.md"), (table + "\n").encode())
+  _plot_curves(os.path.join(_OUT.value, "learning_curves.png"), panels)
+  print(f"wrote {_OUT.value}/agent_table.md and learning_curves.png")
+
+
+def _plot_curves(path: str, panels) -> None:
+  import io
+
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
+
+  from experiments.comparison import gap_closed
+  from malloc_muzero.atomic_file import atomic_write_bytes
+
+  figure = Figure(figsize=(4.5 * len(panels), 3.6))
+  FigureCanvasAgg(figure)
+  for k, (name, slow, fast, msa, best, best_name, group) in enumerate(panels):
+    axes = figure.add_subplot(1, len(panels), k + 1)
+    for run in group:
+      # A return is the share of all-slow time saved: time = slow * (1 - return).
+      axes.plot([r["seconds"] for r in run["curve"]],
+                [gap_closed(slow * (1 - r["best_return"]), slow, fast) for r in run["curve"]],
+                label=run["label"])
+    axes.axhline(gap_closed(msa, slow, fast), color="k", linestyle="--", label="xla-msa")
+    axes.axhline(gap_closed(best, slow, fast), color="grey", linestyle=":",
+                 label=f"best baseline ({best_name})")
+    axes.set_title(name)
+    axes.set_xlabel("training seconds")
+    axes.set_ylabel("gap closed by the best placement")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7)
+  figure.tight_layout()
+  buffer = io.BytesIO()
+  figure.savefig(buffer, format="png", dpi=110)
+  atomic_write_bytes(path, buffer.getvalue())
+
+
+if __name__ == "__main__":
+  app.run(main)

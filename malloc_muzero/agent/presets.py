@@ -1,0 +1,36 @@
+"""Named agent configurations, so that every command means the same agent by a name.
+
+* `muzero`: MuZero proper: search over the learned model, priors and values
+  from the network alone (`TrainConfig()`).
+* `guided`: the same, with the prior guided by XLA's placement
+  (`SearchConfig.reference_bonus`): self-play starts from the compiler's
+  decisions, and the network learns where to depart from them.
+* `rollout`: search over the real game, the prior guided by XLA's placement,
+  each leaf valued by finishing the game with the default policy that follows
+  it (`agent.rollout`), and the visited action of highest value played: a game
+  never ends worse than XLA's heuristic. Each simulation plays a game out, so
+  it uses fewer simulations and games per iteration. The strongest player on a
+  CPU budget of minutes.
+"""
+
+from __future__ import annotations
+
+from malloc_muzero.agent.search import SearchConfig
+from malloc_muzero.agent.train import TrainConfig
+from malloc_muzero.errors import ProblemError
+
+AGENTS = {
+    "muzero": TrainConfig(),
+    "guided": TrainConfig(search=SearchConfig(reference_bonus=4.0)),
+    "rollout": TrainConfig(games_per_iteration=8, search=SearchConfig(
+        num_simulations=8, max_considered=8, dynamics="true", reference_bonus=4.0,
+        leaf_value="rollout", value_scale=10.0)),
+}
+
+
+def agent_config(name: str) -> TrainConfig:
+  """The `TrainConfig` of a named agent."""
+  if name not in AGENTS:
+    raise ProblemError(f"an agent preset, one of {', '.join(AGENTS)}", "command line",
+                       found=repr(name))
+  return AGENTS[name]

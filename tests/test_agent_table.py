@@ -1,0 +1,37 @@
+"""experiments.agent_table: reading runs, labels, and bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from experiments.agent_table import agent_label, read_run
+from malloc_muzero import ProblemError
+from malloc_muzero.agent.presets import AGENTS, agent_config
+
+
+def test_labels_of_the_presets():
+  labels = {name: agent_label(vars(config.search)) for name, config in AGENTS.items()}
+  assert labels == {"muzero": "mallocMuZero, learned model",
+                    "guided": "mallocMuZero, learned model, guided",
+                    "rollout": "mallocMuZero, true dynamics + rollouts, guided"}
+  with pytest.raises(ProblemError, match="agent preset"):
+    agent_config("alphazero")
+
+
+def test_an_unfinished_run_is_named(tmp_path):
+  (tmp_path / "run.json").write_text("{}")
+  with pytest.raises(ProblemError, match="no best_placement.json"):
+    read_run(str(tmp_path))
+
+
+def test_no_runs_is_a_clean_error(tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.agent_table", f"--runs={tmp_path}/none*"],
+      capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1].startswith("agent_table: error:")
+  assert "Traceback" not in result.stderr
