@@ -1,0 +1,123 @@
+"""make_benchmark: problems and a manifest that agree, skipping, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from experiments import make_benchmark
+from malloc_muzero import Problem
+
+# The cheapest problems: a one-level Strassen product of 256 x 256 matrices
+# (30 buffers) and MobileNet-V2's inference pass (424 buffers, ~3 s to compile).
+SMALL = "2x2x2:1:256"
+SMALL_NAME = "alphatensor_2x2x2_l1_256"
+MANIFEST_KEYS = {"name", "workload", "variant", "source", "file", "buffers",
+                 "peak_live_bytes", "flops", "fingerprint"}
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+  return subprocess.run([sys.executable, "-m", "experiments.make_benchmark", *args],
+                        capture_output=True, text=True, timeout=600)
+
+
+def _manifest(out) -> dict:
+  with open(os.path.join(out, "manifest.json")) as file:
+    return json.load(file)
+
+
+def _check_agrees_with_files(out, manifest: dict) -> None:
+  for entry in manifest["problems"]:
+    assert MANIFEST_KEYS <= set(entry)
+    problem = Problem.load_json(os.path.join(out, entry["file"]))
+    assert problem.name == entry["name"]
+    assert entry["buffers"] == problem.num_buffers
+    assert entry["peak_live_bytes"] == problem.peak_live_bytes()[0]
+    assert entry["flops"] == problem.total_flops
+    assert len(entry["fingerprint"]) == 64
+    assert problem.source["benchmark"]["fingerprint"] == entry["fingerprint"]
+
+
+def test_builds_then_skips(tmp_path):
+  out = str(tmp_path / "benchmark")
+  args = (f"--out={out}", f"--workloads=mobilenet_v2_inference,{SMALL_NAME}",
+          f"--alphatensor={SMALL}")
+  first = _run(*args)
+  assert first.returncode == 0, first.stderr[-2000:]
+  assert "make_benchmark" in first.stderr  # The progress bar.
+  manifest = _manifest(out)
+  assert manifest["version"] == 1
+  entries = {e["name"]: e for e in manifest["problems"]}
+  assert list(entries) == ["mobilenet_v2_inference", SMALL_NAME]
+  assert sorted(os.listdir(out)) == sorted(["manifest.json", *(e["file"] for e in
+                                                               entries.values())])
+  mobilenet = entries["mobilenet_v2_inference"]
+  assert (mobilenet["workload"], mobilenet["variant"], mobilenet["source"]) == (
+      "mobilenet_v2", "inference",
+      "experiments.workloads.mobilenet:mobilenet_v2 (inference, batch 1, 224x224 images)")
+  strassen = entries[SMALL_NAME]
+  assert (strassen["workload"], strassen["variant"]) == ("alphatensor_2x2x2", "l1_256")
+  assert strassen["buffers"] > 10 and strassen["flops"] > 7 * 2 * 128 ** 3
+  _check_agrees_with_files(out, manifest)
+
+  mtimes = {f: os.path.getmtime(os.path.join(out, f)) for f in os.listdir(out)}
+  second = _run(*args)
+  assert second.returncode == 0, second.stderr[-2000:]
+  assert f"skipping {SMALL_NAME}: current" in second.stdout
+  assert "skipping mobilenet_v2_inference: current" in second.stdout
+  assert _manifest(out) == manifest
+  for file in mtimes:
+    if file != "manifest.json":
+      assert os.path.getmtime(os.path.join(out, file)) == mtimes[file]
+
+
+def test_stale_lost_and_partial_manifests(tmp_path, capsys):
+  """In-process: a changed fingerprint rebuilds, a lost manifest is recovered
+  from the problem files, and a run on a subset keeps the others listed."""
+  out = str(tmp_path)
+  assert make_benchmark.make_benchmark(out, [SMALL_NAME], [SMALL], force=False) == 0
+  entry = _manifest(out)["problems"][0]
+
+  os.remove(os.path.join(out, "manifest.json"))
+  assert make_benchmark.make_benchmark(out, [SMALL_NAME], [SMALL], force=False) == 0
+  assert f"skipping {SMALL_NAME}" in capsys.readouterr().out
+  assert _manifest(out)["problems"] == [entry]
+
+  manifest = _manifest(out)
+  manifest["problems"][0]["fingerprint"] = "0" * 64  # As if the code had changed.
+  with open(os.path.join(out, "manifest.json"), "w") as file:
+    json.dump(manifest, file)
+  assert make_benchmark.make_benchmark(out, [SMALL_NAME], [SMALL], force=False) == 0
+  assert "skipping" not in capsys.readouterr().out
+  assert _manifest(out)["problems"][0]["fingerprint"] == entry["fingerprint"]
+
+  other = "alphatensor_2x2x2_l1_512"
+  assert make_benchmark.make_benchmark(out, [other], [SMALL, "2x2x2:1:512"], force=False) == 0
+  manifest = _manifest(out)
+  assert [e["name"] for e in manifest["problems"]] == [SMALL_NAME, other]
+  _check_agrees_with_files(out, manifest)
+
+
+def test_unknown_workload_is_one_line_and_exit_2(tmp_path):
+  result = _run(f"--out={tmp_path}", "--workloads=mobilenet_v2_inference,resnet18")
+  assert result.returncode == 2
+  assert result.stderr.startswith("make_benchmark: error: unknown workload 'resnet18'; "
+                                  "expected one of resnet50_inference, "), result.stderr
+  assert result.stderr.count("\n") == 1 and "alphatensor_2x2x2_l2_2048" in result.stderr
+  assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("item,message", [
+    ("13x13x13:1:1024", "no factorization of shape '13,13,13'"),
+    ("4x4x4:2:1000", "divisible by 4^2 = 16"),
+    ("4x4", "expected NxMxP:LEVELS:SIZE[:DTYPE]"),
+    ("2x2x2:1:256:float16", "expected float32 or bfloat16"),
+])
+def test_bad_alphatensor_items_are_named(tmp_path, item, message):
+  with pytest.raises(make_benchmark.UsageError) as error:
+    make_benchmark.make_benchmark(str(tmp_path), [], [item], force=False)
+  assert message in str(error.value) and repr(item) in str(error.value)
