@@ -23,8 +23,9 @@ The fingerprint (SHA-256, hex) covers everything that decides the problem:
   * `FINGERPRINT_VERSION` (bumped when this command builds problems differently),
   * the problem's name and configuration (`config` below),
   * the contents of the files that define its program: the model's file and
-    `experiments/workloads/training.py`; or `experiments/alphatensor_programs.py`
-    and the factorization file,
+    every file of `experiments/workloads/` that defines no model (`training.py`,
+    `layers.py`, `registry.py`, `__init__.py`); or
+    `experiments/alphatensor_programs.py` and the factorization file,
   * the versions of jax, jaxlib, flax and optax,
   * the contents of every `hlo_tools/*.py` (there is no separate hlo_tools
     version) and of `malloc_muzero/problem.py` (the problem's JSON form),

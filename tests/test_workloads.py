@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +36,8 @@ def test_names_and_unknown_name():
   assert get_workload("mobilenet_v2_train").batch == BATCH["train"] == 8
   assert get_workload("bert_base_inference").source == (
       "experiments.workloads.bert:bert_base (inference, batch 1, sequence 128)")
+  files = {os.path.basename(f) for f in get_workload("bert_base_train").source_files()}
+  assert {"bert.py", "layers.py", "training.py"} <= files and "resnet.py" not in files
   with pytest.raises(ValueError, match=r"unknown workload 'resnet18'; expected one of "
                                        r"resnet50_inference, .*decoder_lm_train"):
     get_workload("resnet18")

@@ -9,7 +9,9 @@ images or sequences); see `training` for what the variants compile.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import inspect
+import os
 from typing import Callable
 
 from experiments.programs import Program
@@ -63,8 +65,13 @@ class Workload:
             **self.spec().config}
 
   def source_files(self) -> tuple[str, ...]:
-    """The files whose code decides the program: the model's and `training`."""
-    return (inspect.getsourcefile(MODELS[self.model]), inspect.getsourcefile(training))
+    """The files whose code decides the program: the model's own file and every
+    file of this package that defines no model (`training`, `layers`, ...)."""
+    own = inspect.getsourcefile(MODELS[self.model])
+    models = {inspect.getsourcefile(fn) for fn in MODELS.values()}
+    package = sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                            "*.py")))
+    return (own, *(path for path in package if path not in models))
 
   def program(self) -> Program:
     """The JAX program to compile (its arguments are `jax.ShapeDtypeStruct`s)."""
