@@ -52,7 +52,12 @@ _SEED = flags.DEFINE_integer("seed", 0, "seed of the solvers and the agent")
 _PROBLEMS = flags.DEFINE_list("problems", None, "names of manifest problems (default: all)")
 _EXACT_MAX = flags.DEFINE_integer("exact_max_buffers", 2000,
                                   "skip `exact` on problems with more buffers")
-_AGENT_PRESET = flags.DEFINE_enum("agent", "rollout", ["muzero", "guided", "rollout"],
+_AGENT_MAX = flags.DEFINE_integer(
+    "agent_max_buffers", 4000,
+    "train the agent only on problems with at most this many buffers (its game "
+    "takes a move per buffer, and the replay keeps a policy over every action "
+    "of every move)")
+_AGENT_PRESET = flags.DEFINE_enum("agent", "guided", ["muzero", "guided", "rollout"],
                                   "agent preset (malloc_muzero.agent.presets)")
 _FORCE = flags.DEFINE_bool("force", False, "recompute cached results")
 
@@ -90,7 +95,8 @@ class Settings:
   train_seconds: float
   seed: int
   exact_max_buffers: int = 2000
-  agent: str = "rollout"
+  agent: str = "guided"
+  agent_max_buffers: int = 4000
 
 
 def read_manifest(benchmark: str) -> list[Entry]:
@@ -231,6 +237,9 @@ def _solve(solver: str, problem, hardware, settings: Settings, workdir: str):
 
   start = time.monotonic()
   if solver == AGENT:
+    if problem.num_buffers > settings.agent_max_buffers:
+      raise _Skip(f"{problem.num_buffers} buffers > --agent_max_buffers="
+                  f"{settings.agent_max_buffers}")
     from malloc_muzero.agent.run import train
     from malloc_muzero.agent.presets import agent_config
     shutil.rmtree(workdir, ignore_errors=True)  # Train afresh, never resume.
@@ -497,7 +506,8 @@ def main(argv: list[str]) -> None:
     for name in solvers:
       get_solver(name)
     settings = Settings(hardware, _FRACTION.value, tuple(solvers), _TIME_LIMIT.value,
-                        _TRAIN.value, _SEED.value, _EXACT_MAX.value, _AGENT_PRESET.value)
+                        _TRAIN.value, _SEED.value, _EXACT_MAX.value, _AGENT_PRESET.value,
+                        _AGENT_MAX.value)
     records, computed = run(entries, settings, _BENCHMARK.value, cache, _FORCE.value,
                             progress=sys.stderr.isatty())
   except ProblemError as error:
