@@ -45,7 +45,7 @@ def main() -> None:
   problem = program_problem(args.program)
   hardware = get_hardware("tpu-v4", capacity=problem.peak_live_bytes()[0] // 4)
   base = TrainConfig()
-  print(f"{args.program}: {problem.num_buffers} buffers;  batch {base.games_per_iteration} games, "
+  print(f"{args.program}: {problem.num_buffers} buffers; batch {base.games_per_iteration} games, "
         f"{base.search.num_simulations} simulations per move, "
         f"{base.search.max_considered} considered; {jax.default_backend()}, "
         f"best of {args.repeats}")
