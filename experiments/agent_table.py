@@ -19,7 +19,6 @@ problem, with `xla-msa` and the best baseline as lines) to `--out`.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import sys
 
@@ -34,40 +33,6 @@ _TIME_LIMIT = flags.DEFINE_float("time_limit", 30.0, "seconds per baseline")
 _OUT = flags.DEFINE_string("out", "agent_results", "directory for the table and curves")
 
 
-def agent_label(search: dict) -> str:
-  """How a run's search configuration reads in the table."""
-  if search["dynamics"] == "true":
-    label = "mallocMuZero, true dynamics"
-    if search.get("leaf_value") == "rollout":
-      label += " + rollouts"
-  else:
-    label = "mallocMuZero, learned model"
-  if search.get("reference_bonus"):
-    label += ", guided"
-  return label
-
-
-def read_run(workdir: str) -> dict:
-  """A finished run: its identity, best placement's time and its curve."""
-  from malloc_muzero import ProblemError
-  from malloc_muzero.json_file import read_json_file
-
-  paths = {name: os.path.join(workdir, name)
-           for name in ("run.json", "best_placement.json", "metrics.jsonl")}
-  for path in paths.values():
-    if not os.path.exists(path):
-      raise ProblemError("a finished experiments.train run", workdir,
-                         found=f"no {os.path.basename(path)}")
-  run = read_json_file(paths["run.json"])
-  placement = read_json_file(paths["best_placement.json"])
-  with open(paths["metrics.jsonl"]) as f:
-    curve = [json.loads(line) for line in f if line.strip()]
-  return {"workdir": workdir, "problem": run["problem"], "hardware": run["hardware"],
-          "capacity": run["capacity"][0],
-          "label": agent_label(run["train_config"]["search"]),
-          "time_s": placement["simulated_time_s"], "curve": curve}
-
-
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -75,6 +40,7 @@ def main(argv: list[str]) -> None:
   from experiments.comparison import gap_closed, timed_solve
   from experiments.problem_sources import program_problem
   from malloc_muzero import ProblemError, get_hardware, simulation_bounds
+  from malloc_muzero.agent.run import read_run
   from malloc_muzero.solvers import SolverOptions, get_solver
 
   try:

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from experiments.agent_table import agent_label, read_run
 from malloc_muzero import ProblemError
-from malloc_muzero.agent.presets import AGENTS, agent_config
+from malloc_muzero.agent.presets import AGENTS, agent_config, agent_label
+from malloc_muzero.agent.run import read_run
 
 
 def test_labels_of_the_presets():

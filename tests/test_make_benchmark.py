@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from experiments import make_benchmark
+from experiments import benchmark
 from malloc_muzero import Problem
 
 # The cheapest problems: a one-level Strassen product of 256 x 256 matrices
@@ -79,11 +79,11 @@ def test_stale_lost_and_partial_manifests(tmp_path, capsys):
   """In-process: a changed fingerprint rebuilds, a lost manifest is recovered
   from the problem files, and a run on a subset keeps the others listed."""
   out = str(tmp_path)
-  assert make_benchmark.make_benchmark(out, [SMALL_NAME], [SMALL], force=False) == 0
+  assert benchmark.make_benchmark(out, [SMALL_NAME], [SMALL], force=False) == 0
   entry = _manifest(out)["problems"][0]
 
   os.remove(os.path.join(out, "manifest.json"))
-  assert make_benchmark.make_benchmark(out, [SMALL_NAME], [SMALL], force=False) == 0
+  assert benchmark.make_benchmark(out, [SMALL_NAME], [SMALL], force=False) == 0
   assert f"skipping {SMALL_NAME}" in capsys.readouterr().out
   assert _manifest(out)["problems"] == [entry]
 
@@ -91,12 +91,12 @@ def test_stale_lost_and_partial_manifests(tmp_path, capsys):
   manifest["problems"][0]["fingerprint"] = "0" * 64  # As if the code had changed.
   with open(os.path.join(out, "manifest.json"), "w") as file:
     json.dump(manifest, file)
-  assert make_benchmark.make_benchmark(out, [SMALL_NAME], [SMALL], force=False) == 0
+  assert benchmark.make_benchmark(out, [SMALL_NAME], [SMALL], force=False) == 0
   assert "skipping" not in capsys.readouterr().out
   assert _manifest(out)["problems"][0]["fingerprint"] == entry["fingerprint"]
 
   other = "alphatensor_2x2x2_l1_512"
-  assert make_benchmark.make_benchmark(out, [other], [SMALL, "2x2x2:1:512"], force=False) == 0
+  assert benchmark.make_benchmark(out, [other], [SMALL, "2x2x2:1:512"], force=False) == 0
   manifest = _manifest(out)
   assert [e["name"] for e in manifest["problems"]] == [SMALL_NAME, other]
   _check_agrees_with_files(out, manifest)
@@ -118,6 +118,6 @@ def test_unknown_workload_is_one_line_and_exit_2(tmp_path):
     ("2x2x2:1:256:float16", "expected float32 or bfloat16"),
 ])
 def test_bad_alphatensor_items_are_named(tmp_path, item, message):
-  with pytest.raises(make_benchmark.UsageError) as error:
-    make_benchmark.make_benchmark(str(tmp_path), [], [item], force=False)
+  with pytest.raises(benchmark.UsageError) as error:
+    benchmark.make_benchmark(str(tmp_path), [], [item], force=False)
   assert message in str(error.value) and repr(item) in str(error.value)

@@ -34,3 +34,17 @@ def agent_config(name: str) -> TrainConfig:
     raise ProblemError(f"an agent preset, one of {', '.join(AGENTS)}", "command line",
                        found=repr(name))
   return AGENTS[name]
+
+
+def agent_label(search: dict) -> str:
+  """How a search configuration (`SearchConfig` fields, as run.json keeps
+  them) reads in a table."""
+  if search["dynamics"] == "true":
+    label = "mallocMuZero, true dynamics"
+    if search.get("leaf_value") == "rollout":
+      label += " + rollouts"
+  else:
+    label = "mallocMuZero, learned model"
+  if search.get("reference_bonus"):
+    label += ", guided"
+  return label

@@ -101,6 +101,28 @@ def train(problem, hardware, workdir: str, time_budget_s: float, seed: int,
           "bounds": bounds, "placement": placement}
 
 
+def read_run(workdir: str) -> dict:
+  """A finished run: its identity, best placement's time and its curve."""
+  from malloc_muzero.agent.presets import agent_label
+  from malloc_muzero.errors import ProblemError
+  from malloc_muzero.json_file import read_json_file
+
+  paths = {name: os.path.join(workdir, name)
+           for name in ("run.json", "best_placement.json", "metrics.jsonl")}
+  for path in paths.values():
+    if not os.path.exists(path):
+      raise ProblemError("a finished experiments.train run", workdir,
+                         found=f"no {os.path.basename(path)}")
+  run = read_json_file(paths["run.json"])
+  placement = read_json_file(paths["best_placement.json"])
+  with open(paths["metrics.jsonl"]) as f:
+    curve = [json.loads(line) for line in f if line.strip()]
+  return {"workdir": workdir, "problem": run["problem"], "hardware": run["hardware"],
+          "capacity": run["capacity"][0],
+          "label": agent_label(run["train_config"]["search"]),
+          "time_s": placement["simulated_time_s"], "curve": curve}
+
+
 def plot_curve(metrics_path: str, path: str) -> None:
   """Mean and best return of self-play against games played."""
   import io
