@@ -71,10 +71,10 @@ def compare(problem, fraction: float, train_seconds: float, agent: str = "rollou
   rows.append(("all fast (bound)", fast))
   lines = [f"Fast memory: {capacity:,} B ({fraction:.0%} of peak live bytes), "
            f"{hardware.name} preset", "",
-           f"{'placement':<36} {'time/slow':>9} {'gap closed':>10}"]
+           f"{'placement':<40} {'time/slow':>9} {'gap closed':>10}"]
   for name, t in rows:
     gap = (slow - t) / (slow - fast) if slow > fast else 0.0
-    lines.append(f"{name:<36} {t / slow:>9.3f} {gap:>10.1%}")
+    lines.append(f"{name:<40} {t / slow:>9.3f} {gap:>10.1%}")
   return "\n".join(lines)
 
 
