@@ -71,18 +71,42 @@ def search(problem: game.GameProblem, states: game.State, key: chex.PRNGKey,
       max_num_considered_actions=max_considered)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 3, 4, 5))
-def play(problem: game.GameProblem, num_slots: int, key: chex.PRNGKey,
-         batch: int, num_simulations: int, max_considered: int):
-  """`batch` whole games, searching before every move: (final states [B],
-  returns [B])."""
-  states = jax.vmap(lambda _: game.init(problem, num_slots))(jnp.arange(batch))
-
+@functools.partial(jax.jit, static_argnums=(3, 4, 5))
+def search_moves(problem: game.GameProblem, states: game.State, key: chex.PRNGKey,
+                 moves: int, num_simulations: int, max_considered: int):
+  """`moves` moves of a batch of games, searching before each: (states,
+  rewards summed [B]). Finished games stay as they are."""
   def move(states, key):
     output = search(problem, states, key, num_simulations, max_considered)
     states = jax.vmap(game.step, in_axes=(None, 0, 0))(problem, states, output.action)
     return states, states.reward
 
-  states, rewards = jax.lax.scan(move, states,
-                                 jax.random.split(key, problem.valid.shape[0]))
+  states, rewards = jax.lax.scan(move, states, jax.random.split(key, moves))
   return states, rewards.sum(axis=0)
+
+
+@jax.jit
+def finish(problem: game.GameProblem, states: game.State):
+  """Finish a batch of games without search, each move the heuristic prior's
+  favourite: (states, rewards summed [B])."""
+  def unfinished(carry):
+    return ~carry[0].terminated.all()
+
+  def move(carry):
+    states, total = carry
+    action = jnp.argmax(jax.vmap(heuristic_prior, in_axes=(None, 0))(problem, states),
+                        axis=-1)
+    states = jax.vmap(game.step, in_axes=(None, 0, 0))(problem, states, action)
+    return states, total + states.reward
+
+  return jax.lax.while_loop(unfinished, move,
+                            (states, jnp.zeros(states.turn.shape[0])))
+
+
+def play(problem: game.GameProblem, num_slots: int, key: chex.PRNGKey,
+         batch: int, num_simulations: int, max_considered: int):
+  """`batch` whole games, searching before every move: (final states [B],
+  returns [B])."""
+  states = jax.vmap(lambda _: game.init(problem, num_slots))(jnp.arange(batch))
+  return search_moves(problem, states, key, problem.valid.shape[0], num_simulations,
+                      max_considered)

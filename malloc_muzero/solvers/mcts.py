@@ -2,7 +2,11 @@
 
 Plays rounds of `GAMES` games at once until its time limit (default 10 s; at
 least one round), each move chosen by `mctx.gumbel_muzero_policy`
-over the real mallocGame (`agent.true_dynamics`), and returns the best. The
+over the real mallocGame (`agent.true_dynamics`), and returns the best. Moves
+are searched `CHUNK` at a time; when the time limit falls inside the first
+round, its games are finished without search (each move the heuristic prior's
+favourite), so that a problem of thousands of buffers still gets an answer
+near the limit. The
 simulations per move and the actions considered at the root are module
 constants here; the agent's training command will expose them as flags.
 
@@ -20,11 +24,13 @@ import time
 import jax
 import numpy as np
 
+from malloc_muzero import game
 from malloc_muzero.agent import true_dynamics
 from malloc_muzero.solvers.chromosome import make_decoder
 from malloc_muzero.solvers.registry import register
 
 GAMES = 4
+CHUNK = 64
 NUM_SIMULATIONS = 32
 MAX_CONSIDERED = 16
 DEFAULT_SECONDS = 10.0
@@ -37,11 +43,26 @@ def mcts(problem, hardware, options):
   best, rounds = (None, -np.inf), 0
   while best[0] is None or time.monotonic() < deadline:
     key = jax.random.fold_in(jax.random.key(options.seed), rounds)
-    states, returns = true_dynamics.play(
-        decoder.problem, decoder.config.num_slots, key, GAMES, NUM_SIMULATIONS,
-        MAX_CONSIDERED)
+    states, returns = _round(decoder, key, deadline)
     top = int(np.argmax(np.asarray(returns)))
     if float(returns[top]) > best[1]:
       best = (decoder.placement(states, top), float(returns[top]))
     rounds += 1
   return best[0]
+
+
+def _round(decoder, key, deadline: float):
+  """One round of games: (final states, returns)."""
+  problem = decoder.problem
+  states = jax.vmap(lambda _: game.init(problem, decoder.config.num_slots))(
+      np.arange(GAMES))
+  returns = np.zeros(GAMES)
+  for chunk in range(-(-problem.valid.shape[0] // CHUNK)):
+    if time.monotonic() >= deadline:
+      states, rewards = true_dynamics.finish(problem, states)
+      return states, returns + np.asarray(rewards)
+    states, rewards = true_dynamics.search_moves(
+        problem, states, jax.random.fold_in(key, chunk), CHUNK, NUM_SIMULATIONS,
+        MAX_CONSIDERED)
+    returns += np.asarray(rewards)
+  return states, returns
