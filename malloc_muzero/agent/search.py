@@ -174,9 +174,9 @@ def _best_visited(output: mctx.PolicyOutput) -> chex.Array:
   """[B] the visited root action of highest value (mctx's choice on ties).
 
   With exact leaf values (rollouts) this is Bertsekas's rollout algorithm:
-  the default policy's action is among those compared, so a game never ends
-  worse than the default policy would have finished it from anywhere along
-  the way. Gumbel's own choice weighs the prior against values that min-max
+  when the default policy's action is among those compared (its prior bonus
+  clears Gumbel's noise, so it all but always is), a game never ends worse
+  than the default policy would have finished it from anywhere along the way. Gumbel's own choice weighs the prior against values that min-max
   scaling can make small, and lets noise give back what the values gained.
   """
   tree = output.search_tree
