@@ -7,14 +7,17 @@ Reads the `manifest.json` that `experiments.make_benchmark --out=DIR` writes,
 and for every problem in it (or `--problems`), on every `--hardware` preset
 with a first fast level of `--capacity_fraction` of the problem's peak live
 bytes: runs every registered solver (or `--solvers`) with `--time_limit`
-seconds, and trains mallocMuZero for `--train_seconds` (0: no agent; the
+seconds, and trains mallocMuZero (the `--agent` preset of
+`malloc_muzero.agent.presets`, `guided` by default, on problems of at most
+`--agent_max_buffers` buffers) for `--train_seconds` (0: no agent; the
 `muzero` solver then plays from that training run, and is skipped without
 one). Every placement is checked with the independent checker. A solver that
 cannot take a problem is recorded as skipped with its reason; `exact` reports
 whether it proved its placement optimal in time.
 
 Each result is cached in `DIR/results.jsonl` under (problem fingerprint,
-solver, hardware, capacity fraction, time limit or training seconds, seed), so
+solver, hardware, capacity fraction, time limit or training seconds, seed,
+and the agent preset for the agent and `muzero`), so
 a rerun computes only what is missing; `--force` recomputes. RESULTS.md (the
 command, the hardware, a summary table, one table per problem) and its plots
 (`results/*.png` beside it) are written atomically.
