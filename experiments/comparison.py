@@ -87,7 +87,9 @@ def grouped_bars(path: str, groups: list[str], series: list[str],
 
   from malloc_muzero.atomic_file import atomic_write_bytes
 
-  figure = Figure(figsize=(max(6, 1.6 * len(groups) * max(len(series), 2) / 3), 4))
+  # Wide enough for the bars, but no wider than a page (thinner bars beyond).
+  figure = Figure(figsize=(min(18, max(6, 1.6 * len(groups) * max(len(series), 2) / 3)),
+                           4.5))
   FigureCanvasAgg(figure)
   axes = figure.add_subplot()
   width = 0.8 / max(len(series), 1)
@@ -102,7 +104,7 @@ def grouped_bars(path: str, groups: list[str], series: list[str],
   for k, i in enumerate(marked):
     axes.hlines(marks[groups[i]], i - 0.45, i + 0.45, colors="black", linewidth=2,
                 label=mark_label if k == 0 else None)
-  axes.set_xticks(x, groups, rotation=15, ha="right")
+  axes.set_xticks(x, groups, rotation=30 if len(groups) > 6 else 15, ha="right")
   axes.set_ylabel(ylabel)
   if ylim is not None:
     axes.set_ylim(*ylim)
