@@ -38,6 +38,8 @@ _FRACTION = flags.DEFINE_float("capacity_fraction", 0.25, "capacity / peak live 
 _HARDWARE = flags.DEFINE_string("hardware", "tpu-v4", "hardware preset")
 _TIME_LIMIT = flags.DEFINE_float("time_limit", 10.0, "seconds per search solver")
 _TRAIN = flags.DEFINE_float("train_seconds", 0.0, "mallocMuZero training seconds (0: none)")
+_AGENT = flags.DEFINE_enum("agent", "muzero", ["muzero", "guided", "rollout"],
+                           "agent preset (malloc_muzero.agent.presets)")
 _OUT = flags.DEFINE_string("out", "alphatensor_results", "output directory")
 
 
@@ -77,7 +79,7 @@ def main(argv: list[str]) -> None:
   from malloc_muzero import save_placement_json, simulation_bounds
   from malloc_muzero.formatting import format_bytes
   from malloc_muzero.agent.run import train
-  from malloc_muzero.agent.train import TrainConfig
+  from malloc_muzero.agent.presets import agent_config
 
   os.makedirs(_OUT.value, exist_ok=True)
   progress = sys.stderr.isatty()
@@ -111,7 +113,7 @@ def main(argv: list[str]) -> None:
         start = time.monotonic()
         summary = train(problem, hardware,
                         os.path.join(_OUT.value, f"{program.name}.muzero"),
-                        _TRAIN.value, 0, TrainConfig(), progress=False)
+                        _TRAIN.value, 0, agent_config(_AGENT.value), progress=False)
         times["mallocMuZero"] = summary["time_s"]
         walls["mallocMuZero"] = time.monotonic() - start
         bar.update()

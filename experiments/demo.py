@@ -50,9 +50,10 @@ def describe(program_name: str) -> tuple[str, object]:
 
 def compare(problem, fraction: float, train_seconds: float, agent: str = "rollout") -> str:
   """Placements by XLA's heuristics and by a briefly trained agent."""
-  from malloc_muzero.agent.run import train
+  from experiments.comparison import gap_closed
   from malloc_muzero import get_hardware, simulate_placement, simulation_bounds
   from malloc_muzero.agent.presets import agent_config
+  from malloc_muzero.agent.run import train
   from malloc_muzero.solvers import solve
 
   capacity = problem.capacity_for(fraction)
@@ -73,8 +74,7 @@ def compare(problem, fraction: float, train_seconds: float, agent: str = "rollou
            f"{hardware.name} preset", "",
            f"{'placement':<40} {'time/slow':>9} {'gap closed':>10}"]
   for name, t in rows:
-    gap = (slow - t) / (slow - fast) if slow > fast else 0.0
-    lines.append(f"{name:<40} {t / slow:>9.3f} {gap:>10.1%}")
+    lines.append(f"{name:<40} {t / slow:>9.3f} {gap_closed(t, slow, fast):>10.1%}")
   return "\n".join(lines)
 
 
