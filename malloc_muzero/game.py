@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from malloc_muzero import free_runs
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.hardware import Hardware
 from malloc_muzero.problem import Problem
@@ -82,6 +83,9 @@ class GameProblem:
     ends: [N] int32 last step (inclusive).
     access_instruction: [N, A] int32 instruction of each access (0 padding).
     access_bytes: [N, A] float32 bytes of each access (0 padding).
+    bytes_at: [N, M] float32 the same accesses as a dense table (bytes each
+      buffer moves at each instruction) when `dense_accesses(config)`, else
+      [N, 0]: the step then reads this table instead of the lists.
     compute_s: [M] float32 compute seconds of each instruction (0 padding).
     seconds_per_byte: [L] float32 `1 / bandwidth` of each level.
     capacity_slots: [L-1] int32 usable slots of each fast level.
@@ -97,6 +101,7 @@ class GameProblem:
   ends: chex.Array
   access_instruction: chex.Array
   access_bytes: chex.Array
+  bytes_at: chex.Array
   compute_s: chex.Array
   seconds_per_byte: chex.Array
   capacity_slots: chex.Array
@@ -168,6 +173,22 @@ def game_config(problems: list[Problem], granularity: int, num_slots: int) -> Ga
       max_accesses=max_accesses)
 
 
+# A step's memory accounting reads the current buffer's accesses either as a
+# padded list (gather, then scatter-add, A per game) or as a dense row over all
+# M instructions (no scatter). XLA's batched scatter on the CPU costs about as
+# much per element as 16 elements of the dense row (measured with
+# scripts/bench_game.py), so the dense row is used when M <= 16 A, as long as
+# the table stays small.
+DENSE_ACCESS_RATIO = 16
+DENSE_ACCESS_MAX_ENTRIES = 1 << 24
+
+
+def dense_accesses(config: GameConfig) -> bool:
+  """Whether the game keeps its accesses as a dense [N, M] table."""
+  return (config.max_instructions <= DENSE_ACCESS_RATIO * config.max_accesses and
+          config.max_buffers * config.max_instructions <= DENSE_ACCESS_MAX_ENTRIES)
+
+
 def make_game_problem(problem: Problem, hardware: Hardware,
                       config: GameConfig) -> GameProblem:
   """Pad a problem on a hardware model into the game's arrays."""
@@ -204,6 +225,11 @@ def make_game_problem(problem: Problem, hardware: Hardware,
     access_bytes[row, fill[row]] = np.asarray(inputs.access_bytes)[k]
     fill[row] += 1
 
+  bytes_at = np.zeros((n, m if dense_accesses(config) else 0), np.float32)
+  if bytes_at.shape[1]:
+    rows = np.repeat(np.arange(n), a)
+    np.add.at(bytes_at, (rows, access_instruction.ravel()), access_bytes.ravel())
+
   g = config.granularity
   fast = hardware.levels[1:]
   capacity = [min(config.num_slots, level.capacity // g) for level in fast]
@@ -223,6 +249,7 @@ def make_game_problem(problem: Problem, hardware: Hardware,
       ends=jnp.asarray(pad(problem.ends[order], 0, np.int32)),
       access_instruction=jnp.asarray(access_instruction),
       access_bytes=jnp.asarray(access_bytes),
+      bytes_at=jnp.asarray(bytes_at),
       compute_s=jnp.asarray(pad(np.asarray(inputs.compute_s), 0, np.float32, m)),
       seconds_per_byte=inputs.seconds_per_byte,
       capacity_slots=jnp.asarray(np.array(capacity, np.int32)),
@@ -240,27 +267,37 @@ def _slow_memory_s(problem: GameProblem) -> chex.Array:
   return jnp.zeros_like(problem.compute_s).at[problem.access_instruction].add(per_access)
 
 
+def _change_seconds_per_byte(problem: GameProblem, memory_s: chex.Array,
+                             turn: chex.Array, change: chex.Array):
+  """(seconds saved, memory seconds after) when the accesses of buffer `turn`
+  change their seconds per byte by `change` (a scalar; 0 changes nothing)."""
+  if problem.bytes_at.shape[1]:
+    after = memory_s + problem.bytes_at[turn] * change
+    saved = (jnp.maximum(problem.compute_s, memory_s) -
+             jnp.maximum(problem.compute_s, after)).sum()
+    return saved, after
+  instruction = problem.access_instruction[turn]
+  extra = problem.access_bytes[turn] * change
+  before = memory_s[instruction]
+  compute = problem.compute_s[instruction]
+  saved = (jnp.maximum(compute, before) - jnp.maximum(compute, before + extra)).sum()
+  return saved, memory_s.at[instruction].add(extra)
+
+
 def legal_actions(problem: GameProblem, busy_until: chex.Array,
                   turn: chex.Array) -> chex.Array:
   """[1 + (L-1) * S] bool: the legal actions for the buffer at `turn`."""
   num_slots = busy_until.shape[1]
   size = problem.size_slots[turn]
-  start = problem.starts[turn]
-  # Slot indices in int16 when they fit: the mask is memory-bound, and this
-  # halves its traffic (measured 2-3x faster on the CPU).
-  # (`end` below reaches 2 * num_slots.)
-  index_type = jnp.int16 if 2 * num_slots + 2 < 2**15 else jnp.int32
-  slot = jnp.arange(num_slots, dtype=index_type)
-  # The first blocked slot at or after each slot: free runs without a gather.
-  blocked_at = jnp.where(busy_until >= start, slot[None],
-                         jnp.array(num_slots, index_type))           # [L-1, S]
-  next_blocked = jax.lax.cummin(blocked_at, axis=1, reverse=True)
-  # Sizes beyond the grid cannot fit anyway; clipping keeps `end` in range.
-  end = slot + jnp.minimum(size, num_slots + 1).astype(index_type)
-  fits = end[None] <= problem.capacity_slots[:, None].astype(index_type)
-  free = next_blocked >= end[None]
-  aligned = (slot[None] % problem.alignment_slots[:, None].astype(index_type)) == 0
-  placeable = fits & free & aligned & problem.valid[turn]
+  # The next taken slot from bitsets (`free_runs`): a running minimum over
+  # the slots is a slow `reduce_window` on the CPU.
+  taken = free_runs.pack(busy_until >= problem.starts[turn])             # [L-1, W]
+  slot = jnp.arange(num_slots)
+  end = slot + jnp.minimum(size, num_slots + 1)
+  free = free_runs.next_taken(taken, num_slots) >= end[None]
+  fits = end[None] <= problem.capacity_slots[:, None]
+  aligned = (slot[None] % problem.alignment_slots[:, None]) == 0
+  placeable = free & fits & aligned & problem.valid[turn]
   return jnp.concatenate([jnp.ones(1, bool), placeable.reshape(-1)])
 
 
@@ -292,15 +329,10 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
   busy = jnp.where(place & in_level & covered[None], problem.ends[turn],
                    state.busy_until)
 
-  # Time saved at the instructions that access the buffer.
-  instruction = problem.access_instruction[turn]
-  extra = problem.access_bytes[turn] * (problem.seconds_per_byte[level] -
-                                        problem.seconds_per_byte[0])
-  before = state.memory_s[instruction]
-  compute = problem.compute_s[instruction]
-  saved = (jnp.maximum(compute, before) - jnp.maximum(compute, before + extra)).sum()
-  memory = state.memory_s.at[instruction].add(jnp.where(place, extra, 0.0))
-  reward = jnp.where(place, saved / problem.all_slow_s, 0.0)
+  change = jnp.where(place, problem.seconds_per_byte[level] - problem.seconds_per_byte[0],
+                     0.0)
+  saved, memory = _change_seconds_per_byte(problem, state.memory_s, turn, change)
+  reward = saved / problem.all_slow_s
 
   next_turn = jnp.where(legal, turn + 1, turn)
   done = state.terminated | ~legal | (next_turn >= problem.valid.shape[0])

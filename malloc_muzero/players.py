@@ -27,16 +27,24 @@ def random_legal(problem: game.GameProblem, state: game.State,
 
   One 32-bit random number per decision seeds a cheap integer hash of the
   action indices (murmur3's finaliser); the argmax over legal actions is then
-  uniform up to the hash's quality, without a random number per action.
+  uniform up to the hash's quality, without a random number per action. The
+  action index sits in the low bits of its priority, so one max-reduction
+  gives both (a two-value argmax reduction is several times slower on the
+  CPU); the hash's remaining `32 - log2(actions)` high bits order the
+  actions (23 bits for 257 actions), rare ties going to the higher index.
   """
   del problem
   mask = state.legal_action_mask
+  index_bits = max(1, (mask.shape[0] - 1).bit_length())
   seed = jax.random.bits(key, dtype=jnp.uint32)
-  h = jnp.arange(mask.shape[0], dtype=jnp.uint32) * jnp.uint32(0x9E3779B1) + seed
+  index = jnp.arange(mask.shape[0], dtype=jnp.uint32)
+  h = index * jnp.uint32(0x9E3779B1) + seed
   h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
   h = (h ^ (h >> 13)) * jnp.uint32(0xC2B2AE35)
   h = h ^ (h >> 16)
-  return jnp.argmax(jnp.where(mask, h | 1, 0)).astype(jnp.int32)
+  priority = ((h >> index_bits) << index_bits) | index
+  best = jnp.max(jnp.where(mask, priority, 0))
+  return (best & jnp.uint32((1 << index_bits) - 1)).astype(jnp.int32)
 
 
 def _first_slots(state: game.State) -> tuple[chex.Array, chex.Array]:

@@ -50,11 +50,15 @@ def problems(draw):
       schedule_length=length, source={"kind": "synthetic"})
 
 
-def _setup(problem, hardware, num_slots=16):
+def _setup(problem, hardware, num_slots=16, dense=True):
   # One padded shape for every generated problem: the step compiles once.
   config = game.GameConfig(granularity=GRANULARITY, num_slots=num_slots,
                            max_buffers=10, max_instructions=10, max_accesses=2)
-  return config, game.make_game_problem(problem, hardware, config)
+  gp = game.make_game_problem(problem, hardware, config)
+  assert gp.bytes_at.shape == (10, 10)  # dense: M <= 16 A
+  if not dense:  # The padded access lists instead.
+    gp = gp.replace(bytes_at=jnp.zeros((10, 0), jnp.float32))
+  return config, gp
 
 
 _step = jax.jit(game.step)
@@ -71,12 +75,14 @@ def _play(gp, config, choose) -> tuple[game.State, float, list]:
   return state, total, masks
 
 
+@pytest.mark.parametrize("dense", [True, False], ids=["dense-accesses", "access-lists"])
 @settings(max_examples=60, deadline=None)
 @given(problem=problems(), seed=st.integers(0, 2**31 - 1),
        capacities=st.sampled_from([(64,), (128,), (48, 96)]))
-def test_legal_play_is_valid_and_rewards_equal_the_simulator(problem, seed, capacities):
+def test_legal_play_is_valid_and_rewards_equal_the_simulator(problem, seed, capacities,
+                                                              dense):
   hardware = _hardware(capacities)
-  config, gp = _setup(problem, hardware)
+  config, gp = _setup(problem, hardware, dense=dense)
   rng = np.random.default_rng(seed)
   state, total, _ = _play(gp, config, lambda m: rng.choice(np.flatnonzero(m)))
   levels, offsets = game.placement_of(gp, state, config)
