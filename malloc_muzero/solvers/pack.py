@@ -14,10 +14,10 @@ The search (our own implementation of the paper's ideas, see google/minimalloc
   form. Each unplaced buffer keeps `min_off`, the lowest offset still possible
   for it (the top of the highest time-overlapping buffer placed so far).
 * **Dynamic ordering and symmetry breaking.** Buffers are placed in
-  non-decreasing order of offset (ties by static preorder rank), so each
-  packing is generated once. At a node the candidates are the unplaced buffers
-  sorted by `(min_off, rank)`, restricted to those not before the last
-  placement in that order.
+  non-decreasing order of offset (ties by preorder rank within the current
+  segment, below), so each packing is generated once. At a node the
+  candidates are the segment's unplaced buffers sorted by `(min_off, rank)`,
+  restricted to those not before the last placement in that order.
 * **Dominance.** With `h` the lowest `min_off + size` of any unplaced buffer, a
   candidate at an offset `>= h` would leave a gap under it that the buffer
   reaching `h` could fill: it is skipped (and so is everything after it).
@@ -28,11 +28,14 @@ The search (our own implementation of the paper's ideas, see google/minimalloc
   take (the last placement's offset, the top of the section's highest placed
   buffer, the lowest `min_off` of its unplaced buffers), a node is pruned when
   `floor + unplaced bytes > capacity` in any section.
-* **Static preorder portfolio.** Ranks come from one of MiniMalloc's
-  heuristics: "WAT" (longer life, then larger area = size x life, then larger
-  section total), "TAW" and "TWA". The searches of the three run round-robin
-  in doubling node slices; each is resumed where it paused (a depth-first
-  search with an explicit stack), so no work is repeated.
+* **Preorder portfolio.** Ranks come from one of MiniMalloc's heuristics:
+  "WAT" (longer life, then larger area = size x life, then larger section
+  total, then lower buffer index), "TAW" and "TWA". The section total T of a
+  buffer is the largest number of still unplaced bytes in any of its
+  sections, read when the segment is entered (below). The searches of the
+  three run round-robin in doubling node slices, separately for each
+  connected component; each is resumed where it paused (a depth-first search
+  with an explicit stack), so no work is repeated.
 * **Hatless pruning** (MiniMalloc): if the placed buffer overlaps no unplaced
   buffer in time and the search fails below it, the node fails.
 * **Decomposition.** Buffers whose live ranges form separate connected time
@@ -41,10 +44,15 @@ The search (our own implementation of the paper's ideas, see google/minimalloc
   the two sides are independent: the search works on the leftmost such
   segment with unplaced buffers, and a segment that fails at its start
   backjumps to the placement that cut it off instead of retrying the
-  (independent, already packed) segments to its left. A segment continues
-  the canonical order of the placement it descends from (stricter than
-  MiniMalloc's restart from offset 0, and still complete: a canonical packing
-  of the whole restricts to one of each segment).
+  (independent, already packed) segments to its left. As in MiniMalloc's
+  `SubSolve`, entering a new segment ranks its unplaced buffers afresh, with
+  T from what is left unplaced, and restarts the canonical order at offset 0
+  (the rank orders of two segments are unrelated). This re-ranking is what
+  the "challenging" files H and I need: with the component's ranks kept
+  inside segments (and the canonical order continued into them), no
+  heuristic packed H or I within 60 s; with it, TAW packs H and TWA packs I
+  in under a second, and the search trees equal those of a direct port of
+  MiniMalloc's recursion (same backtrack counts on A and E).
 
 The search is compiled with numba (`nogil`, `cache=True`): per node it sorts
 the unplaced buffers and scans every section, which pure Python does ~100x
@@ -101,16 +109,19 @@ HEURISTICS = ("WAT", "TAW", "TWA")
 _PAUSED, _SOLVED, _EXHAUSTED, _GROW = 0, 1, 2, 3
 # Layout of the `stats` array of a search.
 (_DEPTH, _LOG_TOP, _NODES, _BACKTRACKS, _BEST_DEPTH, _STARTED, _STAMP,
- _CAND_TOP, _PENDING_BUILD) = range(9)
-_NUM_STATS = 9
+ _CAND_TOP, _PENDING_BUILD, _POOL_TOP) = range(10)
+_NUM_STATS = 10
 _CHUNK = 200_000  # Nodes between deadline checks (~0.1-0.5 s).
 _INF = np.iinfo(np.int64).max
 # The mutable arrays of a search, in `_search`'s argument order.
 _STATE = ("offset", "min_off", "floor", "total", "cut", "zero_depth", "seg_lo",
-          "seg_hi", "jump", "cand", "cand_off", "cand_base", "cand_cnt",
-          "cand_pos", "placed", "placed_off", "hatless", "prev_off", "prev_idx",
-          "log_mark", "log_kind", "log_idx", "log_old", "sec_stamp",
-          "affected", "tmp_idx", "tmp_off")
+          "seg_hi", "jump", "pool", "seg_base", "seg_len", "cand", "cand_off",
+          "cand_rank", "cand_base", "cand_cnt", "cand_pos", "placed",
+          "placed_off", "placed_rank", "hatless", "log_mark", "log_kind",
+          "log_idx", "log_old", "sec_stamp", "affected", "tmp_idx", "tmp_off",
+          "tmp_rank")
+# Codes of the letters of a preorder heuristic.
+_LETTERS = {"W": 0, "A": 1, "T": 2, "Z": 3}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +137,7 @@ class PackResult:
     nodes: placements the search tried and kept (search nodes).
     backtracks: nodes whose every child failed.
     seconds: wall-clock time spent.
-    heuristic: the static preorder that found the packing, per component
+    heuristic: the preorder heuristic that found the packing, per component
       joined by "," ("" when not complete).
     placed_bytes: total size of the buffers with an offset.
   """
@@ -154,22 +165,63 @@ def _align_up(value, alignment):
 
 
 @_njit
-def _build_candidates(d, size, offset, min_off, offset_of_placed, placed,
-                      bsec_lo, cut, zero_depth, seg_lo, seg_hi, jump, cand,
-                      cand_off, cand_base, cand_cnt, cand_pos, prev_off,
-                      prev_idx, stats, tmp_idx, tmp_off):
+def _segment_preorder(k, size, width, area, orig, letters, bsec_lo, bsec_hi,
+                      total, tmp_idx, out):
+  """Writes the `k` buffers `tmp_idx[:k]` to `out[:k]` in preorder.
+
+  Each letter of the heuristic is a key, descending: W = lifespan, A = area,
+  T = the largest remaining (unplaced) total of the buffer's sections, Z =
+  size; the last tie-break is the original buffer index, ascending. T is read
+  now, so a segment entered during search is ordered by what is left of it
+  (as MiniMalloc's SubSolve does for each sub-partition).
+  """
+  cur = tmp_idx[:k].copy()
+  key = np.empty(k, np.int64)
+  for j in range(k):
+    key[j] = orig[cur[j]]
+  cur = cur[np.argsort(key, kind="mergesort")]
+  for position in range(letters.shape[0] - 1, -1, -1):
+    letter = letters[position]
+    for j in range(k):
+      i = cur[j]
+      if letter == 0:
+        value = width[i]
+      elif letter == 1:
+        value = area[i]
+      elif letter == 2:
+        value = 0
+        for s in range(bsec_lo[i], bsec_hi[i]):
+          if total[s] > value:
+            value = total[s]
+      else:
+        value = size[i]
+      key[j] = -value
+    cur = cur[np.argsort(key, kind="mergesort")]  # Stable: earlier keys hold.
+  for j in range(k):
+    out[j] = cur[j]
+
+
+@_njit
+def _build_candidates(d, size, width, area, orig, letters, offset, min_off,
+                      offset_of_placed, placed, placed_rank, bsec_lo, bsec_hi,
+                      total, cut, zero_depth, seg_lo, seg_hi, jump, pool,
+                      seg_base, seg_len, cand, cand_off, cand_rank, cand_base,
+                      cand_cnt, cand_pos, stats, tmp_idx, tmp_off, tmp_rank):
   """Sets up depth `d`: its segment, backjump target and ordered candidates.
 
   The current segment is the leftmost run of sections between boundaries
   that no unplaced buffer crosses (cut 0) holding an unplaced buffer; the
-  other segments are independent of it. If it lies inside the previous
-  depth's segment, failing here fails the previous placement (jump d - 1);
-  otherwise the previous segment is complete, and failing here fails the
-  placement that cut this segment off (MiniMalloc's dynamic decomposition).
+  other segments are independent of it. If it is the previous depth's
+  segment, failing here fails the previous placement (jump d - 1) and the
+  canonical order continues from it. Otherwise it is a new segment
+  (MiniMalloc's dynamic decomposition): its unplaced buffers get a fresh
+  preorder (`_segment_preorder`, kept on the `pool` stack) and the canonical
+  order restarts; failing at its start fails the placement that cut it off
+  (d - 1 when that placement split the previous segment).
 
   Returns:
     the number of unplaced buffers in the segment (0: everything placed), or
-    -2 when `cand` has no room (nothing was changed).
+    -2 when `cand` or `pool` has no room (nothing was changed).
   """
   n = size.shape[0]
   num_sections = cut.shape[0]  # One more than the boundaries.
@@ -192,47 +244,65 @@ def _build_candidates(d, size, offset, min_off, offset_of_placed, placed,
     target = d - 1
   else:
     target = zero_depth[lo - 1]
+  fresh = d == 0 or lo != seg_lo[d - 1] or hi != seg_hi[d - 1]
+  if fresh:
+    base = stats[_POOL_TOP]
+    k = 0
+    for i in range(n):
+      if offset[i] < 0 and bsec_lo[i] >= lo and bsec_lo[i] < hi:
+        tmp_idx[k] = i
+        k += 1
+    if base + k > pool.shape[0]:
+      return -2
+    _segment_preorder(k, size, width, area, orig, letters, bsec_lo, bsec_hi,
+                      total, tmp_idx, pool[base:])
+    length = k
+    po = 0
+    pr = -1
+  else:
+    base = seg_base[d - 1]
+    length = seg_len[d - 1]
+    po = offset_of_placed[d - 1]
+    pr = placed_rank[d - 1]
+  # The segment's unplaced buffers in its preorder, then (stably) by min_off.
   k = 0
   min_height = _INF
-  for i in range(n):
-    if offset[i] < 0 and bsec_lo[i] >= lo and bsec_lo[i] < hi:
+  for j in range(length):
+    i = pool[base + j]
+    if offset[i] < 0:
       tmp_idx[k] = i
       tmp_off[k] = min_off[i]
+      tmp_rank[k] = j
       height = min_off[i] + size[i]
       if height < min_height:
         min_height = height
       k += 1
-  # Within a segment, placements follow the canonical order, continuing from
-  # the placement the segment descends from.
-  po = 0
-  pi = -1
-  if target >= 0:
-    pi = placed[target]
-    po = offset_of_placed[target]
   order = np.argsort(tmp_off[:k], kind="mergesort")  # Stable: ties by rank.
-  base = stats[_CAND_TOP]
+  first = stats[_CAND_TOP]
   count = 0
   for j in range(k):
-    i = tmp_idx[order[j]]
     off = tmp_off[order[j]]
     if off >= min_height:  # Dominance; offsets only grow from here.
       break
-    if off < po or (off == po and i < pi):  # Canonical order.
+    rank = tmp_rank[order[j]]
+    if off < po or (off == po and rank < pr):  # Canonical order.
       continue
-    if base + count >= cand.shape[0]:
+    if first + count >= cand.shape[0]:
       return -2
-    cand[base + count] = i
-    cand_off[base + count] = off
+    cand[first + count] = tmp_idx[order[j]]
+    cand_off[first + count] = off
+    cand_rank[first + count] = rank
     count += 1
   seg_lo[d] = lo
   seg_hi[d] = hi
   jump[d] = target
-  prev_off[d] = po
-  prev_idx[d] = pi
-  cand_base[d] = base
+  seg_base[d] = base
+  seg_len[d] = length
+  cand_base[d] = first
   cand_cnt[d] = count
   cand_pos[d] = 0
-  stats[_CAND_TOP] = base + count
+  stats[_CAND_TOP] = first + count
+  stats[_POOL_TOP] = base + length
   return k
 
 
@@ -269,21 +339,22 @@ def _next_candidate(d, hatless, cand_pos, cand_cnt):
 
 
 @_njit
-def _search(size, alignment, capacity, ov_ptr, ov_idx, bsec_lo, bsec_hi,
-            sec_ptr, sec_idx, offset, min_off, floor, total, cut, zero_depth,
-            seg_lo, seg_hi, jump, cand, cand_off, cand_base, cand_cnt,
-            cand_pos, placed, placed_off, hatless, prev_off, prev_idx, log_mark,
-            log_kind, log_idx, log_old, sec_stamp, affected, tmp_idx, tmp_off,
+def _search(size, width, area, orig, letters, alignment, capacity, ov_ptr,
+            ov_idx, bsec_lo, bsec_hi, sec_ptr, sec_idx, offset, min_off, floor,
+            total, cut, zero_depth, seg_lo, seg_hi, jump, pool, seg_base,
+            seg_len, cand, cand_off, cand_rank, cand_base, cand_cnt, cand_pos,
+            placed, placed_off, placed_rank, hatless, log_mark, log_kind,
+            log_idx, log_old, sec_stamp, affected, tmp_idx, tmp_off, tmp_rank,
             best_off, stats, budget):
   """Runs the depth-first search for at most `budget` nodes.
 
-  Buffers are numbered by static preorder rank. All state lives in the
-  arrays, so a paused search resumes where it stopped.
+  Buffers are numbered by their component-wide preorder rank. All state lives
+  in the arrays, so a paused search resumes where it stopped.
 
   Returns:
     _SOLVED (offsets hold a complete packing), _EXHAUSTED (none exists),
-    _PAUSED (budget spent) or _GROW (`cand` or the log needs more room; no
-    state was changed by the failed step).
+    _PAUSED (budget spent) or _GROW (`cand`, `pool` or the log needs more
+    room; no state was changed by the failed step).
   """
   n = size.shape[0]
   if stats[_STARTED] == 0:
@@ -292,10 +363,12 @@ def _search(size, alignment, capacity, ov_ptr, ov_idx, bsec_lo, bsec_hi,
   while budget > 0:
     d = stats[_DEPTH]
     if stats[_PENDING_BUILD] == 1:
-      k = _build_candidates(d, size, offset, min_off, placed_off, placed,
-                            bsec_lo, cut, zero_depth, seg_lo, seg_hi, jump,
-                            cand, cand_off, cand_base, cand_cnt, cand_pos,
-                            prev_off, prev_idx, stats, tmp_idx, tmp_off)
+      k = _build_candidates(d, size, width, area, orig, letters, offset,
+                            min_off, placed_off, placed, placed_rank, bsec_lo,
+                            bsec_hi, total, cut, zero_depth, seg_lo, seg_hi,
+                            jump, pool, seg_base, seg_len, cand, cand_off,
+                            cand_rank, cand_base, cand_cnt, cand_pos, stats,
+                            tmp_idx, tmp_off, tmp_rank)
       if k == -2:
         return _GROW
       stats[_PENDING_BUILD] = 0
@@ -312,6 +385,7 @@ def _search(size, alignment, capacity, ov_ptr, ov_idx, bsec_lo, bsec_hi,
               bsec_lo, bsec_hi, cut, log_kind, log_idx, log_old, stats)
       stats[_DEPTH] = d
       stats[_CAND_TOP] = cand_base[d] + cand_cnt[d]
+      stats[_POOL_TOP] = seg_base[d] + seg_len[d]
       _next_candidate(d, hatless, cand_pos, cand_cnt)
       continue
     p = cand_base[d] + cand_pos[d]
@@ -324,6 +398,7 @@ def _search(size, alignment, capacity, ov_ptr, ov_idx, bsec_lo, bsec_hi,
     log_mark[d] = mark
     placed[d] = b
     placed_off[d] = off
+    placed_rank[d] = cand_rank[p]
     offset[b] = off
     height = off + size[b]
     top = mark
@@ -474,7 +549,11 @@ def _preorder(heuristic: str, sizes, starts, ends, section_max) -> np.ndarray:
 
 
 class _Search:
-  """One resumable search of one component under one static preorder."""
+  """One resumable search of one component under one preorder heuristic.
+
+  Buffers are numbered by the heuristic's ranks over the whole component (the
+  ranks of the first segment); `rank` maps these numbers to component indices.
+  """
 
   def __init__(self, heuristic, sizes, starts, ends, capacity, alignment,
                section_max):
@@ -490,8 +569,12 @@ class _Search:
     total = np.zeros(num_sections, np.int64)
     np.add.at(total, np.arange(num_sections).repeat(np.diff(sec_ptr)),
               size[sec_idx])
-    self.static = (size, np.int64(alignment), np.int64(capacity), ov_ptr,
-                   ov_idx, bsec_lo, bsec_hi, sec_ptr, sec_idx)
+    width = (e - s + 1).astype(np.int64)
+    letters = np.array([_LETTERS[letter] for letter in heuristic], np.int64)
+    # `rank` maps search indices to component indices (original order).
+    self.static = (size, width, size * width, rank.astype(np.int64), letters,
+                   np.int64(alignment), np.int64(capacity), ov_ptr, ov_idx,
+                   bsec_lo, bsec_hi, sec_ptr, sec_idx)
     cut = np.zeros(num_sections, np.int64)  # cut[s]: between s and s + 1.
     spans = bsec_hi - 1 - bsec_lo
     np.add.at(cut, np.repeat(bsec_lo, spans) + (
@@ -507,23 +590,27 @@ class _Search:
         floor=np.zeros(num_sections, np.int64), total=total, cut=cut,
         zero_depth=np.zeros(num_sections, np.int64), seg_lo=depths(),
         seg_hi=depths(), jump=depths(),
+        pool=np.zeros(4 * n + 16, np.int64), seg_base=depths(),
+        seg_len=depths(),
         cand=np.zeros(4 * n + 16, np.int64),
         cand_off=np.zeros(4 * n + 16, np.int64),
+        cand_rank=np.zeros(4 * n + 16, np.int64),
         cand_base=depths(), cand_cnt=depths(), cand_pos=depths(),
-        placed=depths(), placed_off=depths(), hatless=depths(),
-        prev_off=depths(),
-        prev_idx=depths(), log_mark=depths(),
+        placed=depths(), placed_off=depths(), placed_rank=depths(),
+        hatless=depths(), log_mark=depths(),
         log_kind=np.zeros(log_room, np.int8),
         log_idx=np.zeros(log_room, np.int64),
         log_old=np.zeros(log_room, np.int64),
         sec_stamp=np.zeros(num_sections, np.int64),
         affected=np.zeros(num_sections, np.int64),
-        tmp_idx=np.zeros(n, np.int64), tmp_off=np.zeros(n, np.int64))
+        tmp_idx=np.zeros(n, np.int64), tmp_off=np.zeros(n, np.int64),
+        tmp_rank=np.zeros(n, np.int64))
     self.status = _PAUSED
 
   def _grow(self):
     st = self.state
-    for key in ("cand", "cand_off", "log_kind", "log_idx", "log_old"):
+    for key in ("pool", "cand", "cand_off", "cand_rank", "log_kind", "log_idx",
+                "log_old"):
       old = st[key]
       new = np.zeros(2 * len(old), old.dtype)
       new[:len(old)] = old
@@ -593,8 +680,8 @@ def pack_search(problem: Problem, capacity: int, alignment: int = 1,
     capacity: bytes of the memory, > 0.
     alignment: offsets are multiples of it (bytes, >= 1).
     deadline: `time.monotonic()` value by which to stop; None: no limit.
-    heuristics: static preorders to run round-robin (letters W = lifespan,
-      A = area, T = largest section total, Z = size; each descending).
+    heuristics: preorders to run round-robin (letters W = lifespan, A =
+      area, T = largest unplaced section total, Z = size; each descending).
     first_slice: nodes of each search's first turn; default 2 x buffers
       (MiniMalloc's start), doubling every round.
     progress: log each round at INFO level.
@@ -629,7 +716,7 @@ def pack_search(problem: Problem, capacity: int, alignment: int = 1,
   offsets[zero] = 0
   found = []
   for component in _components(starts, ends):
-    component = component[~zero[component]]
+    component = np.sort(component[~zero[component]])
     if not len(component):
       continue
     s, e, z = starts[component], ends[component], sizes[component]
