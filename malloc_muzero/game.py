@@ -82,10 +82,12 @@ class GameProblem:
     starts: [N] int32 first step of each live range (inclusive).
     ends: [N] int32 last step (inclusive).
     access_instruction: [N, A] int32 instruction of each access (0 padding).
-    access_bytes: [N, A] float32 bytes of each access (0 padding).
-    bytes_at: [N, M] float32 the same accesses as a dense table (bytes each
-      buffer moves at each instruction) when `dense_accesses(config)`, else
-      [N, 0]: the step then reads this table instead of the lists.
+    access_seconds: [N, A, L] float32 memory seconds of each access when the
+      buffer is in each level, copies included (0 padding).
+    seconds_at: [N, M, L] float32 the same accesses as a dense table (seconds
+      each buffer costs each instruction in each level) when
+      `dense_accesses(config)`, else [N, 0, L]: the step then reads this table
+      instead of the lists.
     compute_s: [M] float32 compute seconds of each instruction (0 padding).
     seconds_per_byte: [L] float32 `1 / bandwidth` of each level.
     capacity_slots: [L-1] int32 usable slots of each fast level.
@@ -100,8 +102,8 @@ class GameProblem:
   starts: chex.Array
   ends: chex.Array
   access_instruction: chex.Array
-  access_bytes: chex.Array
-  bytes_at: chex.Array
+  access_seconds: chex.Array
+  seconds_at: chex.Array
   compute_s: chex.Array
   seconds_per_byte: chex.Array
   capacity_slots: chex.Array
@@ -211,8 +213,9 @@ def make_game_problem(problem: Problem, hardware: Hardware,
   if len(inputs.compute_s) > m:
     raise ProblemError(f"at most {m} instructions", where=problem.name,
                        found=len(inputs.compute_s))
+  levels = len(hardware.levels)
   access_instruction = np.zeros((n, a), np.int32)
-  access_bytes = np.zeros((n, a), np.float32)
+  access_seconds = np.zeros((n, a, levels), np.float32)
   rank = np.empty(count, np.int64)
   rank[order] = np.arange(count)
   buffers = np.asarray(inputs.access_buffer)
@@ -222,13 +225,14 @@ def make_game_problem(problem: Problem, hardware: Hardware,
     if fill[row] >= a:
       raise ProblemError(f"at most {a} accesses per buffer", where=problem.name)
     access_instruction[row, fill[row]] = instructions[k]
-    access_bytes[row, fill[row]] = np.asarray(inputs.access_bytes)[k]
+    access_seconds[row, fill[row]] = np.asarray(inputs.access_seconds)[k]
     fill[row] += 1
 
-  bytes_at = np.zeros((n, m if dense_accesses(config) else 0), np.float32)
-  if bytes_at.shape[1]:
+  seconds_at = np.zeros((n, m if dense_accesses(config) else 0, levels), np.float32)
+  if seconds_at.shape[1]:
     rows = np.repeat(np.arange(n), a)
-    np.add.at(bytes_at, (rows, access_instruction.ravel()), access_bytes.ravel())
+    np.add.at(seconds_at, (rows, access_instruction.ravel()),
+              access_seconds.reshape(n * a, levels))
 
   g = config.granularity
   fast = hardware.levels[1:]
@@ -237,8 +241,7 @@ def make_game_problem(problem: Problem, hardware: Hardware,
   sizes = problem.sizes[order]
   all_slow = float(np.maximum(
       np.asarray(inputs.compute_s),
-      np.bincount(instructions, np.asarray(inputs.access_bytes) *
-                  float(inputs.seconds_per_byte[0]),
+      np.bincount(instructions, np.asarray(inputs.access_seconds)[:, 0],
                   minlength=len(inputs.compute_s))).sum())
   return GameProblem(
       buffer_index=jnp.asarray(pad(order, -1, np.int32)),
@@ -248,8 +251,8 @@ def make_game_problem(problem: Problem, hardware: Hardware,
       starts=jnp.asarray(pad(problem.starts[order], 0, np.int32)),
       ends=jnp.asarray(pad(problem.ends[order], 0, np.int32)),
       access_instruction=jnp.asarray(access_instruction),
-      access_bytes=jnp.asarray(access_bytes),
-      bytes_at=jnp.asarray(bytes_at),
+      access_seconds=jnp.asarray(access_seconds),
+      seconds_at=jnp.asarray(seconds_at),
       compute_s=jnp.asarray(pad(np.asarray(inputs.compute_s), 0, np.float32, m)),
       seconds_per_byte=inputs.seconds_per_byte,
       capacity_slots=jnp.asarray(np.array(capacity, np.int32)),
@@ -263,21 +266,23 @@ def make_game_problem(problem: Problem, hardware: Hardware,
 
 def _slow_memory_s(problem: GameProblem) -> chex.Array:
   """[M] memory seconds of each instruction with every buffer in level 0."""
-  per_access = problem.access_bytes * problem.seconds_per_byte[0]
+  per_access = problem.access_seconds[..., 0]
   return jnp.zeros_like(problem.compute_s).at[problem.access_instruction].add(per_access)
 
 
-def _change_seconds_per_byte(problem: GameProblem, memory_s: chex.Array,
-                             turn: chex.Array, change: chex.Array):
-  """(seconds saved, memory seconds after) when the accesses of buffer `turn`
-  change their seconds per byte by `change` (a scalar; 0 changes nothing)."""
-  if problem.bytes_at.shape[1]:
-    after = memory_s + problem.bytes_at[turn] * change
+def _move(problem: GameProblem, memory_s: chex.Array, turn: chex.Array,
+          level: chex.Array):
+  """(seconds saved, memory seconds after) moving buffer `turn` from the
+  default memory to `level` (0 changes nothing)."""
+  if problem.seconds_at.shape[1]:
+    row = problem.seconds_at[turn]                                    # [M, L]
+    after = memory_s + (row[:, level] - row[:, 0])
     saved = (jnp.maximum(problem.compute_s, memory_s) -
              jnp.maximum(problem.compute_s, after)).sum()
     return saved, after
   instruction = problem.access_instruction[turn]
-  extra = problem.access_bytes[turn] * change
+  seconds = problem.access_seconds[turn]                              # [A, L]
+  extra = seconds[:, level] - seconds[:, 0]
   before = memory_s[instruction]
   compute = problem.compute_s[instruction]
   saved = (jnp.maximum(compute, before) - jnp.maximum(compute, before + extra)).sum()
@@ -329,9 +334,7 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
   busy = jnp.where(place & in_level & covered[None], problem.ends[turn],
                    state.busy_until)
 
-  change = jnp.where(place, problem.seconds_per_byte[level] - problem.seconds_per_byte[0],
-                     0.0)
-  saved, memory = _change_seconds_per_byte(problem, state.memory_s, turn, change)
+  saved, memory = _move(problem, state.memory_s, turn, level)
   reward = saved / problem.all_slow_s
 
   next_turn = jnp.where(legal, turn + 1, turn)
@@ -356,8 +359,8 @@ def level_savings(problem: GameProblem, state: State, turn: chex.Array) -> chex.
   instruction = problem.access_instruction[turn]
   before = state.memory_s[instruction]
   compute = problem.compute_s[instruction]
-  extra = problem.access_bytes[turn][None] * (problem.seconds_per_byte[:, None] -
-                                              problem.seconds_per_byte[0])
+  seconds = problem.access_seconds[turn].T                            # [L, A]
+  extra = seconds - seconds[:1]
   saved = (jnp.maximum(compute, before)[None] -
            jnp.maximum(compute[None], before[None] + extra)).sum(axis=1)
   return saved / problem.all_slow_s

@@ -14,6 +14,12 @@ generator (`Problem.from_arrays`), and is saved as a versioned JSON file:
 Live ranges are inclusive `[start, end]` on the flattened schedule, the
 convention of XLA's `-live-range.txt` dump. Instruction `j` runs at schedule
 step `j`.
+
+Version 2 adds an optional fourth number to an access, `bytes_copied`: bytes
+an asynchronous copy moves between the default memory and the buffer's level
+during that instruction, paid only when the buffer is not in the default
+memory (the prefetches and evictions of a buffer split into windows, see
+`malloc_muzero.windows`). Files without copies are written as version 1.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from malloc_muzero.formatting import format_bytes, format_count
 from malloc_muzero.json_file import JsonReader, dump_json, read_json_file
 
 FORMAT = "malloc_muzero.problem"
-VERSION = 1
+VERSION = 2
 BUFFER_KINDS = ("parameter", "output", "constant", "temporary",
                 "parameter+output")
 
@@ -67,6 +73,9 @@ class Problem:
     access_instruction: [K] int32 instruction (= schedule step) of each access.
     access_bytes_read: [K] int64 bytes the instruction reads from the buffer.
     access_bytes_written: [K] int64 bytes the instruction writes to the buffer.
+    access_bytes_copied: [K] int64 bytes copied between the default memory
+      and the buffer's level at the access's instruction, paid only when the
+      buffer is in a fast level (0 for ordinary accesses; default all 0).
     schedule_length: T, the number of schedule steps (>= max end + 1).
     source: JSON-serialisable provenance with a string "kind" ("hlo",
       "minimalloc", "synthetic") and e.g. "file", "module", "capacity".
@@ -91,6 +100,7 @@ class Problem:
   schedule_length: int
   source: dict
   buffer_values: tuple[tuple[str, ...], ...] = ()
+  access_bytes_copied: np.ndarray = ()
 
   def __post_init__(self):
     self._normalise_fields()
@@ -116,6 +126,8 @@ class Problem:
                   "opcodes"):
       self._set(field, _strings(field, getattr(self, field)))
     self._set("buffer_values", _buffer_values(self.buffer_values))
+    if not len(self.access_bytes_copied):
+      self._set("access_bytes_copied", np.zeros(len(self.access_buffer), np.int64))
     for field, dtype in _ARRAY_DTYPES.items():
       self._set(field, _array(field, getattr(self, field), dtype))
 
@@ -163,7 +175,8 @@ class Problem:
                (self.access_instruction >= 0)
                & (self.access_instruction < steps),
                f"an instruction index in [0, {steps})")
-    for field in ("access_bytes_read", "access_bytes_written"):
+    for field in ("access_bytes_read", "access_bytes_written",
+                  "access_bytes_copied"):
       values = getattr(self, field)
       _check_all(field, values, values >= 0, "a non-negative byte count")
     for index, name in enumerate(self.buffer_kinds):
@@ -316,10 +329,12 @@ class Problem:
   def to_json_dict(self) -> dict:
     """The versioned JSON form (see the module docstring), of plain types."""
     accesses = [[] for _ in range(self.num_buffers)]
-    for buffer, instruction, read, written in zip(
+    copies = bool(self.access_bytes_copied.any())
+    for buffer, instruction, read, written, copied in zip(
         self.access_buffer.tolist(), self.access_instruction.tolist(),
-        self.access_bytes_read.tolist(), self.access_bytes_written.tolist()):
-      accesses[buffer].append([instruction, read, written])
+        self.access_bytes_read.tolist(), self.access_bytes_written.tolist(),
+        self.access_bytes_copied.tolist()):
+      accesses[buffer].append([instruction, read, written] + ([copied] if copies else []))
     values = self.buffer_values or ((),) * self.num_buffers
     buffers = [
         {"name": name, "size": size, "start": start, "end": end, "kind": kind,
@@ -333,7 +348,7 @@ class Problem:
         for name, opcode, flops, transcendentals, accessed in zip(
             self.instruction_names, self.opcodes, self.flops.tolist(),
             self.transcendentals.tolist(), self.bytes_accessed.tolist())]
-    return {"format": FORMAT, "version": VERSION, "name": self.name,
+    return {"format": FORMAT, "version": VERSION if copies else 1, "name": self.name,
             "source": self.source, "schedule_length": self.schedule_length,
             "buffers": buffers, "instructions": instructions}
 
@@ -374,7 +389,7 @@ _BUFFER_FIELDS = ("buffer_names", "sizes", "starts", "ends", "buffer_kinds")
 _INSTRUCTION_FIELDS = ("instruction_names", "opcodes", "flops",
                        "transcendentals", "bytes_accessed")
 _ACCESS_FIELDS = ("access_buffer", "access_instruction", "access_bytes_read",
-                  "access_bytes_written")
+                  "access_bytes_written", "access_bytes_copied")
 # The dtype of each array field.
 _ARRAY_DTYPES = {
     "sizes": np.int64, "starts": np.int32, "ends": np.int32,
@@ -382,6 +397,7 @@ _ARRAY_DTYPES = {
     "bytes_accessed": np.float64,
     "access_buffer": np.int32, "access_instruction": np.int32,
     "access_bytes_read": np.int64, "access_bytes_written": np.int64,
+    "access_bytes_copied": np.int64,
 }
 
 
@@ -498,7 +514,8 @@ def _describe_source(source: dict) -> str:
 
 
 # Where `Problem` fields live in the JSON form: in each buffer, each
-# instruction, or each access triple [instruction, bytes_read, bytes_written].
+# instruction, or each access [instruction, bytes_read, bytes_written] (and,
+# from version 2, bytes_copied).
 _BUFFER_KEYS = {"buffer_names": "name", "sizes": "size", "starts": "start",
                 "ends": "end", "buffer_kinds": "kind",
                 "buffer_values": "values"}
@@ -506,7 +523,7 @@ _INSTRUCTION_KEYS = {"instruction_names": "name", "opcodes": "opcode",
                      "flops": "flops", "transcendentals": "transcendentals",
                      "bytes_accessed": "bytes_accessed"}
 _ACCESS_COLUMNS = {"access_instruction": 0, "access_bytes_read": 1,
-                   "access_bytes_written": 2}
+                   "access_bytes_written": 2, "access_bytes_copied": 3}
 _TOP_KEYS = ("format", "version", "name", "source", "schedule_length",
              "buffers", "instructions")
 
@@ -531,6 +548,7 @@ class _JsonReader(JsonReader):
     if data["format"] != FORMAT:
       self.fail("format", f'"{FORMAT}"', data["format"])
     self.check_version(data["version"])
+    self.version = data["version"]
     buffers = self.rows(data, "buffers", (*_BUFFER_KEYS.values(), "accesses"))
     instructions = self.rows(data, "instructions", _INSTRUCTION_KEYS.values())
     fields = {field: [row[key] for row in buffers]
@@ -560,11 +578,14 @@ class _JsonReader(JsonReader):
     for index, buffer in enumerate(buffers):
       where = f"buffers[{index}].accesses"
       for position, access in enumerate(self.array(buffer["accesses"], where)):
-        if not isinstance(access, list) or len(access) != 3:
-          self.fail(f"{where}[{position}]",
-                    "[instruction, bytes_read, bytes_written]", access)
+        lengths = (3, 4) if self.version >= 2 else (3,)
+        if not isinstance(access, list) or len(access) not in lengths:
+          expected = "[instruction, bytes_read, bytes_written]"
+          if self.version >= 2:
+            expected += " or [instruction, bytes_read, bytes_written, bytes_copied]"
+          self.fail(f"{where}[{position}]", expected, access)
         self.access_paths.append(f"{where}[{position}]")
-        rows.append((index, *access))
+        rows.append((index, *access, *([0] * (4 - len(access)))))
     return {field: [row[column] for row in rows]
             for column, field in enumerate(_ACCESS_FIELDS)}
 

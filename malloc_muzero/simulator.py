@@ -8,11 +8,17 @@ The model, in the spirit of XLA's cost analysis for memory space assignment:
 * `memory_i` adds, over every access of instruction `i` to a buffer `b` (the
   bytes it reads from and writes to `b`, from XLA's cost analysis),
   `bytes / bandwidth(level of b)`.
+* An access may also carry an asynchronous copy (`Problem.access_bytes_copied`:
+  the prefetches and evictions of a buffer split into windows, see
+  `malloc_muzero.windows`). When `b` is in a fast level, the copy adds
+  `bytes_copied / copy_bandwidth` to `memory_i`: copies share the memory
+  system with the instruction's own traffic and are hidden only where the
+  instruction is compute-bound. In the default memory nothing is copied.
 * The program takes the sum over its instructions.
 
 Two bounds frame every placement: all buffers in the default memory (level 0,
-the worst case) and all in the fastest level with unlimited capacity (no valid
-placement can beat it).
+the worst case) and all in the fastest level with unlimited capacity and no
+copies (no valid placement can beat it, windowed or not).
 
 A problem without instructions (a MiniMalloc CSV: sizes and lifespans only) is
 scored as if each buffer were written once and read once by an instruction of
@@ -46,12 +52,15 @@ class SimulationInputs:
     access_instruction: [K] int32 instruction of each access.
     access_buffer: [K] int32 buffer of each access.
     access_bytes: [K] float32 bytes read plus written by each access.
+    access_seconds: [K, L] float32 memory seconds of each access when its
+      buffer is in each level, copies included.
     seconds_per_byte: [L] float32 `1 / bandwidth` of each memory level.
   """
   compute_s: chex.Array
   access_instruction: chex.Array
   access_buffer: chex.Array
   access_bytes: chex.Array
+  access_seconds: chex.Array
   seconds_per_byte: chex.Array
 
 
@@ -65,16 +74,23 @@ def simulation_inputs(problem: Problem, hardware: Hardware) -> SimulationInputs:
     instruction = problem.access_instruction
     buffer = problem.access_buffer
     moved = problem.access_bytes_read + problem.access_bytes_written
+    copied = problem.access_bytes_copied
   else:
     # Sizes and lifespans only: each buffer is written once and read once.
     compute = np.zeros(problem.num_buffers)
     instruction = buffer = np.arange(problem.num_buffers, dtype=np.int32)
     moved = 2 * problem.sizes
+    copied = np.zeros(problem.num_buffers)
+  in_fast = np.arange(len(seconds_per_byte)) > 0
+  seconds = (np.asarray(moved, np.float64)[:, None] * seconds_per_byte[None, :] +
+             np.asarray(copied, np.float64)[:, None] * in_fast[None, :] /
+             hardware.copy_bandwidth)
   return SimulationInputs(
       compute_s=jnp.asarray(compute, jnp.float32),
       access_instruction=jnp.asarray(instruction, jnp.int32),
       access_buffer=jnp.asarray(buffer, jnp.int32),
       access_bytes=jnp.asarray(moved, jnp.float32),
+      access_seconds=jnp.asarray(seconds, jnp.float32).reshape(len(moved), -1),
       seconds_per_byte=jnp.asarray(seconds_per_byte))
 
 
@@ -88,7 +104,13 @@ def instruction_times(inputs: SimulationInputs, levels: chex.Array) -> chex.Arra
   Returns:
     [M] float32 `max(compute, memory)` of each instruction.
   """
-  per_access = inputs.access_bytes * inputs.seconds_per_byte[levels[inputs.access_buffer]]
+  level = levels[inputs.access_buffer]
+  per_access = jnp.take_along_axis(inputs.access_seconds, level[:, None], axis=1)[:, 0]
+  return _times(inputs, per_access)
+
+
+def _times(inputs: SimulationInputs, per_access: chex.Array) -> chex.Array:
+  """[M] `max(compute, memory)` for given seconds of each access ([K])."""
   memory = jax.ops.segment_sum(per_access, inputs.access_instruction,
                                num_segments=inputs.compute_s.shape[0])
   return jnp.maximum(inputs.compute_s, memory)
@@ -107,21 +129,18 @@ def simulate_relaxed(inputs: SimulationInputs, level_probs: chex.Array) -> chex.
     level_probs: [N, L] float probability (or weight) of each level per buffer.
 
   Returns:
-    A scalar: the time when each access costs `bytes * E[1 / bandwidth]`. Equal
-    to `simulate` for one-hot `level_probs`.
+    A scalar: the time when each access costs the expectation of its seconds
+    over the levels. Equal to `simulate` for one-hot `level_probs`.
   """
-  seconds_per_byte = level_probs @ inputs.seconds_per_byte
-  per_access = inputs.access_bytes * seconds_per_byte[inputs.access_buffer]
-  memory = jax.ops.segment_sum(per_access, inputs.access_instruction,
-                               num_segments=inputs.compute_s.shape[0])
-  return jnp.maximum(inputs.compute_s, memory).sum()
+  per_access = (level_probs[inputs.access_buffer] * inputs.access_seconds).sum(axis=1)
+  return _times(inputs, per_access).sum()
 
 
 def bounds(inputs: SimulationInputs, num_buffers: int) -> tuple[chex.Array, chex.Array]:
-  """(all in the default memory, all in the fastest level) seconds."""
-  fastest = jnp.argmin(inputs.seconds_per_byte)
+  """(all in the default memory, all in the fastest level without copies)
+  seconds."""
   slow = simulate(inputs, jnp.zeros(num_buffers, jnp.int32))
-  fast = simulate(inputs, jnp.full(num_buffers, fastest, jnp.int32))
+  fast = _times(inputs, inputs.access_bytes * inputs.seconds_per_byte.min()).sum()
   return slow, fast
 
 

@@ -38,8 +38,7 @@ def numpy_play(gp: dict, num_slots: int, rng: np.random.Generator) -> float:
   capacity = gp["capacity_slots"]
   busy = np.full((len(capacity), num_slots), -1, np.int64)
   memory = np.zeros_like(gp["compute_s"])
-  np.add.at(memory, gp["access_instruction"].ravel(),
-            (gp["access_bytes"] * gp["seconds_per_byte"][0]).ravel())
+  np.add.at(memory, gp["access_instruction"].ravel(), gp["access_seconds"][..., 0].ravel())
   total = 0.0
   slots = np.arange(num_slots)
   for turn in np.flatnonzero(gp["valid"]):
@@ -57,8 +56,8 @@ def numpy_play(gp: dict, num_slots: int, rng: np.random.Generator) -> float:
     level, slot = 1 + (action - 1) // num_slots, (action - 1) % num_slots
     busy[level - 1, slot:slot + size] = gp["ends"][turn]
     instruction = gp["access_instruction"][turn]
-    extra = gp["access_bytes"][turn] * (gp["seconds_per_byte"][level] -
-                                        gp["seconds_per_byte"][0])
+    seconds = gp["access_seconds"][turn]
+    extra = seconds[:, level] - seconds[:, 0]
     compute, before = gp["compute_s"][instruction], memory[instruction]
     total += (np.maximum(compute, before) - np.maximum(compute, before + extra)).sum()
     np.add.at(memory, instruction, extra)

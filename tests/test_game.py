@@ -55,9 +55,10 @@ def _setup(problem, hardware, num_slots=16, dense=True):
   config = game.GameConfig(granularity=GRANULARITY, num_slots=num_slots,
                            max_buffers=10, max_instructions=10, max_accesses=2)
   gp = game.make_game_problem(problem, hardware, config)
-  assert gp.bytes_at.shape == (10, 10)  # dense: M <= 16 A
+  levels = len(hardware.levels)
+  assert gp.seconds_at.shape == (10, 10, levels)  # dense: M <= 16 A
   if not dense:  # The padded access lists instead.
-    gp = gp.replace(bytes_at=jnp.zeros((10, 0), jnp.float32))
+    gp = gp.replace(seconds_at=jnp.zeros((10, 0, levels), jnp.float32))
   return config, gp
 
 

@@ -392,8 +392,8 @@ _INVALID_JSON = [
      "instructions", "one instruction per schedule step (4) or none"),
     (_set("schedule_length", "4"), "schedule_length", "an integer"),
     (_set("format", "other"), "format", '"malloc_muzero.problem"'),
-    (_set("version", 2), "version", "newer malloc_muzero"),
-    (_set("version", 0), "version", "a version in [1, 1]"),
+    (_set("version", 3), "version", "newer malloc_muzero"),
+    (_set("version", 0), "version", "a version in [1, 2]"),
     (_set("version", "1"), "version", "an integer"),
     (_set("source", []), "source", "JSON object"),
     (_set("source", {"file": "x"}), "source", '"kind"'),
@@ -613,3 +613,25 @@ def test_capacity_for_a_share_of_peak_live_bytes():
   problem = Problem.from_arrays(sizes=[100, 300], starts=[0, 1], ends=[2, 3])
   assert problem.capacity_for(0.25) == 100   # peak 400 B
   assert problem.capacity_for(0.0) == 1      # never a zero capacity
+
+
+def test_copied_bytes_round_trip_as_version_2_and_old_files_read_as_zero(tmp_path):
+  base = Problem(
+      name="copies", buffer_names=("a", "b"), sizes=[64, 32], starts=[0, 1], ends=[2, 2],
+      buffer_kinds=("temporary",) * 2, instruction_names=("i0", "i1", "i2"),
+      opcodes=("fusion",) * 3, flops=[0.0] * 3, transcendentals=[0.0] * 3,
+      bytes_accessed=[0.0] * 3, access_buffer=[0, 0, 1], access_instruction=[0, 2, 2],
+      access_bytes_read=[0, 64, 32], access_bytes_written=[64, 0, 0],
+      schedule_length=3, source={"kind": "synthetic"})
+  assert base.access_bytes_copied.tolist() == [0, 0, 0]
+  assert base.to_json_dict()["version"] == 1
+  copied = dataclasses.replace(base, access_bytes_copied=[0, 64, 0])
+  data = copied.to_json_dict()
+  assert data["version"] == 2
+  assert data["buffers"][0]["accesses"] == [[0, 0, 64, 0], [2, 64, 0, 64]]
+  path = tmp_path / "copies.json"
+  copied.save_json(path)
+  assert Problem.load_json(path).access_bytes_copied.tolist() == [0, 64, 0]
+  data["version"] = 1  # Four numbers need version 2.
+  with pytest.raises(ProblemError, match="bytes_written]"):
+    Problem.from_json_dict(data)

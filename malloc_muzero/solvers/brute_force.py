@@ -139,14 +139,16 @@ def _times(problem: Problem, hardware: Hardware,
   accesses = inputs.access_bytes.shape[0]
 
   def pad(array, length):
-    return jnp.pad(array, (0, _bucket(length) - array.shape[0]))
+    return jnp.pad(array, [(0, _bucket(length) - array.shape[0])] +
+                   [(0, 0)] * (array.ndim - 1))
 
   padded = dataclasses.replace(
       inputs,
       compute_s=pad(inputs.compute_s, instructions),
       access_instruction=pad(inputs.access_instruction, accesses),
       access_buffer=pad(inputs.access_buffer, accesses),
-      access_bytes=pad(inputs.access_bytes, accesses))
+      access_bytes=pad(inputs.access_bytes, accesses),
+      access_seconds=pad(inputs.access_seconds, accesses))
   rows = np.zeros((_bucket(count), _bucket(n)), np.int32)
   rows[:count, :n] = levels
   return np.asarray(_simulate_batch(padded, jnp.asarray(rows)))[:count]

@@ -18,7 +18,8 @@ The model, one per (problem, hardware):
   buffers live at one step, `sum ceil(size / a) * x <= ceil(capacity / a)`.
 * The objective is the simulator's (`malloc_muzero.simulator`), exactly:
   `sum_i max(compute_i, memory_i)` with `memory_i = sum over the accesses of i
-  of bytes * seconds_per_byte[level of the buffer]`, linear in `x`. An
+  of the access's seconds at the level of its buffer` (bytes / bandwidth, plus
+  its copy outside the default memory), linear in `x`. An
   instruction whose memory time can never exceed its compute time is a
   constant; one whose memory time can never fall below it is its (linear)
   memory time; otherwise a variable `t_i >= compute_i`, `t_i >= memory_i`.
@@ -27,7 +28,7 @@ The model, one per (problem, hardware):
 
 Scaling. CP-SAT needs integers. Seconds are scaled by `scale = 2**30 / W`,
 where `W` is an upper bound of any placement's time (each instruction at its
-slowest), and every per-access cost `bytes * seconds_per_byte[l]` and every
+slowest), and every per-access cost (its seconds at each level) and every
 `compute_i` is rounded to the nearest integer. The integer model is then
 solved exactly, and optimality is exact up to this rounding: a placement's
 integer time differs from `scale *` its real time by at most `(K + M) / 2`
@@ -130,8 +131,7 @@ def _costs(problem: Problem, hardware: Hardware) -> _Costs:
   compute = np.asarray(inputs.compute_s, np.float64)
   instruction = np.asarray(inputs.access_instruction, np.int64)
   buffer = np.asarray(inputs.access_buffer, np.int64)
-  seconds = (np.asarray(inputs.access_bytes, np.float64)[:, None]
-             * np.asarray(inputs.seconds_per_byte, np.float64)[None, :])
+  seconds = np.asarray(inputs.access_seconds, np.float64)
   slowest = np.zeros(len(compute))
   np.add.at(slowest, instruction, seconds.max(axis=1) if seconds.size else 0.0)
   worst = float(np.maximum(compute, slowest).sum())

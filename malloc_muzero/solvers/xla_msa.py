@@ -32,11 +32,10 @@ def memory_boundedness(problem, hardware) -> np.ndarray:
   compute = np.asarray(inputs.compute_s, np.float64)
   instruction = np.asarray(inputs.access_instruction)
   buffer = np.asarray(inputs.access_buffer)
-  moved = np.asarray(inputs.access_bytes, np.float64)
-  seconds_per_byte = np.asarray(inputs.seconds_per_byte, np.float64)
+  seconds = np.asarray(inputs.access_seconds, np.float64)  # [K, L], copies included
   fastest = fast_levels_by_speed(hardware)[0]
-  memory = np.bincount(instruction, moved * seconds_per_byte[0], len(compute))
-  saved = moved * (seconds_per_byte[0] - seconds_per_byte[fastest])
+  memory = np.bincount(instruction, seconds[:, 0], len(compute))
+  saved = seconds[:, 0] - seconds[:, fastest]
   memory_bound = memory[instruction] > compute[instruction]
   benefit = np.where(memory_bound, saved, memory[instruction] - compute[instruction])
   total = np.bincount(buffer, benefit, problem.num_buffers)
