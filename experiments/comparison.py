@@ -48,18 +48,35 @@ class Solved:
   wall_s: float
 
 
+# A solver name ending so places the problem's windows (`malloc_muzero.windows`,
+# default settings): "xla-msa+windows" is XLA's heuristic with prefetching.
+WINDOWS_SUFFIX = "+windows"
+
+
+def check_solver(name: str) -> None:
+  """Raises `ProblemError` for an unknown solver (with or without the suffix)."""
+  from malloc_muzero.solvers import get_solver
+
+  get_solver(name.removesuffix(WINDOWS_SUFFIX))
+
+
 def timed_solve(solver: str, problem, hardware, options) -> Solved:
   """Runs `malloc_muzero.solvers.solve` (which checks the placement) and
-  simulates its answer.
+  simulates its answer. With `WINDOWS_SUFFIX` the solver places the problem's
+  windows, and the placement is one of windows (the time and both bounds are
+  comparable with the unwindowed problem's).
 
   Raises:
     ProblemError: the solver cannot take the problem.
   """
   from malloc_muzero import simulate_placement
   from malloc_muzero.solvers import solve
+  from malloc_muzero.windows import split_into_windows
 
   start = time.monotonic()
-  placement = solve(solver, problem, hardware, options)
+  if solver.endswith(WINDOWS_SUFFIX):
+    problem = split_into_windows(problem).problem
+  placement = solve(solver.removesuffix(WINDOWS_SUFFIX), problem, hardware, options)
   wall = time.monotonic() - start
   return Solved(placement, simulate_placement(problem, hardware, placement.levels), wall)
 

@@ -10,6 +10,10 @@ on this machine and extracted with hlo_tools). The first fast level's capacity
 is `--capacity_fraction` of each problem's peak live bytes (or, with
 `--capacity_fraction=0`, a MiniMalloc file's own capacity).
 
+A solver name with the suffix `+windows` (`xla-msa+windows`) places the
+problem's windows: each buffer split around its uses, with prefetches and
+evictions (`malloc_muzero.windows`).
+
 For each problem and solver it reports the simulated time normalised to
 all-slow (1 = nothing gained; the all-fast bound is the best possible), the
 share of the slow-fast gap closed, and the solve seconds; it writes
@@ -28,7 +32,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from experiments.comparison import gap_closed, grouped_bars, hardware_for, timed_solve
+from experiments.comparison import (check_solver, gap_closed, grouped_bars, hardware_for,
+                                    timed_solve)
 from experiments.problem_sources import load_problems
 
 _PROBLEMS = flags.DEFINE_string("problems", "", "glob of problem files")
@@ -63,10 +68,10 @@ def evaluate(problems, solvers: list[str], hardware_name: str, fraction: float,
   from tqdm import tqdm
 
   from malloc_muzero import simulation_bounds
-  from malloc_muzero.solvers import SolverOptions, get_solver
+  from malloc_muzero.solvers import SolverOptions
 
   for name in solvers:
-    get_solver(name)  # Unknown names fail before any work.
+    check_solver(name)  # Unknown names fail before any work.
   rows = []
   with tqdm(total=len(problems) * len(solvers), disable=not progress,
             desc="evaluate", unit="solve") as bar:
@@ -85,10 +90,10 @@ def evaluate(problems, solvers: list[str], hardware_name: str, fraction: float,
 
 
 def format_table(rows: list[Row]) -> str:
-  lines = [f"{'problem':<24} {'solver':<10} {'buffers':>7} {'capacity':>11} "
+  lines = [f"{'problem':<24} {'solver':<16} {'buffers':>7} {'capacity':>11} "
            f"{'time/slow':>9} {'fast/slow':>9} {'gap closed':>10} {'solve s':>8}"]
   for r in rows:
-    lines.append(f"{r.problem:<24} {r.solver:<10} {r.buffers:>7} {r.capacity:>11,} "
+    lines.append(f"{r.problem:<24} {r.solver:<16} {r.buffers:>7} {r.capacity:>11,} "
                  f"{r.time_over_slow:>9.3f} {r.fast_over_slow:>9.3f} "
                  f"{r.gap_closed:>10.1%} {r.solve_s:>8.2f}")
   return "\n".join(lines)

@@ -38,6 +38,32 @@ def add_hardware_arguments(parser: argparse.ArgumentParser, default: str) -> Non
                       "preset's)")
 
 
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+  """`--windows` and its two settings (see `malloc_muzero.windows`)."""
+  from malloc_muzero import windows
+
+  parser.add_argument("--windows", action="store_true",
+                      help="split each buffer into windows around its uses, with "
+                      "prefetches and evictions (malloc_muzero.windows); the "
+                      "placement then places windows")
+  parser.add_argument("--min-gap", type=int, default=windows.DEFAULT_MIN_GAP,
+                      metavar="STEPS", help="with --windows: steps between two uses "
+                      f"above which they go to different windows (default "
+                      f"{windows.DEFAULT_MIN_GAP})")
+  parser.add_argument("--prefetch-steps", type=int, default=windows.DEFAULT_PREFETCH_STEPS,
+                      metavar="STEPS", help="with --windows: steps a prefetch or an "
+                      f"eviction is spread over (default {windows.DEFAULT_PREFETCH_STEPS})")
+
+
+def windowed(problem, args):
+  """`problem`, split into windows when `args.windows`."""
+  if not args.windows:
+    return problem
+  from malloc_muzero.windows import split_into_windows
+
+  return split_into_windows(problem, args.min_gap, args.prefetch_steps).problem
+
+
 def hardware_for(problem, name: str, capacity: int | None):
   """The preset `name`, with `capacity` or a MiniMalloc problem's own."""
   from malloc_muzero.hardware import get_hardware

@@ -1,12 +1,16 @@
 """`malloc-eval`: check a placement of a problem and report its simulated time.
 
     malloc-eval PROBLEM PLACEMENT [--hardware NAME] [--capacity BYTES]
+                [--windows [--min-gap STEPS] [--prefetch-steps STEPS]]
 
 PROBLEM is a `.json` problem (`Problem.save_json`) or a `.csv` MiniMalloc
 problem; PLACEMENT a `.json` placement (`save_placement_json`) or a `.csv`
 MiniMalloc solution. The hardware is a named preset (default tpu-v4); the
 capacity of its first fast level is `--capacity`, or for a MiniMalloc problem
-the capacity in its file name (`A.1048576.csv`), or the preset's.
+the capacity in its file name (`A.1048576.csv`), or the preset's. With
+`--windows` the problem is first split into windows around its uses (as
+`malloc-solve --windows` does, with the same settings), and the placement is
+one of windows.
 
 It prints whether the placement is valid (and its first conflict if not), the
 bytes in fast memory, the simulated time, the two bounds (all buffers in slow
@@ -20,8 +24,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from malloc_muzero.cli_args import (Parser, add_hardware_arguments, hardware_for,
-                                     run_command)
+from malloc_muzero.cli_args import (Parser, add_hardware_arguments, add_window_arguments,
+                                     hardware_for, run_command, windowed)
 
 DEFAULT_HARDWARE = "tpu-v4"
 _PROG = "malloc-eval"
@@ -37,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument("placement", help="placement file (.json, or a .csv "
                       "MiniMalloc solution)")
   add_hardware_arguments(parser, DEFAULT_HARDWARE)
+  add_window_arguments(parser)
   return parser
 
 
@@ -56,7 +61,7 @@ def _evaluate(args) -> tuple[list[str], bool]:
   from malloc_muzero.placement_report import report_lines
   from malloc_muzero.problem_io import load_problem
 
-  problem = load_problem(args.problem)
+  problem = windowed(load_problem(args.problem), args)
   hardware = hardware_for(problem, args.hardware, args.capacity)
   placement = load_placement(args.placement, problem)
   conflict = check_placement(problem, hardware, placement)

@@ -1,14 +1,19 @@
 """`malloc-solve`: place a problem's buffers with a named solver.
 
     malloc-solve INPUT --solver NAME [--hardware PRESET] [--capacity BYTES]
-                 [--seed N] [--time-limit SECONDS] [--checkpoint DIR] -o OUT
+                 [--seed N] [--time-limit SECONDS] [--checkpoint DIR]
+                 [--windows [--min-gap STEPS] [--prefetch-steps STEPS]] -o OUT
 
 INPUT is a problem JSON, a MiniMalloc CSV, an HLO text file or an XLA dump
 directory (extracted with hlo_tools; `--module` picks a module). OUT is the
 placement JSON or, for a CSV input, the CSV with its `offset` column (a buffer
 left in slow memory gets an empty offset). It prints the placement's report:
-validity, bytes per level, simulated time against the bounds. Exit status: 0
-done, 2 bad input (one line on stderr).
+validity, bytes per level, simulated time against the bounds. With
+`--windows` every buffer is first split into windows around its uses, with
+prefetches and evictions (`malloc_muzero.windows`): `--solver xla-msa
+--windows` is XLA's heuristic with prefetching, and any solver places windows
+the same way; `malloc-eval --windows` with the same settings checks the
+result. Exit status: 0 done, 2 bad input (one line on stderr).
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ import os
 import sys
 import time
 
-from malloc_muzero.cli_args import (Parser, add_hardware_arguments, hardware_for,
-                                    run_command)
+from malloc_muzero.cli_args import (Parser, add_hardware_arguments, add_window_arguments,
+                                    hardware_for, run_command, windowed)
 
 DEFAULT_HARDWARE = "tpu-v4"
 _PROG = "malloc-solve"
@@ -38,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument("--module", help="module of an XLA dump directory")
   parser.add_argument("--checkpoint", metavar="DIR",
                       help="training run directory (for --solver muzero)")
+  add_window_arguments(parser)
   parser.add_argument("-o", "--output", required=True,
                       help="placement file to write (.json, or .csv for a CSV input)")
   return parser
@@ -73,7 +79,7 @@ def _solve(args) -> list[str]:
   if as_csv and not args.input.lower().endswith(".csv"):
     raise ProblemError("a .json output for a problem that is not a MiniMalloc CSV",
                        where="-o", found=args.output)
-  problem = load_any_problem(args.input, args.module)
+  problem = windowed(load_any_problem(args.input, args.module), args)
   hardware = hardware_for(problem, args.hardware, args.capacity)
   start = time.monotonic()
   placement = solve(args.solver, problem, hardware,

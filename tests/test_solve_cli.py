@@ -68,3 +68,33 @@ def test_malformed_hlo(tmp_path, capsys):
   bad.write_text("HloModule m\nENTRY %e () -> f32[] {\n")
   assert main([str(bad), "--solver", "first-fit", "-o", str(tmp_path / "o.json")]) == 2
   assert Path(str(bad)).name in capsys.readouterr().err
+
+
+def test_windows_solve_and_eval_agree_and_prefetching_helps_a_transformer(tmp_path, capsys):
+  from malloc_muzero.eval_cli import main as eval_main
+  from malloc_muzero.simulator import simulate_placement, simulation_bounds
+  from malloc_muzero.solvers import solve
+  from malloc_muzero.windows import split_into_windows
+
+  dump_dir = compile_program("transformer_train_step").captured.dump_dir
+  out = tmp_path / "windows.json"
+  assert main([dump_dir, "--solver", "xla-msa", "--capacity", "200000", "--windows",
+               "--min-gap", "64", "-o", str(out)]) == 0
+  assert "valid:          yes" in capsys.readouterr().out
+  assert '"name": "' in out.read_text() and "@1" in out.read_text()
+  source = tmp_path / "problem.json"
+  from malloc_muzero.solve_cli import load_any_problem
+  problem = load_any_problem(dump_dir)
+  problem.save_json(source)
+  assert eval_main([str(source), str(out), "--capacity", "200000", "--windows",
+                    "--min-gap", "64"]) == 0
+  # Without --windows the placement's buffers are not the problem's.
+  assert eval_main([str(source), str(out), "--capacity", "200000"]) == 2
+  capsys.readouterr()
+  # XLA's heuristic with prefetching beats it without on this program.
+  hardware = get_hardware("tpu-v4", capacity=200000)
+  windowed = split_into_windows(problem, min_gap=64).problem
+  plain = simulate_placement(problem, hardware, solve("xla-msa", problem, hardware).levels)
+  prefetching = simulate_placement(windowed, hardware,
+                                   solve("xla-msa", windowed, hardware).levels)
+  assert simulation_bounds(windowed, hardware)[0] > plain > prefetching

@@ -1,0 +1,189 @@
+"""Prefetch and eviction: a buffer in fast memory only around its uses.
+
+XLA's memory space assignment does not keep a buffer in alternate memory for
+its whole live range: between distant uses it evicts it to default memory
+and prefetches it back before the next use, with asynchronous copies that
+overlap compute. `split_into_windows` turns a `Problem` into one whose
+"buffers" are such windows, so that every solver and the mallocGame place
+windows, not whole buffers, with no change to them:
+
+* A buffer's accesses are grouped: two consecutive accesses more than
+  `min_gap` steps apart start a new group. Each group is a window, a buffer
+  of the same size that may go to fast memory on its own.
+* The first window starts where the buffer does (it is defined, or passed
+  in, where it is placed, as in the unwindowed model). A later window starts
+  `prefetch_steps` steps before its first access (not before the previous
+  window ends): its prefetch, `size` bytes copied from the default memory,
+  is spread over those steps (`Problem.access_bytes_copied`; on the access
+  itself when there is no step before it).
+* A window that writes the buffer and is followed by another ends
+  `prefetch_steps` steps after its last access (not past the buffer's end):
+  its eviction, `size` bytes copied back, is spread over them. The last
+  window ends where the buffer does.
+* Copies are paid only when the window is in fast memory
+  (`malloc_muzero.simulator`: at `copy_bandwidth`, sharing the instruction's
+  memory time). Windows in the default memory cost what the buffer's
+  accesses cost there.
+
+Every window pays its own prefetch, even when the window before it sat in
+fast memory at the same offset: the model never keeps a buffer resident
+across a gap longer than `min_gap` (windows closer than that are one
+window). With `min_gap` at least the schedule length every buffer is one
+window and the problem is unchanged. Problems without instructions (MiniMalloc
+CSV files) have no uses to window and are returned as they are.
+
+`Windows.buffer` maps each window back to its buffer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from malloc_muzero.errors import ProblemError
+from malloc_muzero.problem import Problem
+
+DEFAULT_MIN_GAP = 16
+DEFAULT_PREFETCH_STEPS = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Windows:
+  """A windowed problem and where its windows come from.
+
+  Attributes:
+    problem: the windowed `Problem` (one buffer per window).
+    original: the problem it was made from.
+    buffer: [W] int index in `original` of each window's buffer.
+    min_gap: the gap (steps) above which accesses start a new window.
+    prefetch_steps: steps over which a prefetch or an eviction is spread.
+  """
+  problem: Problem
+  original: Problem
+  buffer: np.ndarray
+  min_gap: int
+  prefetch_steps: int
+
+
+def _spread(total: int, steps: list[int]) -> list[tuple[int, int]]:
+  """`total` bytes over `steps` as (step, bytes), the remainder on the last."""
+  share, remainder = divmod(total, len(steps))
+  return [(step, share + (remainder if i == len(steps) - 1 else 0))
+          for i, step in enumerate(steps)]
+
+
+def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
+                       prefetch_steps: int = DEFAULT_PREFETCH_STEPS) -> Windows:
+  """The problem with each buffer split into windows around its uses.
+
+  Args:
+    problem: any problem; without instructions it is returned unchanged.
+    min_gap: consecutive accesses further apart than this many steps go to
+      different windows (>= 1).
+    prefetch_steps: steps before a window's first access over which its
+      prefetch is spread, and after its last over which an eviction is
+      (>= 0; 0 puts each copy on the access itself).
+
+  Raises:
+    ProblemError: a bad `min_gap` or `prefetch_steps`.
+  """
+  if isinstance(min_gap, bool) or not isinstance(min_gap, (int, np.integer)) or min_gap < 1:
+    raise ProblemError("an integer >= 1", where="min_gap", found=min_gap)
+  if (isinstance(prefetch_steps, bool) or not isinstance(prefetch_steps, (int, np.integer))
+      or prefetch_steps < 0):
+    raise ProblemError("an integer >= 0", where="prefetch_steps", found=prefetch_steps)
+  if not problem.num_instructions:
+    return Windows(problem, problem, np.arange(problem.num_buffers), min_gap,
+                   prefetch_steps)
+  buffers: dict[str, list] = {key: [] for key in (
+      "names", "sizes", "starts", "ends", "kinds", "values", "of")}
+  accesses: dict[str, list] = {key: [] for key in (
+      "buffer", "instruction", "read", "written", "copied")}
+  first_access = np.searchsorted(problem.access_buffer, np.arange(problem.num_buffers + 1))
+  for b in range(problem.num_buffers):
+    rows = range(first_access[b], first_access[b + 1])
+    groups = _groups([int(problem.access_instruction[k]) for k in rows], min_gap)
+    start, end = int(problem.starts[b]), int(problem.ends[b])
+    size = int(problem.sizes[b])
+    if len(groups) <= 1:
+      groups = [list(rows)] if len(rows) else []
+    else:
+      groups = [[rows[i] for i in group] for group in groups]
+    if not groups:  # A buffer nothing accesses: one window, as it is.
+      _add_window(buffers, accesses, problem, b, problem.buffer_names[b], start, end, [],
+                  {})
+      continue
+    previous_end = start - 1
+    for g, group in enumerate(groups):
+      uses = [int(problem.access_instruction[k]) for k in group]
+      copies: dict[int, int] = {}
+      if g == 0:
+        window_start = start
+      else:
+        window_start = max(previous_end + 1, uses[0] - prefetch_steps)
+        steps = list(range(window_start, uses[0])) or [uses[0]]
+        for step, amount in _spread(size, steps):
+          copies[step] = copies.get(step, 0) + amount
+      writes = any(problem.access_bytes_written[k] > 0 for k in group)
+      if g == len(groups) - 1:
+        window_end = end
+      else:
+        next_use = int(problem.access_instruction[groups[g + 1][0]])
+        window_end = uses[-1]
+        if writes:
+          window_end = min(uses[-1] + prefetch_steps, end, next_use - 1)
+          steps = list(range(uses[-1] + 1, window_end + 1)) or [uses[-1]]
+          for step, amount in _spread(size, steps):
+            copies[step] = copies.get(step, 0) + amount
+      name = problem.buffer_names[b] if len(groups) == 1 else f"{problem.buffer_names[b]}@{g}"
+      _add_window(buffers, accesses, problem, b, name, window_start, window_end, group,
+                  copies)
+      previous_end = window_end
+  source = dict(problem.source)
+  source["windows"] = {"min_gap": int(min_gap), "prefetch_steps": int(prefetch_steps)}
+  windowed = Problem(
+      name=problem.name, buffer_names=tuple(buffers["names"]), sizes=buffers["sizes"],
+      starts=buffers["starts"], ends=buffers["ends"], buffer_kinds=tuple(buffers["kinds"]),
+      instruction_names=problem.instruction_names, opcodes=problem.opcodes,
+      flops=problem.flops, transcendentals=problem.transcendentals,
+      bytes_accessed=problem.bytes_accessed,
+      access_buffer=np.asarray(accesses["buffer"], np.int64),
+      access_instruction=np.asarray(accesses["instruction"], np.int64),
+      access_bytes_read=np.asarray(accesses["read"], np.int64),
+      access_bytes_written=np.asarray(accesses["written"], np.int64),
+      access_bytes_copied=np.asarray(accesses["copied"], np.int64),
+      schedule_length=problem.schedule_length, source=source,
+      buffer_values=tuple(buffers["values"]) if problem.buffer_values else ())
+  return Windows(windowed, problem, np.asarray(buffers["of"], np.int64), min_gap,
+                 prefetch_steps)
+
+
+def _groups(uses: list[int], min_gap: int) -> list[list[int]]:
+  """Positions of `uses` (sorted steps) grouped where gaps exceed `min_gap`."""
+  groups: list[list[int]] = []
+  for i, use in enumerate(uses):
+    if not groups or use - uses[i - 1] > min_gap:
+      groups.append([])
+    groups[-1].append(i)
+  return groups
+
+
+def _add_window(buffers: dict, accesses: dict, problem: Problem, b: int, name: str,
+                start: int, end: int, group: list[int], copies: dict[int, int]) -> None:
+  window = len(buffers["names"])
+  buffers["names"].append(name)
+  buffers["sizes"].append(int(problem.sizes[b]))
+  buffers["starts"].append(start)
+  buffers["ends"].append(end)
+  buffers["kinds"].append(problem.buffer_kinds[b])
+  buffers["values"].append(problem.buffer_values[b] if problem.buffer_values else ())
+  buffers["of"].append(b)
+  rows = {int(problem.access_instruction[k]): k for k in group}
+  for step in sorted(set(rows) | set(copies)):
+    k = rows.get(step)
+    accesses["buffer"].append(window)
+    accesses["instruction"].append(step)
+    accesses["read"].append(int(problem.access_bytes_read[k]) if k is not None else 0)
+    accesses["written"].append(int(problem.access_bytes_written[k]) if k is not None else 0)
+    accesses["copied"].append(copies.get(step, 0))

@@ -1,0 +1,82 @@
+"""Windows around uses: prefetches and evictions as copies, against hand counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from malloc_muzero import Problem
+from malloc_muzero.errors import ProblemError
+from malloc_muzero.hardware import Hardware, MemoryLevel
+from malloc_muzero.simulator import simulate_placement, simulation_bounds
+from malloc_muzero.windows import split_into_windows
+
+
+def _problem(length=40):
+  # "a" is written at 0, read at 2 and at 30; "b" is read at 1..3 only.
+  return Problem(
+      name="gaps", buffer_names=("a", "b"), sizes=[4096, 1024], starts=[0, 1],
+      ends=[35, 3], buffer_kinds=("temporary",) * 2,
+      instruction_names=tuple(f"i{t}" for t in range(length)),
+      opcodes=("fusion",) * length, flops=np.full(length, 1e6),
+      transcendentals=np.zeros(length), bytes_accessed=np.zeros(length),
+      access_buffer=[0, 0, 0, 1, 1, 1], access_instruction=[0, 2, 30, 1, 2, 3],
+      access_bytes_read=[0, 4096, 4096, 1024, 1024, 1024],
+      access_bytes_written=[4096, 0, 0, 0, 0, 0], schedule_length=length,
+      source={"kind": "synthetic"})
+
+
+def _hardware():
+  return Hardware(name="test", levels=(MemoryLevel("slow", None, 1, 1e9),
+                                       MemoryLevel("fast", 1 << 20, 1, 1e10)),
+                  peak_flops=1e12, peak_transcendentals=1e12, copy_bandwidth=2e9)
+
+
+def test_a_distant_use_gets_its_own_window_with_eviction_and_prefetch():
+  windows = split_into_windows(_problem(), min_gap=16, prefetch_steps=4)
+  p = windows.problem
+  assert p.buffer_names == ("a@0", "a@1", "b")
+  assert windows.buffer.tolist() == [0, 0, 1]
+  # a@0: defined at 0, used at 2, evicted over steps 3..6.
+  # a@1: prefetched over 26..29, used at 30, kept to the buffer's end.
+  assert p.starts.tolist() == [0, 26, 1] and p.ends.tolist() == [6, 35, 3]
+  copies = {(int(b), int(i)): int(c) for b, i, c in zip(
+      p.access_buffer, p.access_instruction, p.access_bytes_copied) if c}
+  assert copies == {(0, 3): 1024, (0, 4): 1024, (0, 5): 1024, (0, 6): 1024,
+                    (1, 26): 1024, (1, 27): 1024, (1, 28): 1024, (1, 29): 1024}
+  assert p.access_bytes_read.sum() == _problem().access_bytes_read.sum()
+  assert p.access_bytes_written.sum() == _problem().access_bytes_written.sum()
+
+
+def test_copies_cost_only_in_fast_memory_and_the_bounds_keep_their_meaning():
+  original, hardware = _problem(), _hardware()
+  windowed = split_into_windows(original, min_gap=16, prefetch_steps=4).problem
+  assert simulation_bounds(windowed, hardware) == pytest.approx(
+      simulation_bounds(original, hardware))
+  # Only a@1 in fast memory: its read at 30 gets faster, its prefetch costs
+  # 1024 bytes at 2 GB/s on each of steps 26..29 (idle there: 1 us of compute).
+  slow = simulate_placement(windowed, hardware, [0, 0, 0])
+  fast = simulate_placement(windowed, hardware, [0, 1, 0])
+  read_saving = max(1e-6, 4096 / 1e9) - max(1e-6, 4096 / 1e10)
+  copy_cost = 4 * (max(1e-6, 1024 / 2e9) - 1e-6)
+  assert slow - fast == pytest.approx(read_saving - copy_cost, rel=1e-5)
+
+
+def test_a_gap_as_long_as_the_schedule_changes_nothing():
+  original = _problem()
+  windowed = split_into_windows(original, min_gap=original.schedule_length).problem
+  a, b = original.to_json_dict(), windowed.to_json_dict()
+  assert b["source"].pop("windows") == {"min_gap": 40, "prefetch_steps": 4}
+  assert a == b
+
+
+def test_problems_without_instructions_are_returned_as_they_are():
+  problem = Problem.from_arrays(sizes=[8, 8], starts=[0, 1], ends=[3, 4])
+  assert split_into_windows(problem).problem is problem
+
+
+@pytest.mark.parametrize("arguments", [{"min_gap": 0}, {"prefetch_steps": -1},
+                                       {"min_gap": 2.5}])
+def test_bad_parameters_are_named(arguments):
+  with pytest.raises(ProblemError, match=next(iter(arguments))):
+    split_into_windows(_problem(), **arguments)
