@@ -34,6 +34,20 @@ def test_valid_on_hlo_problems(hlo_problems, solver, fraction):
     assert placement.solver == solver
 
 
+@pytest.mark.parametrize("fraction", [0.1, 0.3, 0.5])
+def test_xla_msa_with_prefetching_is_valid_on_hlo_problems(hlo_problems, fraction):
+  from malloc_muzero.windows import split_into_windows
+
+  for name, problem in hlo_problems.items():
+    capacity = max(int(problem.peak_live_bytes()[0] * fraction), 1024)
+    hardware = get_hardware("tpu-v4", capacity=capacity)
+    windows = split_into_windows(problem, min_gap=16).problem
+    placement = solve("xla-msa", windows, hardware)
+    assert check_placement(windows, hardware, placement) is None, name
+    assert simulation_bounds(windows, hardware)[1] <= simulate_placement(
+        windows, hardware, placement.levels)
+
+
 def test_heuristics_beat_random_and_msa_is_at_least_first_fit(hlo_problems):
   problem = hlo_problems["transformer_train_step"]
   hardware = get_hardware("tpu-v4", capacity=problem.peak_live_bytes()[0] // 4)

@@ -80,3 +80,18 @@ def test_problems_without_instructions_are_returned_as_they_are():
 def test_bad_parameters_are_named(arguments):
   with pytest.raises(ProblemError, match=next(iter(arguments))):
     split_into_windows(_problem(), **arguments)
+
+
+@pytest.mark.parametrize("copy_bandwidth,placed", [(2e9, True), (1e8, False)])
+def test_xla_msa_prefetches_a_window_only_when_the_copy_pays(copy_bandwidth, placed):
+  import dataclasses
+
+  from malloc_muzero.solvers import solve
+
+  hardware = dataclasses.replace(_hardware(), copy_bandwidth=copy_bandwidth)
+  windowed = split_into_windows(_problem(), min_gap=16, prefetch_steps=4).problem
+  levels = solve("xla-msa", windowed, hardware).levels
+  # a@0 carries an eviction and a@1 a prefetch: each is worth it only where
+  # the copy hides behind compute (1 us per step here, 0.5 us per copy share
+  # at 2 GB/s, 10 us at 0.1 GB/s). "b" has no copies and always fits.
+  assert levels.tolist() == ([1, 1, 1] if placed else [0, 0, 1])

@@ -13,8 +13,13 @@ how far the instruction is from memory-bound (a negative number). Ties go to
 the larger buffer, then the longer live range.
 
 With several fast levels, a buffer goes to the fastest level with room for it.
-Not modelled yet: MSA's prefetches and evictions (a buffer in alternate memory
-only between its uses, with asynchronous copies).
+
+Prefetches and evictions come from running it on a problem split into windows
+around the uses (`malloc_muzero.windows`; `malloc-solve --windows`,
+`xla-msa+windows` in the experiments). A window that carries copies is then
+placed only if it pays for them: placed alone in the fastest level of an
+all-default-memory program, it must save time (XLA prefetches only what its
+cost analysis says is worth the asynchronous copy).
 """
 
 from __future__ import annotations
@@ -51,7 +56,31 @@ def msa_order(problem, hardware) -> np.ndarray:
                      -boundedness))
 
 
+def saving_alone(problem, hardware) -> np.ndarray:
+  """[N] seconds each buffer saves in the fastest level when all others are in
+  the default memory (copies included: negative when they cost more)."""
+  inputs = simulation_inputs(problem, hardware)
+  compute = np.asarray(inputs.compute_s, np.float64)
+  instruction = np.asarray(inputs.access_instruction)
+  buffer = np.asarray(inputs.access_buffer)
+  seconds = np.asarray(inputs.access_seconds, np.float64)
+  fastest = fast_levels_by_speed(hardware)[0]
+  memory = np.bincount(instruction, seconds[:, 0], len(compute))
+  # Each access alone: its instruction's time with the buffer moved. A buffer
+  # has at most one access per instruction, so its accesses add up.
+  moved = np.maximum(compute[instruction],
+                     memory[instruction] + seconds[:, fastest] - seconds[:, 0])
+  saved = np.maximum(compute[instruction], memory[instruction]) - moved
+  return np.bincount(buffer, saved, problem.num_buffers)
+
+
 @register("xla-msa")
 def xla_msa(problem, hardware, options):
   del options
-  return place_in_order(problem, hardware, msa_order(problem, hardware), "best-fit")
+  order = msa_order(problem, hardware)
+  copies = np.bincount(problem.access_buffer, problem.access_bytes_copied,
+                       problem.num_buffers) > 0
+  if copies.any():
+    worth = ~copies | (saving_alone(problem, hardware) > 0)
+    order = order[worth[order]]
+  return place_in_order(problem, hardware, order, "best-fit")
