@@ -13,7 +13,10 @@ batches over every visible device; a multi-host run passes
 flags resumes it exactly), `best_placement.json` (the best placement any
 self-play game found), `metrics.jsonl` (one line per iteration: returns,
 losses, games/s) and `training_curve.png`. It prints the best placement's
-simulated time next to `xla-msa`'s and the bounds.
+simulated time next to `xla-msa`'s and the bounds. With `--windows` the
+agent places windows around the uses, with prefetches and evictions
+(`malloc_muzero.windows`; `xla-msa` then prefetches too); the capacity is still
+a share of the whole buffers' peak.
 """
 
 from __future__ import annotations
@@ -54,6 +57,13 @@ _LEAF_VALUE = flags.DEFINE_enum("leaf_value", "network", ["network", "rollout"],
                                 "default policy")
 _VALUE_SCALE = flags.DEFINE_float("value_scale", 0.1,
                                   "weight of search values against the prior")
+_WINDOWS = flags.DEFINE_bool("windows", False,
+                             "place windows around the uses, with prefetches and "
+                             "evictions (malloc_muzero.windows), not whole buffers")
+_MIN_GAP = flags.DEFINE_integer("min_gap", 64, "with --windows: steps between two uses "
+                                "above which they go to different windows")
+_PREFETCH_STEPS = flags.DEFINE_integer("prefetch_steps", 4, "with --windows: steps a "
+                                       "prefetch or an eviction is spread over")
 _GAMES = flags.DEFINE_integer("games_per_iteration", 16, "self-play games per iteration")
 _CHECKPOINT_S = flags.DEFINE_float("checkpoint_every_s", 60.0, "seconds between checkpoints")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None,
@@ -80,6 +90,9 @@ def main(argv: list[str]) -> None:
     problem = load_problem_flag(_PROBLEM.value, _PROGRAM.value)
     capacity = _CAPACITY.value or problem.capacity_for(_FRACTION.value)
     hardware = get_hardware(_HARDWARE.value, capacity=capacity)
+    if _WINDOWS.value:  # (The capacity stays a share of the whole buffers' peak.)
+      from malloc_muzero.windows import split_into_windows
+      problem = split_into_windows(problem, _MIN_GAP.value, _PREFETCH_STEPS.value).problem
     config = train_config(_AGENT.value)
     summary = train(problem, hardware, _WORKDIR.value, _BUDGET.value, _SEED.value,
                     config, progress=sys.stderr.isatty(),

@@ -27,7 +27,7 @@ import numpy as np
 
 from malloc_muzero.solvers.chromosome import Decoder
 from malloc_muzero.solvers.occupancy import place_in_order
-from malloc_muzero.solvers.xla_msa import msa_order
+from malloc_muzero.solvers.xla_msa import placement_order
 
 
 @chex.dataclass(frozen=True)
@@ -86,7 +86,7 @@ def reference_actions(problem, hardware, decoder: Decoder) -> np.ndarray:
                                       alignment=int(np.lcm(level.alignment, g))))
   grid_hardware = dataclasses.replace(hardware, levels=tuple(levels))
   placement = place_in_order(grid_problem, grid_hardware,
-                             msa_order(problem, hardware), "best-fit")
+                             placement_order(problem, hardware), "best-fit")
   index = np.asarray(decoder.problem.buffer_index)
   actions = np.zeros(index.shape, np.int32)
   real = np.flatnonzero(index >= 0)

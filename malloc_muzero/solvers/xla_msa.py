@@ -74,13 +74,19 @@ def saving_alone(problem, hardware) -> np.ndarray:
   return np.bincount(buffer, saved, problem.num_buffers)
 
 
-@register("xla-msa")
-def xla_msa(problem, hardware, options):
-  del options
+def placement_order(problem, hardware) -> np.ndarray:
+  """The buffers xla-msa tries to place, in its order: `msa_order` without the
+  windows whose copies cost more than they save."""
   order = msa_order(problem, hardware)
   copies = np.bincount(problem.access_buffer, problem.access_bytes_copied,
                        problem.num_buffers) > 0
   if copies.any():
     worth = ~copies | (saving_alone(problem, hardware) > 0)
     order = order[worth[order]]
-  return place_in_order(problem, hardware, order, "best-fit")
+  return order
+
+
+@register("xla-msa")
+def xla_msa(problem, hardware, options):
+  del options
+  return place_in_order(problem, hardware, placement_order(problem, hardware), "best-fit")
