@@ -8,7 +8,9 @@ cut into `--slots` offsets. Random legal players play whole episodes:
 * JAX: `jit(vmap(play))`, each episode a `lax.scan` over the buffers;
 * NumPy: the same rules written plainly, one game and one buffer at a time.
 To show where the time goes, it also times the batched legal-mask computation
-alone (the same scan with only `legal_actions` in it) and a step without it.
+alone (the same scan with only `legal_actions` in it), and the episodes with
+the accesses kept as padded lists (gather and scatter-add per step) instead of
+the dense per-instruction table the game picks for this problem.
 With `--json` the last line is
 `{"placements_per_s", "numpy_placements_per_s", "batch", "slots", "buffers"}`.
 """
@@ -108,6 +110,11 @@ def main() -> None:
     return jax.lax.scan(body, states, jnp.arange(config.max_buffers))[1]
 
   mask_seconds = _timed(lambda: jax.jit(masks_only)(state0), args.repeats)
+  # The same episodes with the accesses as padded lists (gather, scatter-add)
+  # instead of the dense table `game.dense_accesses` picks for this problem.
+  lists = gp.replace(seconds_at=gp.seconds_at[:, :0])
+  lists_seconds = _timed(lambda: play(lists, args.slots, players.random_legal, keys),
+                         args.repeats)
 
   rng = np.random.default_rng(0)
   arrays = {k: np.asarray(v) for k, v in gp.items()}
@@ -126,6 +133,8 @@ def main() -> None:
         f"{placements_per_s:>14,.0f}")
   print(f"{'  of which legal masks alone (same scan)':<46} {mask_seconds:>9.3f} "
         f"{args.batch * n / mask_seconds:>14,.0f}")
+  print(f"{'  the same with access lists, not the table':<46} {lists_seconds:>9.3f} "
+        f"{args.batch * n / lists_seconds:>14,.0f}")
   print(f"{'NumPy: one game at a time (per game)':<46} {numpy_seconds:>9.3f} "
         f"{numpy_per_s:>14,.0f}")
   print(f"{'JAX / NumPy':<46} {'':>9} {placements_per_s / numpy_per_s:>13,.0f}x")
