@@ -37,11 +37,11 @@ def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)
-  from experiments.comparison import gap_closed, timed_solve
+  from experiments.comparison import check_solver, gap_closed, timed_solve
   from experiments.problem_sources import program_problem
   from malloc_muzero import ProblemError, get_hardware, simulation_bounds
   from malloc_muzero.agent.run import read_run
-  from malloc_muzero.solvers import SolverOptions, get_solver
+  from malloc_muzero.solvers import SolverOptions
 
   try:
     if not _RUNS.value:
@@ -51,7 +51,7 @@ def main(argv: list[str]) -> None:
     if not workdirs:
       raise ProblemError("at least one run directory", _RUNS.value)
     for name in _BASELINES.value:
-      get_solver(name)
+      check_solver(name)
     runs = [read_run(d) for d in workdirs]
   except (ProblemError, ValueError, KeyError) as error:
     print(f"agent_table: error: {error}", file=sys.stderr)

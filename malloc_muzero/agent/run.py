@@ -18,9 +18,11 @@ import time
 
 def run_identity(problem, hardware) -> dict:
   """What a checkpoint's run must have been trained on to be resumed or used."""
+  windows = problem.source.get("windows")  # (malloc_muzero.windows' settings)
   return {"problem": problem.name, "buffers": problem.num_buffers,
           "hardware": hardware.name,
-          "capacity": [level.capacity for level in hardware.levels[1:]]}
+          "capacity": [level.capacity for level in hardware.levels[1:]],
+          **({"windows": windows} if windows else {})}
 
 
 def make_trainer(problem, hardware, config, seed: int):
@@ -119,7 +121,8 @@ def read_run(workdir: str) -> dict:
     curve = [json.loads(line) for line in f if line.strip()]
   return {"workdir": workdir, "problem": run["problem"], "hardware": run["hardware"],
           "capacity": run["capacity"][0],
-          "label": agent_label(run["train_config"]["search"]),
+          "label": agent_label(run["train_config"]["search"]) + (
+              ", windows" if run.get("windows") else ""),
           "time_s": placement["simulated_time_s"], "curve": curve}
 
 
