@@ -57,6 +57,11 @@ def test_reference_replays_xla_msa():
   start = game.init(decoder.problem, decoder.config.num_slots)
   assert float(rollout_value(decoder.problem, start, reference)) == pytest.approx(
       total, rel=1e-5)
+  # A guided trainer's best starts as that game, before any self-play.
+  from malloc_muzero.agent.presets import agent_config
+  _, trainer = make_trainer(problem, hardware, agent_config("guided"), seed=0)
+  assert trainer.best[0] == pytest.approx(total, rel=1e-5)
+  assert decoder.placement(trainer.best[2]).levels.tolist() == placement.levels.tolist()
 
 
 def test_next_claim_by_hand():

@@ -20,10 +20,14 @@ of the gap `xla-msa` closes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import chex
+import jax
 import jax.numpy as jnp
 import numpy as np
+
+from malloc_muzero import game
 
 from malloc_muzero.solvers.chromosome import Decoder
 from malloc_muzero.solvers.occupancy import place_in_order
@@ -62,6 +66,21 @@ def make_reference(problem, hardware, decoder: Decoder) -> Reference:
       window = claim[level, slot:slot + int(size_slots[turn])]
       np.minimum(window, starts[turn], out=window)
   return Reference(actions=jnp.asarray(actions), next_claim=jnp.asarray(next_claim))
+
+
+def play_reference(problem, num_slots: int, reference: Reference):
+  """(return, final state) of the game that takes the reference's actions."""
+  return _play_reference(problem, num_slots, reference.actions)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _play_reference(problem, num_slots, actions):
+  def body(state, action):
+    state = game.step(problem, state, action)
+    return state, state.reward
+
+  final, rewards = jax.lax.scan(body, game.init(problem, num_slots), actions)
+  return rewards.sum(), final
 
 
 def reference_actions(problem, hardware, decoder: Decoder) -> np.ndarray:

@@ -29,6 +29,7 @@ import optax
 
 from malloc_muzero import game
 from malloc_muzero.agent.networks import MuZeroNetwork, masked_policy
+from malloc_muzero.agent.reference import play_reference
 from malloc_muzero.agent.replay import Batch, ReplayBuffer
 from malloc_muzero.agent.search import SearchConfig, self_play
 from malloc_muzero.agent.value_transform import CategoricalSupport
@@ -164,6 +165,13 @@ class Trainer:
                    step=jnp.int32(0)), self.replicated)
     self.iteration = 0
     self.best: tuple[float, int, game.State] | None = None  # (return, problem, state)
+    # A guided agent's best starts as its reference's own game (XLA's
+    # placement replayed), so that it never reports less than what guides it.
+    for index, reference in enumerate(self.references):
+      if reference is not None:
+        total, final = play_reference(problems[index], game_config.num_slots, reference)
+        if self.best is None or float(total) > self.best[0]:
+          self.best = (float(total), index, final)
 
   def run_iteration(self) -> Progress:
     start = time.monotonic()
