@@ -27,6 +27,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from malloc_muzero import windows
+
 _PROBLEM = flags.DEFINE_string("problem", None, "problem file or HLO dump")
 _PROGRAM = flags.DEFINE_string("program", None, "a program of experiments.programs")
 _HARDWARE = flags.DEFINE_string("hardware", "tpu-v4", "hardware preset")
@@ -60,10 +62,11 @@ _VALUE_SCALE = flags.DEFINE_float("value_scale", 0.1,
 _WINDOWS = flags.DEFINE_bool("windows", False,
                              "place windows around the uses, with prefetches and "
                              "evictions (malloc_muzero.windows), not whole buffers")
-_MIN_GAP = flags.DEFINE_integer("min_gap", 64, "with --windows: steps between two uses "
-                                "above which they go to different windows")
-_PREFETCH_STEPS = flags.DEFINE_integer("prefetch_steps", 4, "with --windows: steps a "
-                                       "prefetch or an eviction is spread over")
+_MIN_GAP = flags.DEFINE_integer("min_gap", windows.DEFAULT_MIN_GAP, "with --windows: steps "
+                                "between two uses above which they go to different windows")
+_PREFETCH_STEPS = flags.DEFINE_integer("prefetch_steps", windows.DEFAULT_PREFETCH_STEPS,
+                                       "with --windows: steps a prefetch or an eviction "
+                                       "is spread over")
 _GAMES = flags.DEFINE_integer("games_per_iteration", 16, "self-play games per iteration")
 _CHECKPOINT_S = flags.DEFINE_float("checkpoint_every_s", 60.0, "seconds between checkpoints")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None,
@@ -91,8 +94,8 @@ def main(argv: list[str]) -> None:
     capacity = _CAPACITY.value or problem.capacity_for(_FRACTION.value)
     hardware = get_hardware(_HARDWARE.value, capacity=capacity)
     if _WINDOWS.value:  # (The capacity stays a share of the whole buffers' peak.)
-      from malloc_muzero.windows import split_into_windows
-      problem = split_into_windows(problem, _MIN_GAP.value, _PREFETCH_STEPS.value).problem
+      problem = windows.split_into_windows(problem, _MIN_GAP.value,
+                                           _PREFETCH_STEPS.value).problem
     config = train_config(_AGENT.value)
     summary = train(problem, hardware, _WORKDIR.value, _BUDGET.value, _SEED.value,
                     config, progress=sys.stderr.isatty(),

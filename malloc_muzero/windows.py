@@ -72,11 +72,12 @@ class Windows:
   prefetch_steps: int
 
 
-def _spread(total: int, steps: list[int]) -> list[tuple[int, int]]:
-  """`total` bytes over `steps` as (step, bytes), the remainder on the last."""
+def _add_copy(copies: dict[int, int], total: int, steps: list[int]) -> None:
+  """Adds `total` bytes spread over `steps` to `copies` (step -> bytes), the
+  remainder on the last step."""
   share, remainder = divmod(total, len(steps))
-  return [(step, share + (remainder if i == len(steps) - 1 else 0))
-          for i, step in enumerate(steps)]
+  for i, step in enumerate(steps):
+    copies[step] = copies.get(step, 0) + share + (remainder if i == len(steps) - 1 else 0)
 
 
 def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
@@ -109,13 +110,10 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
   first_access = np.searchsorted(problem.access_buffer, np.arange(problem.num_buffers + 1))
   for b in range(problem.num_buffers):
     rows = range(first_access[b], first_access[b + 1])
-    groups = _groups([int(problem.access_instruction[k]) for k in rows], min_gap)
+    groups = [[rows[i] for i in group] for group in
+              _groups([int(problem.access_instruction[k]) for k in rows], min_gap)]
     start, end = int(problem.starts[b]), int(problem.ends[b])
     size = int(problem.sizes[b])
-    if len(groups) <= 1:
-      groups = [list(rows)] if len(rows) else []
-    else:
-      groups = [[rows[i] for i in group] for group in groups]
     if not groups:  # A buffer nothing accesses: one window, as it is.
       _add_window(buffers, accesses, problem, b, problem.buffer_names[b], start, end, [],
                   {})
@@ -128,9 +126,7 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
         window_start = start
       else:
         window_start = max(previous_end + 1, uses[0] - prefetch_steps)
-        steps = list(range(window_start, uses[0])) or [uses[0]]
-        for step, amount in _spread(size, steps):
-          copies[step] = copies.get(step, 0) + amount
+        _add_copy(copies, size, list(range(window_start, uses[0])) or [uses[0]])
       writes = any(problem.access_bytes_written[k] > 0 for k in group)
       if g == len(groups) - 1:
         window_end = end
@@ -139,9 +135,7 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
         window_end = uses[-1]
         if writes:
           window_end = min(uses[-1] + prefetch_steps, end, next_use - 1)
-          steps = list(range(uses[-1] + 1, window_end + 1)) or [uses[-1]]
-          for step, amount in _spread(size, steps):
-            copies[step] = copies.get(step, 0) + amount
+          _add_copy(copies, size, list(range(uses[-1] + 1, window_end + 1)) or [uses[-1]])
       name = problem.buffer_names[b] if len(groups) == 1 else f"{problem.buffer_names[b]}@{g}"
       _add_window(buffers, accesses, problem, b, name, window_start, window_end, group,
                   copies)

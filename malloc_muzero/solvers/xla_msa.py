@@ -31,18 +31,24 @@ from malloc_muzero.solvers.occupancy import fast_levels_by_speed, place_in_order
 from malloc_muzero.solvers.registry import register
 
 
-def memory_boundedness(problem, hardware) -> np.ndarray:
-  """[N] float64 XLA's memory boundedness of each buffer (larger goes first)."""
+def _per_access(problem, hardware):
+  """Per access, in float64: its buffer, its instruction's compute seconds and
+  memory seconds with every buffer in the default memory, and its own seconds
+  in the default memory and in the fastest level (copies included)."""
   inputs = simulation_inputs(problem, hardware)
   compute = np.asarray(inputs.compute_s, np.float64)
   instruction = np.asarray(inputs.access_instruction)
-  buffer = np.asarray(inputs.access_buffer)
-  seconds = np.asarray(inputs.access_seconds, np.float64)  # [K, L], copies included
+  seconds = np.asarray(inputs.access_seconds, np.float64)  # [K, L]
   fastest = fast_levels_by_speed(hardware)[0]
   memory = np.bincount(instruction, seconds[:, 0], len(compute))
-  saved = seconds[:, 0] - seconds[:, fastest]
-  memory_bound = memory[instruction] > compute[instruction]
-  benefit = np.where(memory_bound, saved, memory[instruction] - compute[instruction])
+  return (np.asarray(inputs.access_buffer), compute[instruction], memory[instruction],
+          seconds[:, 0], seconds[:, fastest])
+
+
+def memory_boundedness(problem, hardware) -> np.ndarray:
+  """[N] float64 XLA's memory boundedness of each buffer (larger goes first)."""
+  buffer, compute, memory, slow, fast = _per_access(problem, hardware)
+  benefit = np.where(memory > compute, slow - fast, memory - compute)
   total = np.bincount(buffer, benefit, problem.num_buffers)
   return total / np.sqrt(np.maximum(problem.sizes, 1))
 
@@ -59,18 +65,10 @@ def msa_order(problem, hardware) -> np.ndarray:
 def saving_alone(problem, hardware) -> np.ndarray:
   """[N] seconds each buffer saves in the fastest level when all others are in
   the default memory (copies included: negative when they cost more)."""
-  inputs = simulation_inputs(problem, hardware)
-  compute = np.asarray(inputs.compute_s, np.float64)
-  instruction = np.asarray(inputs.access_instruction)
-  buffer = np.asarray(inputs.access_buffer)
-  seconds = np.asarray(inputs.access_seconds, np.float64)
-  fastest = fast_levels_by_speed(hardware)[0]
-  memory = np.bincount(instruction, seconds[:, 0], len(compute))
+  buffer, compute, memory, slow, fast = _per_access(problem, hardware)
   # Each access alone: its instruction's time with the buffer moved. A buffer
   # has at most one access per instruction, so its accesses add up.
-  moved = np.maximum(compute[instruction],
-                     memory[instruction] + seconds[:, fastest] - seconds[:, 0])
-  saved = np.maximum(compute[instruction], memory[instruction]) - moved
+  saved = np.maximum(compute, memory) - np.maximum(compute, memory + fast - slow)
   return np.bincount(buffer, saved, problem.num_buffers)
 
 
