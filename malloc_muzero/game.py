@@ -21,7 +21,10 @@ Rules.
 * The reward of a step is the simulated time it saves (`malloc_muzero.simulator`),
   divided by the all-slow time: an episode's return is the fraction of the
   program's time saved, and the final placement's simulated time equals
-  `all_slow * (1 - return)`.
+  `all_slow * (1 - return)`. The state tracks the memory time of only the
+  instructions whose boundedness depends on the placement
+  (`tracked_instructions`); on an instruction that is memory-bound whatever
+  the placement, a buffer saves its own access time, precomputed.
 
 The API follows pgx: `init(problem) -> State`, `step(problem, state, action) ->
 State`, with the `legal_action_mask`, `reward` and `terminated` in the state, and
@@ -45,7 +48,7 @@ from malloc_muzero import free_runs
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.hardware import Hardware
 from malloc_muzero.problem import Problem
-from malloc_muzero.simulator import simulation_inputs
+from malloc_muzero.simulator import SimulationInputs, simulation_inputs
 
 ILLEGAL_ACTION_REWARD = -1.0
 LOOKAHEAD = 4  # Upcoming buffers in the observation, after the current one.
@@ -62,12 +65,20 @@ class GameConfig:
     max_buffers: padded buffer count N.
     max_instructions: padded instruction count M.
     max_accesses: padded accesses per buffer A.
+    max_tracked: padded count of the instructions whose time the game tracks
+      step by step (`tracked_instructions`); at most M, at least 1. None: M.
   """
   granularity: int
   num_slots: int
   max_buffers: int
   max_instructions: int
   max_accesses: int
+  max_tracked: int | None = None
+
+  @property
+  def tracked(self) -> int:
+    """The padded tracked-instruction count M'."""
+    return max(1, self.max_instructions if self.max_tracked is None else self.max_tracked)
 
 
 @chex.dataclass(frozen=True)
@@ -81,14 +92,20 @@ class GameProblem:
     size_bytes: [N] float32 bytes.
     starts: [N] int32 first step of each live range (inclusive).
     ends: [N] int32 last step (inclusive).
-    access_instruction: [N, A] int32 instruction of each access (0 padding).
-    access_seconds: [N, A, L] float32 memory seconds of each access when the
-      buffer is in each level, copies included (0 padding).
-    seconds_at: [N, M, L] float32 the same accesses as a dense table (seconds
-      each buffer costs each instruction in each level) when
+    linear_saved_s: [N, L] float32 seconds each buffer saves in each level on
+      the instructions that are memory-bound in every placement (there the
+      saving does not depend on the other buffers).
+    access_instruction: [N, A] int32 tracked instruction (index into
+      `compute_s`) of each of the buffer's accesses to a tracked instruction
+      (0 padding).
+    access_seconds: [N, A, L] float32 memory seconds of each of those accesses
+      when the buffer is in each level, copies included (0 padding).
+    seconds_at: [N, M', L] float32 the same accesses as a dense table (seconds
+      each buffer costs each tracked instruction in each level) when
       `dense_accesses(config)`, else [N, 0, L]: the step then reads this table
       instead of the lists.
-    compute_s: [M] float32 compute seconds of each instruction (0 padding).
+    compute_s: [M'] float32 compute seconds of each tracked instruction (0
+      padding).
     seconds_per_byte: [L] float32 `1 / bandwidth` of each level.
     capacity_slots: [L-1] int32 usable slots of each fast level.
     alignment_slots: [L-1] int32 alignment of each fast level, in slots.
@@ -101,6 +118,7 @@ class GameProblem:
   size_bytes: chex.Array
   starts: chex.Array
   ends: chex.Array
+  linear_saved_s: chex.Array
   access_instruction: chex.Array
   access_seconds: chex.Array
   seconds_at: chex.Array
@@ -119,7 +137,7 @@ class State:
   Attributes:
     turn: [] int32 position of the buffer to decide (in decision order).
     busy_until: [L-1, S] int32 last step each slot is occupied until (-1: free).
-    memory_s: [M] float32 memory seconds of each instruction so far.
+    memory_s: [M'] float32 memory seconds of each tracked instruction so far.
     levels: [N] int32 level chosen for each buffer (decision order).
     slots: [N] int32 first slot of each placed buffer (-1 when in level 0).
     legal_action_mask: [1 + (L-1) * S] bool legal actions for this turn.
@@ -158,8 +176,29 @@ def decision_order(problem: Problem) -> np.ndarray:
   return np.lexsort((np.arange(problem.num_buffers), -problem.sizes, problem.starts))
 
 
-def game_config(problems: list[Problem], granularity: int, num_slots: int) -> GameConfig:
-  """The smallest config that fits every problem of a list."""
+def tracked_instructions(inputs: SimulationInputs) -> np.ndarray:
+  """[M] bool: the instructions whose time the game must track step by step.
+
+  An instruction takes `max(compute, memory)`, and its memory time lies
+  between the sums, over its accesses, of the cheapest and the dearest level.
+  When even the cheapest sum reaches its compute time, it is memory-bound in
+  every placement: a buffer placed anywhere saves it exactly its own access
+  seconds, whatever the other buffers do (`GameProblem.linear_saved_s`). When
+  the dearest sum stays within its compute time, no placement changes its time.
+  Only the others, whose boundedness depends on the placement, are tracked.
+  """
+  seconds = np.asarray(inputs.access_seconds, np.float64)
+  instruction = np.asarray(inputs.access_instruction)
+  compute = np.asarray(inputs.compute_s, np.float64)
+  cheapest = np.bincount(instruction, seconds.min(axis=1), minlength=len(compute))
+  dearest = np.bincount(instruction, seconds.max(axis=1), minlength=len(compute))
+  return (cheapest < compute) & (dearest > compute)
+
+
+def game_config(problems: list[Problem], granularity: int, num_slots: int,
+                hardware: Hardware | None = None) -> GameConfig:
+  """The smallest config that fits every problem of a list (on `hardware`;
+  without it, the config tracks every instruction)."""
   if granularity < 1 or num_slots < 1:
     raise ProblemError("a granularity and a number of slots of at least 1",
                        where="game", found=(granularity, num_slots))
@@ -168,32 +207,41 @@ def game_config(problems: list[Problem], granularity: int, num_slots: int) -> Ga
     counts = np.bincount(p.access_buffer, minlength=p.num_buffers) if \
         p.num_instructions else np.ones(p.num_buffers, np.int64)
     max_accesses = max(max_accesses, int(counts.max(initial=1)))
+  max_tracked = None
+  if hardware is not None:
+    max_tracked = max(int(tracked_instructions(simulation_inputs(p, hardware)).sum())
+                      for p in problems)
   return GameConfig(
       granularity=granularity, num_slots=num_slots,
       max_buffers=max(max(p.num_buffers for p in problems), 1),
       max_instructions=max(max(p.num_instructions or p.num_buffers for p in problems), 1),
-      max_accesses=max_accesses)
+      max_accesses=max_accesses, max_tracked=max_tracked)
 
 
-# A step's memory accounting reads the current buffer's accesses either as a
-# padded list (gather, then scatter-add, A per game) or as a dense row over all
-# M instructions (no scatter). XLA's batched scatter on the CPU costs about as
-# much per element as 16 elements of the dense row (measured with
-# scripts/bench_game.py), so the dense row is used when M <= 16 A, as long as
-# the table stays small.
+# A step's memory accounting reads the current buffer's accesses to tracked
+# instructions either as a padded list (gather, then scatter-add, A per game)
+# or as a dense row over all M' tracked instructions (no scatter). XLA's
+# batched scatter on the CPU costs about as much per element as 16 elements of
+# the dense row (measured with scripts/bench_game.py), so the dense row is
+# used when M' <= 16 A, as long as the table stays small.
 DENSE_ACCESS_RATIO = 16
 DENSE_ACCESS_MAX_ENTRIES = 1 << 24
 
 
 def dense_accesses(config: GameConfig) -> bool:
-  """Whether the game keeps its accesses as a dense [N, M] table."""
-  return (config.max_instructions <= DENSE_ACCESS_RATIO * config.max_accesses and
-          config.max_buffers * config.max_instructions <= DENSE_ACCESS_MAX_ENTRIES)
+  """Whether the game keeps its accesses as a dense [N, M'] table."""
+  return (config.tracked <= DENSE_ACCESS_RATIO * config.max_accesses and
+          config.max_buffers * config.tracked <= DENSE_ACCESS_MAX_ENTRIES)
 
 
-def make_game_problem(problem: Problem, hardware: Hardware,
-                      config: GameConfig) -> GameProblem:
-  """Pad a problem on a hardware model into the game's arrays."""
+def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
+                      track_every_instruction: bool = False) -> GameProblem:
+  """Pad a problem on a hardware model into the game's arrays.
+
+  With `track_every_instruction`, the game tracks every instruction's time,
+  not only those of `tracked_instructions` (the same rewards, more work: for
+  comparisons).
+  """
   if problem.num_buffers == 0:
     raise ProblemError("a problem with at least one buffer", where=problem.name)
   if problem.num_buffers > config.max_buffers:
@@ -210,28 +258,44 @@ def make_game_problem(problem: Problem, hardware: Hardware,
     return out
 
   instructions = np.asarray(inputs.access_instruction)
-  if len(inputs.compute_s) > m:
-    raise ProblemError(f"at most {m} instructions", where=problem.name,
-                       found=len(inputs.compute_s))
+  compute = np.asarray(inputs.compute_s)
+  all_seconds = np.asarray(inputs.access_seconds)
+  if len(compute) > m:
+    raise ProblemError(f"at most {m} instructions", where=problem.name, found=len(compute))
+  tracked = tracked_instructions(inputs)
+  if track_every_instruction:
+    tracked = np.ones_like(tracked)
+  if tracked.sum() > config.tracked:
+    raise ProblemError(f"at most {config.tracked} instructions whose time depends on "
+                       "the placement (a game config made for this hardware)",
+                       where=problem.name, found=int(tracked.sum()))
+  column = np.cumsum(tracked) - 1          # tracked instruction -> its column
   levels = len(hardware.levels)
-  access_instruction = np.zeros((n, a), np.int32)
-  access_seconds = np.zeros((n, a, levels), np.float32)
   rank = np.empty(count, np.int64)
   rank[order] = np.arange(count)
-  buffers = np.asarray(inputs.access_buffer)
+  rows = rank[np.asarray(inputs.access_buffer)]
+  # Always memory-bound instructions: the saving of a level is linear.
+  memory_bound = ~tracked & (np.bincount(instructions, all_seconds.min(axis=1),
+                                         minlength=len(compute)) >= compute)
+  linear = np.zeros((n, levels), np.float64)
+  on_bound = memory_bound[instructions]
+  np.add.at(linear, rows[on_bound],
+            all_seconds[on_bound, :1] - all_seconds[on_bound])
+  access_instruction = np.zeros((n, a), np.int32)
+  access_seconds = np.zeros((n, a, levels), np.float32)
   fill = np.zeros(count, np.int64)
-  for k in np.argsort(buffers, kind="stable"):
-    row = rank[buffers[k]]
+  for k in np.flatnonzero(tracked[instructions]):
+    row = rows[k]
     if fill[row] >= a:
       raise ProblemError(f"at most {a} accesses per buffer", where=problem.name)
-    access_instruction[row, fill[row]] = instructions[k]
-    access_seconds[row, fill[row]] = np.asarray(inputs.access_seconds)[k]
+    access_instruction[row, fill[row]] = column[instructions[k]]
+    access_seconds[row, fill[row]] = all_seconds[k]
     fill[row] += 1
 
-  seconds_at = np.zeros((n, m if dense_accesses(config) else 0, levels), np.float32)
+  seconds_at = np.zeros((n, config.tracked if dense_accesses(config) else 0, levels),
+                        np.float32)
   if seconds_at.shape[1]:
-    rows = np.repeat(np.arange(n), a)
-    np.add.at(seconds_at, (rows, access_instruction.ravel()),
+    np.add.at(seconds_at, (np.repeat(np.arange(n), a), access_instruction.ravel()),
               access_seconds.reshape(n * a, levels))
 
   g = config.granularity
@@ -240,9 +304,7 @@ def make_game_problem(problem: Problem, hardware: Hardware,
   alignment = [max(1, -(-level.alignment // g)) for level in fast]
   sizes = problem.sizes[order]
   all_slow = float(np.maximum(
-      np.asarray(inputs.compute_s),
-      np.bincount(instructions, np.asarray(inputs.access_seconds)[:, 0],
-                  minlength=len(inputs.compute_s))).sum())
+      compute, np.bincount(instructions, all_seconds[:, 0], minlength=len(compute))).sum())
   return GameProblem(
       buffer_index=jnp.asarray(pad(order, -1, np.int32)),
       valid=jnp.asarray(pad(np.ones(count, bool), False, bool)),
@@ -250,10 +312,11 @@ def make_game_problem(problem: Problem, hardware: Hardware,
       size_bytes=jnp.asarray(pad(sizes, 0, np.float32)),
       starts=jnp.asarray(pad(problem.starts[order], 0, np.int32)),
       ends=jnp.asarray(pad(problem.ends[order], 0, np.int32)),
+      linear_saved_s=jnp.asarray(linear, jnp.float32),
       access_instruction=jnp.asarray(access_instruction),
       access_seconds=jnp.asarray(access_seconds),
       seconds_at=jnp.asarray(seconds_at),
-      compute_s=jnp.asarray(pad(np.asarray(inputs.compute_s), 0, np.float32, m)),
+      compute_s=jnp.asarray(pad(compute[tracked], 0, np.float32, config.tracked)),
       seconds_per_byte=inputs.seconds_per_byte,
       capacity_slots=jnp.asarray(np.array(capacity, np.int32)),
       alignment_slots=jnp.asarray(np.array(alignment, np.int32)),
@@ -265,7 +328,7 @@ def make_game_problem(problem: Problem, hardware: Hardware,
 
 
 def _slow_memory_s(problem: GameProblem) -> chex.Array:
-  """[M] memory seconds of each instruction with every buffer in level 0."""
+  """[M'] memory seconds of each tracked instruction with every buffer in level 0."""
   per_access = problem.access_seconds[..., 0]
   return jnp.zeros_like(problem.compute_s).at[problem.access_instruction].add(per_access)
 
@@ -274,19 +337,20 @@ def _move(problem: GameProblem, memory_s: chex.Array, turn: chex.Array,
           level: chex.Array):
   """(seconds saved, memory seconds after) moving buffer `turn` from the
   default memory to `level` (0 changes nothing)."""
+  linear = problem.linear_saved_s[turn, level]
   if problem.seconds_at.shape[1]:
-    row = problem.seconds_at[turn]                                    # [M, L]
+    row = problem.seconds_at[turn]                                    # [M', L]
     after = memory_s + (row[:, level] - row[:, 0])
     saved = (jnp.maximum(problem.compute_s, memory_s) -
              jnp.maximum(problem.compute_s, after)).sum()
-    return saved, after
+    return linear + saved, after
   instruction = problem.access_instruction[turn]
   seconds = problem.access_seconds[turn]                              # [A, L]
   extra = seconds[:, level] - seconds[:, 0]
   before = memory_s[instruction]
   compute = problem.compute_s[instruction]
   saved = (jnp.maximum(compute, before) - jnp.maximum(compute, before + extra)).sum()
-  return saved, memory_s.at[instruction].add(extra)
+  return linear + saved, memory_s.at[instruction].add(extra)
 
 
 def legal_actions(problem: GameProblem, busy_until: chex.Array,
@@ -363,7 +427,7 @@ def level_savings(problem: GameProblem, state: State, turn: chex.Array) -> chex.
   extra = seconds - seconds[:1]
   saved = (jnp.maximum(compute, before)[None] -
            jnp.maximum(compute[None], before[None] + extra)).sum(axis=1)
-  return saved / problem.all_slow_s
+  return (problem.linear_saved_s[turn] + saved) / problem.all_slow_s
 
 
 def observe(problem: GameProblem, state: State) -> Observation:

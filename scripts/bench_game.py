@@ -8,9 +8,12 @@ cut into `--slots` offsets. Random legal players play whole episodes:
 * JAX: `jit(vmap(play))`, each episode a `lax.scan` over the buffers;
 * NumPy: the same rules written plainly, one game and one buffer at a time.
 To show where the time goes, it also times the batched legal-mask computation
-alone (the same scan with only `legal_actions` in it), and the episodes with
-the accesses kept as padded lists (gather and scatter-add per step) instead of
-the dense per-instruction table the game picks for this problem.
+alone (the same scan with only `legal_actions` in it), the episodes with every
+instruction's time tracked step by step (the game tracks only the instructions
+whose boundedness depends on the placement, `game.tracked_instructions`: on
+this memory-bound program, none), and those with the accesses kept as padded
+lists (gather and scatter-add per step) instead of the dense per-instruction
+table.
 With `--json` the last line is
 `{"placements_per_s", "numpy_placements_per_s", "batch", "slots", "buffers"}`.
 """
@@ -18,6 +21,7 @@ With `--json` the last line is
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -33,6 +37,7 @@ from experiments.programs import transformer_train_step  # noqa: E402
 from hlo_tools import capture_jax, module_to_problem, parse_hlo  # noqa: E402
 from malloc_muzero import game, players  # noqa: E402
 from malloc_muzero.hardware import get_hardware  # noqa: E402
+from malloc_muzero.simulator import simulation_inputs  # noqa: E402
 
 
 def numpy_play(gp: dict, num_slots: int, rng: np.random.Generator) -> float:
@@ -91,8 +96,13 @@ def main() -> None:
   capacity = problem.peak_live_bytes()[0] // 4
   granularity = -(-capacity // args.slots)
   hardware = get_hardware("tpu-v4", capacity=granularity * args.slots)
-  config = game.game_config([problem], granularity, args.slots)
+  config = game.game_config([problem], granularity, args.slots, hardware)
   gp = game.make_game_problem(problem, hardware, config)
+  # The same game tracking every instruction, as it must for a program whose
+  # instructions could each be memory- or compute-bound.
+  every_config = dataclasses.replace(config, max_tracked=None)
+  every = game.make_game_problem(problem, hardware, every_config,
+                                 track_every_instruction=True)
   n = problem.num_buffers
   keys = jax.random.split(jax.random.key(0), args.batch)
 
@@ -110,21 +120,25 @@ def main() -> None:
     return jax.lax.scan(body, states, jnp.arange(config.max_buffers))[1]
 
   mask_seconds = _timed(lambda: jax.jit(masks_only)(state0), args.repeats)
+  every_seconds = _timed(lambda: play(every, args.slots, players.random_legal, keys),
+                         args.repeats)
   # The same episodes with the accesses as padded lists (gather, scatter-add)
   # instead of the dense table `game.dense_accesses` picks for this problem.
-  lists = gp.replace(seconds_at=gp.seconds_at[:, :0])
+  lists = every.replace(seconds_at=every.seconds_at[:, :0])
   lists_seconds = _timed(lambda: play(lists, args.slots, players.random_legal, keys),
                          args.repeats)
 
   rng = np.random.default_rng(0)
-  arrays = {k: np.asarray(v) for k, v in gp.items()}
+  arrays = {k: np.asarray(v) for k, v in every.items()}  # plain: every instruction
   start = time.perf_counter()
   for _ in range(args.numpy_games):
     numpy_play(arrays, args.slots, rng)
   numpy_seconds = (time.perf_counter() - start) / args.numpy_games
   numpy_per_s = n / numpy_seconds
 
-  print(f"random legal play: {n} buffers, {args.slots} offsets x "
+  tracked = int(game.tracked_instructions(simulation_inputs(problem, hardware)).sum())
+  print(f"random legal play: {n} buffers, {problem.num_instructions} instructions "
+        f"({tracked} tracked), {args.slots} offsets x "
         f"{len(hardware.levels) - 1} fast level, batch {args.batch}, "
         f"{jax.device_count()} {jax.default_backend()} device(s), best of {args.repeats}")
   print()
@@ -133,6 +147,8 @@ def main() -> None:
         f"{placements_per_s:>14,.0f}")
   print(f"{'  of which legal masks alone (same scan)':<46} {mask_seconds:>9.3f} "
         f"{args.batch * n / mask_seconds:>14,.0f}")
+  print(f"{'  tracking every instruction':<46} {every_seconds:>9.3f} "
+        f"{args.batch * n / every_seconds:>14,.0f}")
   print(f"{'  the same with access lists, not the table':<46} {lists_seconds:>9.3f} "
         f"{args.batch * n / lists_seconds:>14,.0f}")
   print(f"{'NumPy: one game at a time (per game)':<46} {numpy_seconds:>9.3f} "

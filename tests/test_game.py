@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from malloc_muzero import Problem, game, players
 from malloc_muzero.hardware import Hardware, MemoryLevel
 from malloc_muzero.placement import Placement, check_placement
-from malloc_muzero.simulator import simulate_placement, simulation_bounds
+from malloc_muzero.simulator import simulate_placement, simulation_bounds, simulation_inputs
 
 GRANULARITY = 16
 
@@ -50,11 +50,11 @@ def problems(draw):
       schedule_length=length, source={"kind": "synthetic"})
 
 
-def _setup(problem, hardware, num_slots=16, dense=True):
+def _setup(problem, hardware, num_slots=16, dense=True, track_every_instruction=False):
   # One padded shape for every generated problem: the step compiles once.
   config = game.GameConfig(granularity=GRANULARITY, num_slots=num_slots,
                            max_buffers=10, max_instructions=10, max_accesses=2)
-  gp = game.make_game_problem(problem, hardware, config)
+  gp = game.make_game_problem(problem, hardware, config, track_every_instruction)
   levels = len(hardware.levels)
   assert gp.seconds_at.shape == (10, 10, levels)  # dense: M <= 16 A
   if not dense:  # The padded access lists instead.
@@ -76,14 +76,15 @@ def _play(gp, config, choose) -> tuple[game.State, float, list]:
   return state, total, masks
 
 
-@pytest.mark.parametrize("dense", [True, False], ids=["dense-accesses", "access-lists"])
+@pytest.mark.parametrize("dense,every", [(True, False), (False, False), (True, True)],
+                         ids=["dense-accesses", "access-lists", "every-instruction"])
 @settings(max_examples=60, deadline=None)
 @given(problem=problems(), seed=st.integers(0, 2**31 - 1),
        capacities=st.sampled_from([(64,), (128,), (48, 96)]))
 def test_legal_play_is_valid_and_rewards_equal_the_simulator(problem, seed, capacities,
-                                                              dense):
+                                                              dense, every):
   hardware = _hardware(capacities)
-  config, gp = _setup(problem, hardware, dense=dense)
+  config, gp = _setup(problem, hardware, dense=dense, track_every_instruction=every)
   rng = np.random.default_rng(seed)
   state, total, _ = _play(gp, config, lambda m: rng.choice(np.flatnonzero(m)))
   levels, offsets = game.placement_of(gp, state, config)
@@ -198,3 +199,34 @@ def test_mask_counts_with_small_and_large_slot_grids(num_slots):
   mask = np.asarray(state.legal_action_mask)
   assert mask[0] and not mask[1:11].any()
   assert int(mask[1:].sum()) == num_slots - 10 - 5 + 1
+
+
+def test_only_instructions_whose_boundedness_depends_on_the_placement_are_tracked():
+  """Instruction 0 is memory-bound in every placement (its saving is linear),
+  1 is compute-bound in every placement (no saving), and only 2 is tracked;
+  every placement's return still equals the simulator's saving."""
+  problem = Problem(
+      name="three", buffer_names=("a", "b"), sizes=np.array([64, 64]),
+      starts=np.array([0, 1]), ends=np.array([1, 2]), buffer_kinds=("temporary",) * 2,
+      instruction_names=("i0", "i1", "i2"), opcodes=("fusion",) * 3,
+      flops=np.array([0.0, 2e6, 2e6]), transcendentals=np.zeros(3),
+      bytes_accessed=np.zeros(3), access_buffer=np.array([0, 0, 1]),
+      access_instruction=np.array([0, 1, 2]),
+      access_bytes_read=np.array([4000, 1000, 4000]),
+      access_bytes_written=np.zeros(3, np.int64), schedule_length=3,
+      source={"kind": "synthetic"})
+  hardware = _hardware((256,))
+  inputs = simulation_inputs(problem, hardware)
+  np.testing.assert_array_equal(game.tracked_instructions(inputs), [False, False, True])
+  config = game.game_config([problem], GRANULARITY, 16, hardware)
+  assert config.tracked == 1
+  gp = game.make_game_problem(problem, hardware, config)
+  np.testing.assert_allclose(np.asarray(gp.linear_saved_s)[0], [0.0, 3e-6], rtol=1e-6)
+  slow, _ = simulation_bounds(problem, hardware)
+  for levels in [(0, 0), (1, 0), (0, 1), (1, 1)]:
+    state, total = game.init(gp, 16), 0.0
+    for turn, level in enumerate(levels):
+      state = game.step(gp, state, jnp.int32(level * (1 + 4 * turn)))
+      total += float(state.reward)
+    time = simulate_placement(problem, hardware, np.array(levels))
+    assert total == pytest.approx((slow - time) / slow, abs=1e-6), levels

@@ -77,7 +77,7 @@ def make_decoder(problem, hardware) -> Decoder:
   granularity = max(alignment, -(-capacity // MAX_SLOTS))
   granularity = -(-granularity // alignment) * alignment
   num_slots = max(1, capacity // granularity)
-  config = game.game_config([problem], granularity, num_slots)
+  config = game.game_config([problem], granularity, num_slots, hardware)
   return Decoder(game.make_game_problem(problem, hardware, config), config,
                  len(hardware.levels))
 
