@@ -111,7 +111,7 @@ def main(argv: list[str]) -> None:
       if _TRAIN.value > 0:
         bar.set_postfix_str(f"{program.name}: mallocMuZero")
         start = time.monotonic()
-        summary = train(problem, hardware,
+        summary = train([problem], [hardware],
                         os.path.join(_OUT.value, f"{program.name}.muzero"),
                         _TRAIN.value, 0, agent_config(_AGENT.value), progress=False)
         times["mallocMuZero"] = summary["time_s"]

@@ -65,7 +65,7 @@ def compare(problem, fraction: float, train_seconds: float, agent: str = "rollou
                                             solve(solver, problem, hardware).levels)))
   if train_seconds > 0:
     with tempfile.TemporaryDirectory() as workdir:
-      summary = train(problem, hardware, workdir, train_seconds, 0, agent_config(agent),
+      summary = train([problem], [hardware], workdir, train_seconds, 0, agent_config(agent),
                       progress=sys.stderr.isatty())
     rows.append((f"mallocMuZero {agent} ({summary['games']} games, {train_seconds:.0f} s)",
                  summary["time_s"]))

@@ -246,7 +246,7 @@ def _solve(solver: str, problem, hardware, settings: Settings, workdir: str):
     from malloc_muzero.agent.run import train
     from malloc_muzero.agent.presets import agent_config
     shutil.rmtree(workdir, ignore_errors=True)  # Train afresh, never resume.
-    summary = train(problem, hardware, workdir, settings.train_seconds, settings.seed,
+    summary = train([problem], [hardware], workdir, settings.train_seconds, settings.seed,
                     agent_config(settings.agent), progress=False)
     placement, detail = summary["placement"], f"{summary['games']} games"
   elif solver == "exact":

@@ -1,7 +1,9 @@
-"""Train mallocMuZero on one problem until a time budget ends.
+"""Train mallocMuZero on one problem, or on a set of problems, until a time budget ends.
 
     python -m experiments.train --problem=PATH --hardware=tpu-v4 --capacity=BYTES \\
         --workdir=DIR --time_budget_s=600 --seed=0
+    python -m experiments.train --program=conv_net,mlp_train_step,attention \\
+        --eval_program=transformer_train_step --workdir=DIR --time_budget_s=900
 
 `--problem` is a problem JSON, MiniMalloc CSV, HLO file or dump directory;
 `--program` names a program of `experiments.programs` instead. The capacity
@@ -17,6 +19,13 @@ simulated time next to `xla-msa`'s and the bounds. With `--windows` the
 agent places windows around the uses, with prefetches and evictions
 (`malloc_muzero.windows`; `xla-msa` then prefetches too); the capacity is still
 a share of the whole buffers' peak.
+
+Given several problems (comma-separated), it trains one network on the set,
+each problem on its own fast memory, and then plays each problem of the set
+and each held-out one (`--eval_problem`, `--eval_program`) with its search,
+over the trained network and, as a control, over the untrained one
+(`malloc_muzero.agent.generalisation`). It prints the table, and writes it to
+`evaluation.json` and the trained network's placements to `placements/`.
 """
 
 from __future__ import annotations
@@ -29,8 +38,14 @@ from absl import logging
 
 from malloc_muzero import windows
 
-_PROBLEM = flags.DEFINE_string("problem", None, "problem file or HLO dump")
-_PROGRAM = flags.DEFINE_string("program", None, "a program of experiments.programs")
+_PROBLEM = flags.DEFINE_string("problem", None, "problem file or HLO dump; several, "
+                               "comma-separated, to train on a set")
+_PROGRAM = flags.DEFINE_string("program", None, "a program of experiments.programs; "
+                               "several, comma-separated, to train on a set")
+_EVAL_PROBLEM = flags.DEFINE_string("eval_problem", None, "held-out problem files, "
+                                    "comma-separated, played after training on a set")
+_EVAL_PROGRAM = flags.DEFINE_string("eval_program", None, "held-out programs, "
+                                    "comma-separated, played after training on a set")
 _HARDWARE = flags.DEFINE_string("hardware", "tpu-v4", "hardware preset")
 _CAPACITY = flags.DEFINE_integer("capacity", None, "bytes of the first fast level")
 _FRACTION = flags.DEFINE_float("capacity_fraction", 0.25,
@@ -87,26 +102,64 @@ def main(argv: list[str]) -> None:
                                num_processes=_NUM_PROCESSES.value,
                                process_id=_PROCESS_ID.value)
   from hlo_tools import HloParseError
-  from malloc_muzero import ProblemError, get_hardware
+  from malloc_muzero import ProblemError
   from malloc_muzero.agent.run import comparison, train
   try:
-    problem = load_problem_flag(_PROBLEM.value, _PROGRAM.value)
-    capacity = _CAPACITY.value or problem.capacity_for(_FRACTION.value)
-    hardware = get_hardware(_HARDWARE.value, capacity=capacity)
+    problems = load_problem_flag(_PROBLEM.value, _PROGRAM.value)
+    held_out = load_problem_flag(_EVAL_PROBLEM.value, _EVAL_PROGRAM.value, required=False)
+    hardwares = [hardware_for(p) for p in problems + held_out]
     if _WINDOWS.value:  # (The capacity stays a share of the whole buffers' peak.)
-      problem = windows.split_into_windows(problem, _MIN_GAP.value,
-                                           _PREFETCH_STEPS.value).problem
+      problems, held_out = ([windows.split_into_windows(p, _MIN_GAP.value,
+                                                        _PREFETCH_STEPS.value).problem
+                             for p in group] for group in (problems, held_out))
     config = train_config(_AGENT.value)
-    summary = train(problem, hardware, _WORKDIR.value, _BUDGET.value, _SEED.value,
-                    config, progress=sys.stderr.isatty(),
+    summary = train(problems, hardwares[:len(problems)], _WORKDIR.value, _BUDGET.value,
+                    _SEED.value, config, progress=sys.stderr.isatty(),
                     checkpoint_every_s=_CHECKPOINT_S.value)
+    print(f"{summary['iterations']} iterations, {summary['games']} games"
+          + (" (resumed)" if summary["resumed"] else ""))
+    if len(problems) == 1 and not held_out:
+      print(comparison(problems[0], hardwares[0], summary))
+      print(f"wrote {_WORKDIR.value}/best_placement.json, metrics.jsonl, "
+            "training_curve.png")
+    else:
+      print(evaluate_set(summary["trainer"], problems, held_out, hardwares))
   except (ProblemError, HloParseError, ValueError) as error:
     print(f"train: error: {error}", file=sys.stderr)
     sys.exit(2)
-  print(f"{summary['iterations']} iterations, {summary['games']} games"
-        + (" (resumed)" if summary["resumed"] else ""))
-  print(comparison(problem, hardware, summary))
-  print(f"wrote {_WORKDIR.value}/best_placement.json, metrics.jsonl, training_curve.png")
+
+
+def hardware_for(problem):
+  """The hardware preset with `--capacity`, or `--capacity_fraction` of the
+  problem's peak live bytes."""
+  from malloc_muzero import get_hardware
+  return get_hardware(_HARDWARE.value,
+                      capacity=_CAPACITY.value or problem.capacity_for(_FRACTION.value))
+
+
+def evaluate_set(trainer, problems, held_out, hardwares) -> str:
+  """Play every problem with the trained and untrained network; write
+  `evaluation.json` and `placements/`; the table."""
+  import dataclasses
+  import json
+  import os
+
+  from malloc_muzero.agent import generalisation
+  from malloc_muzero.atomic_file import atomic_write_text
+
+  everything = problems + held_out
+  directory = os.path.join(_WORKDIR.value, "placements")
+  os.makedirs(directory, exist_ok=True)
+  paths = [os.path.join(directory, p.name.replace(os.sep, "_") + ".json")
+           for p in everything]
+  rows = generalisation.evaluate(
+      trainer, everything, hardwares,
+      ["train"] * len(problems) + ["held out"] * len(held_out), _SEED.value, paths)
+  atomic_write_text(os.path.join(_WORKDIR.value, "evaluation.json"),
+                    json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
+  return (generalisation.table(rows) +
+          f"\nwrote {_WORKDIR.value}/evaluation.json, placements/, metrics.jsonl, "
+          "training_curve.png")
 
 
 def train_config(agent: str):
@@ -128,16 +181,22 @@ def train_config(agent: str):
   return config
 
 
-def load_problem_flag(path: str | None, program: str | None):
-  """The problem of `--problem` or `--program` (exactly one)."""
+def load_problem_flag(paths: str | None, programs: str | None, required: bool = True):
+  """The problems of `--problem` or `--program` (exactly one of them, unless
+  not `required`), each a comma-separated list."""
   from malloc_muzero import ProblemError
-  if bool(path) == bool(program):
-    raise ProblemError("exactly one of --problem and --program", "command line")
-  if path:
+  if paths and programs or required and not (paths or programs):
+    raise ProblemError("exactly one of --problem and --program (and of --eval_problem "
+                       "and --eval_program)", "command line")
+  if paths:
     from malloc_muzero.solve_cli import load_any_problem
-    return load_any_problem(path)
+    return [load_any_problem(path) for path in _names(paths)]
   from experiments.problem_sources import program_problem
-  return program_problem(program)
+  return [program_problem(name) for name in _names(programs or "")]
+
+
+def _names(values: str) -> list[str]:
+  return [value.strip() for value in values.split(",") if value.strip()]
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def main() -> None:
   print(f"{'search over':<14} {'seconds':>8} {'games/s':>9} {'simulations/s':>14}")
   for mode, fields in MODES.items():
     config = dataclasses.replace(base, search=dataclasses.replace(base.search, **fields))
-    decoder, trainer = make_trainer(problem, hardware, config, seed=0)
+    (decoder,), trainer = make_trainer([problem], [hardware], config, seed=0)
 
     def play():
       return self_play(trainer.network, trainer.support, config.search,

@@ -87,7 +87,7 @@ def test_muzero_solver_plays_from_a_checkpoint(tmp_path):
 
   trainer, problem, hardware, _ = _trainer("learned")
   trainer.run_iteration()
-  checkpoint.save(str(tmp_path), trainer, run_identity(problem, hardware))
+  checkpoint.save(str(tmp_path), trainer, run_identity([problem], [hardware]))
   placement = solve("muzero", problem, hardware,
                     SolverOptions(checkpoint=str(tmp_path)))
   assert check_placement(problem, hardware, placement) is None
@@ -101,7 +101,7 @@ def test_training_run_writes_its_outputs(tmp_path):
   from malloc_muzero.agent.run import train
 
   trainer, problem, hardware, _ = _trainer("learned")
-  summary = train(problem, hardware, str(tmp_path), 0.0, 0, trainer.config,
+  summary = train([problem], [hardware], str(tmp_path), 0.0, 0, trainer.config,
                   progress=False)
   assert summary["iterations"] == 1 and not summary["resumed"]
   with open(tmp_path / "metrics.jsonl") as f:
@@ -111,5 +111,6 @@ def test_training_run_writes_its_outputs(tmp_path):
   assert (tmp_path / "best_placement.json").exists()
   assert (tmp_path / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
   assert glob.glob(str(tmp_path / "tensorboard" / "events.out.tfevents.*"))
-  again = train(problem, hardware, str(tmp_path), 0.0, 0, trainer.config, progress=False)
+  again = train([problem], [hardware], str(tmp_path), 0.0, 0, trainer.config,
+                progress=False)
   assert again["resumed"] and again["iterations"] == 1  # no budget: nothing more

@@ -59,7 +59,7 @@ def test_reference_replays_xla_msa():
       total, rel=1e-5)
   # A guided trainer's best starts as that game, before any self-play.
   from malloc_muzero.agent.presets import agent_config
-  _, trainer = make_trainer(problem, hardware, agent_config("guided"), seed=0)
+  _, trainer = make_trainer([problem], [hardware], agent_config("guided"), seed=0)
   assert trainer.best[0] == pytest.approx(total, rel=1e-5)
   assert decoder.placement(trainer.best[2]).levels.tolist() == placement.levels.tolist()
 
@@ -97,7 +97,7 @@ def test_guided_search_departs_from_xla_when_it_pays():
   config = TrainConfig(games_per_iteration=4, search=SearchConfig(
       num_simulations=8, max_considered=4, dynamics="true", reference_bonus=4.0,
       leaf_value="rollout", value_scale=10.0))
-  decoder, trainer = make_trainer(TRAP, HARDWARE, config, seed=0)
+  (decoder,), trainer = make_trainer([TRAP], [HARDWARE], config, seed=0)
   finals, trajectory = self_play(
       trainer.network, trainer.support, config.search, trainer.state.params,
       decoder.problem, decoder.config.num_slots, jax.random.key(0), 4,
@@ -116,7 +116,7 @@ def test_guided_search_departs_from_xla_when_it_pays():
 
 def test_rollout_needs_true_dynamics_and_a_reference():
   config = TrainConfig(search=SearchConfig(leaf_value="rollout"))
-  decoder, trainer = make_trainer(TRAP, HARDWARE, config, seed=0)
+  (decoder,), trainer = make_trainer([TRAP], [HARDWARE], config, seed=0)
   with pytest.raises(ValueError, match="true dynamics"):
     self_play(trainer.network, trainer.support, config.search, trainer.state.params,
               decoder.problem, decoder.config.num_slots, jax.random.key(0), 2,

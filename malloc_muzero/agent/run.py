@@ -16,36 +16,73 @@ import os
 import time
 
 
-def run_identity(problem, hardware) -> dict:
-  """What a checkpoint's run must have been trained on to be resumed or used."""
-  windows = problem.source.get("windows")  # (malloc_muzero.windows' settings)
-  return {"problem": problem.name, "buffers": problem.num_buffers,
-          "hardware": hardware.name,
-          "capacity": [level.capacity for level in hardware.levels[1:]],
-          **({"windows": windows} if windows else {})}
+def run_identity(problems, hardwares) -> dict:
+  """What a checkpoint's run must have been trained on to be resumed or used:
+  one problem's identity, or {"problems": [...]} for a set."""
+  identities = []
+  for problem, hardware in zip(problems, hardwares):
+    windows = problem.source.get("windows")  # (malloc_muzero.windows' settings)
+    identities.append({"problem": problem.name, "buffers": problem.num_buffers,
+                       "hardware": hardware.name,
+                       "capacity": [level.capacity for level in hardware.levels[1:]],
+                       **({"windows": windows} if windows else {})})
+  return identities[0] if len(identities) == 1 else {"problems": identities}
 
 
-def make_trainer(problem, hardware, config, seed: int):
-  """(decoder, Trainer) for one problem, with XLA's placement as the search's
-  reference when `config.search.reference_bonus` asks for one."""
+def _reference(problem, hardware, decoder, search):
+  """XLA's placement as the search's reference, when the search uses one."""
   from malloc_muzero.agent.reference import make_reference
+  if search.reference_bonus or search.leaf_value == "rollout":
+    return make_reference(problem, hardware, decoder)
+  return None
+
+
+def make_trainer(problems, hardwares, config, seed: int):
+  """(decoders, Trainer) for a problem or a set of problems (each on its own
+  hardware, padded to one shape), with XLA's placement as the search's
+  reference when `config.search.reference_bonus` asks for one."""
   from malloc_muzero.agent.train import Trainer
+  from malloc_muzero.solvers.chromosome import make_decoders
+
+  decoders = make_decoders(problems, hardwares)
+  references = [_reference(p, h, d, config.search)
+                for p, h, d in zip(problems, hardwares, decoders)]
+  if all(r is None for r in references):
+    references = None
+  return decoders, Trainer([d.problem for d in decoders], decoders[0].config,
+                           len(hardwares[0].levels) - 1, config, seed, references)
+
+
+def play_with_search(trainer, problem, hardware, seed: int, params=None):
+  """Play `games_per_iteration` games of any problem with the trainer's search
+  and network (its trained parameters, or `params`): (best placement, its
+  return). The problem need not be one the network trained on; it gets a slot
+  grid of the network's size over its own fast memory."""
+  import jax
+  import numpy as np
+
+  from malloc_muzero.agent.search import self_play
   from malloc_muzero.solvers.chromosome import make_decoder
 
-  decoder = make_decoder(problem, hardware)
-  search = config.search
-  references = ([make_reference(problem, hardware, decoder)]
-                if search.reference_bonus or search.leaf_value == "rollout" else None)
-  return decoder, Trainer([decoder.problem], decoder.config, len(hardware.levels) - 1,
-                          config, seed, references)
+  decoder = make_decoder(problem, hardware, trainer.game_config.num_slots)
+  finals, trajectory = self_play(
+      trainer.network, trainer.support, trainer.config.search,
+      trainer.state.params if params is None else params, decoder.problem,
+      decoder.config.num_slots, jax.random.key(seed), trainer.config.games_per_iteration,
+      reference=_reference(problem, hardware, decoder, trainer.config.search))
+  returns = np.asarray(trajectory.rewards.sum(axis=1))
+  top = int(np.argmax(returns))
+  return decoder.placement(finals, top), float(returns[top])
 
 
-def train(problem, hardware, workdir: str, time_budget_s: float, seed: int,
+def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
           config, progress: bool = True, checkpoint_every_s: float = 60.0) -> dict:
-  """Train, keeping checkpoints, metrics, the best placement and a curve.
+  """Train on a problem or a set of problems, keeping checkpoints, metrics, a
+  curve and, for one problem, the best placement self-play found.
 
   Returns:
-    A summary: iterations, games, best return and the best placement's time.
+    A summary: iterations, games, the best return, whether it resumed, the
+    trainer; for one problem also the best placement, its time and the bounds.
   """
   from tqdm import tqdm
 
@@ -54,9 +91,11 @@ def train(problem, hardware, workdir: str, time_budget_s: float, seed: int,
   from malloc_muzero.simulator import simulate_placement, simulation_bounds
 
   os.makedirs(workdir, exist_ok=True)
-  decoder, trainer = make_trainer(problem, hardware, config, seed)
-  identity = run_identity(problem, hardware)
+  decoders, trainer = make_trainer(problems, hardwares, config, seed)
+  identity = run_identity(problems, hardwares)
   resumed = checkpoint.restore(workdir, trainer, identity)
+  single = len(problems) == 1
+  problem, hardware, decoder = problems[0], hardwares[0], decoders[0]
   bounds = simulation_bounds(problem, hardware)
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   best_saved = trainer.best[0] if resumed else -float("inf")
@@ -79,7 +118,7 @@ def train(problem, hardware, workdir: str, time_budget_s: float, seed: int,
       for name, value in record.items():
         if name not in ("iteration", "games"):
           board.add_scalar(name, value, record["games"])
-      if trainer.best[0] > best_saved:
+      if single and trainer.best[0] > best_saved:
         best_saved = trainer.best[0]
         placement = decoder.placement(trainer.best[2])
         save_placement_json(os.path.join(workdir, "best_placement.json"), problem,
@@ -95,12 +134,14 @@ def train(problem, hardware, workdir: str, time_budget_s: float, seed: int,
       bar.refresh()
   checkpoint.save(workdir, trainer, identity)
   plot_curve(metrics_path, os.path.join(workdir, "training_curve.png"))
-  placement = decoder.placement(trainer.best[2])
-  return {"iterations": trainer.iteration,
-          "games": trainer.iteration * config.games_per_iteration,
-          "best_return": trainer.best[0], "resumed": resumed,
-          "time_s": simulate_placement(problem, hardware, placement.levels),
-          "bounds": bounds, "placement": placement}
+  summary = {"iterations": trainer.iteration,
+             "games": trainer.iteration * config.games_per_iteration,
+             "best_return": trainer.best[0], "resumed": resumed, "trainer": trainer}
+  if single:
+    placement = decoder.placement(trainer.best[2])
+    summary.update(time_s=simulate_placement(problem, hardware, placement.levels),
+                   bounds=bounds, placement=placement)
+  return summary
 
 
 def read_run(workdir: str) -> dict:

@@ -152,9 +152,7 @@ class Trainer:
     self.optimizer = make_optimizer(config)
     self.seed = seed
     self.replay = ReplayBuffer(config.replay_games, config.unroll_steps, config.n_step)
-    init_key = jax.random.fold_in(jax.random.key(seed), 2**31 - 1)
-    example = game.observe(problems[0], game.init(problems[0], game_config.num_slots))
-    params = self.network.init(init_key, example, jnp.int32(0))
+    params = self.initial_params()
     # The batch of games and of training samples is split over every visible
     # device; parameters and optimiser state are replicated.
     mesh = jax.sharding.Mesh(np.array(jax.devices()), ("batch",))
@@ -172,6 +170,13 @@ class Trainer:
         total, final = play_reference(problems[index], game_config.num_slots, reference)
         if self.best is None or float(total) > self.best[0]:
           self.best = (float(total), index, final)
+
+  def initial_params(self):
+    """The network's parameters before any training (from the seed alone)."""
+    init_key = jax.random.fold_in(jax.random.key(self.seed), 2**31 - 1)
+    problem = self.problems[0]
+    example = game.observe(problem, game.init(problem, self.game_config.num_slots))
+    return self.network.init(init_key, example, jnp.int32(0))
 
   def run_iteration(self) -> Progress:
     start = time.monotonic()

@@ -65,21 +65,41 @@ class Decoder:
     return Placement(levels=levels, offsets=offsets)
 
 
-def make_decoder(problem, hardware) -> Decoder:
-  """Set up the game with a slot grid fine enough for the fast levels.
-
-  The grid has at most `MAX_SLOTS` slots; a slot is a multiple of every fast
-  level's alignment, so every offset on the grid is aligned.
-  """
+def _grid(hardware, num_slots: int | None = None) -> tuple[int, int]:
+  """(granularity, slots): at most `MAX_SLOTS` slots (or exactly `num_slots`)
+  over the largest fast level, each a multiple of every fast level's
+  alignment, so that every offset on the grid is aligned."""
   fast = hardware.levels[1:]
   alignment = int(np.lcm.reduce([level.alignment for level in fast]))
   capacity = max(level.capacity for level in fast)
-  granularity = max(alignment, -(-capacity // MAX_SLOTS))
+  granularity = max(alignment, -(-capacity // (num_slots or MAX_SLOTS)))
   granularity = -(-granularity // alignment) * alignment
-  num_slots = max(1, capacity // granularity)
-  config = game.game_config([problem], granularity, num_slots, hardware)
-  return Decoder(game.make_game_problem(problem, hardware, config), config,
-                 len(hardware.levels))
+  return granularity, num_slots or max(1, capacity // granularity)
+
+
+def make_decoder(problem, hardware, num_slots: int | None = None) -> Decoder:
+  """Set up the game with a slot grid fine enough for the fast levels: at
+  most `MAX_SLOTS` slots, or exactly `num_slots` (a network's action grid)."""
+  return make_decoders([problem], [hardware], num_slots)[0]
+
+
+def make_decoders(problems, hardwares, num_slots: int | None = None) -> list[Decoder]:
+  """Set up the games of several problems (each on its own hardware) with one
+  padded shape, so that one network and one jitted step play them all.
+
+  Each problem keeps its own slot grid over its own fast memory: the same
+  number of slots, each of its own granularity.
+  """
+  grids = [_grid(h, num_slots) for h in hardwares]
+  slots = max(count for _, count in grids)
+  configs = [game.game_config([p], granularity, slots, h)
+             for p, h, (granularity, _) in zip(problems, hardwares, grids)]
+  shared = {field: max(getattr(c, field) for c in configs)
+            for field in ("max_buffers", "max_instructions", "max_accesses")}
+  shared["max_tracked"] = max(c.tracked for c in configs)
+  return [Decoder(game.make_game_problem(p, h, dataclasses.replace(c, **shared)),
+                  dataclasses.replace(c, **shared), len(h.levels))
+          for p, h, c in zip(problems, hardwares, configs)]
 
 
 def choose_level(scores: chex.Array, state: game.State, num_levels: int,

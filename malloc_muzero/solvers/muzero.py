@@ -25,8 +25,9 @@ def muzero(problem, hardware, options):
     raise ProblemError("--checkpoint DIR of a training run for the muzero solver",
                        "command line", where="--checkpoint")
   config, seed = checkpoint.load_train_config(options.checkpoint)
-  decoder, trainer = make_trainer(problem, hardware, config, seed)
-  if not checkpoint.restore(options.checkpoint, trainer, run_identity(problem, hardware)):
+  (decoder,), trainer = make_trainer([problem], [hardware], config, seed)
+  if not checkpoint.restore(options.checkpoint, trainer,
+                            run_identity([problem], [hardware])):
     raise ProblemError("a checkpoint of a training run", options.checkpoint)
   finals, trajectory = self_play(trainer.network, trainer.support, config.search,
                                  trainer.state.params, decoder.problem,
