@@ -65,3 +65,13 @@ def test_the_command_trains_on_a_set_and_plays_a_held_out_program(tmp_path):
                        capture_output=True, text=True, timeout=300)
   assert bad.returncode == 2 and "exactly one of" in bad.stderr
   assert "Traceback" not in bad.stderr
+
+
+def test_agent_table_refuses_a_set_run_with_a_clear_error(tmp_path):
+  import pytest
+
+  from malloc_muzero import ProblemError
+  from malloc_muzero.agent.run import read_run
+  (tmp_path / "run.json").write_text(json.dumps({"problems": [{"problem": "a"}]}))
+  with pytest.raises(ProblemError, match="a run on a set"):
+    read_run(str(tmp_path))

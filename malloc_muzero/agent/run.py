@@ -80,6 +80,9 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   """Train on a problem or a set of problems, keeping checkpoints, metrics, a
   curve and, for one problem, the best placement self-play found.
 
+  Args:
+    problems, hardwares: a problem and its hardware, or lists of them (a set).
+
   Returns:
     A summary: iterations, games, the best return, whether it resumed, the
     trainer; for one problem also the best placement, its time and the bounds.
@@ -90,6 +93,8 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   from malloc_muzero.placement_io import save_placement_json
   from malloc_muzero.simulator import simulate_placement, simulation_bounds
 
+  if not isinstance(problems, (list, tuple)):
+    problems, hardwares = [problems], [hardwares]
   os.makedirs(workdir, exist_ok=True)
   decoders, trainer = make_trainer(problems, hardwares, config, seed)
   identity = run_identity(problems, hardwares)
@@ -152,11 +157,16 @@ def read_run(workdir: str) -> dict:
 
   paths = {name: os.path.join(workdir, name)
            for name in ("run.json", "best_placement.json", "metrics.jsonl")}
-  for path in paths.values():
+  run = None
+  for name, path in paths.items():
     if not os.path.exists(path):
       raise ProblemError("a finished experiments.train run", workdir,
-                         found=f"no {os.path.basename(path)}")
-  run = read_json_file(paths["run.json"])
+                         found=f"no {name}")
+    if name == "run.json":
+      run = read_json_file(path)
+      if "problems" in run:
+        raise ProblemError("a run on one problem", workdir,
+                           found="a run on a set (its results are in evaluation.json)")
   placement = read_json_file(paths["best_placement.json"])
   with open(paths["metrics.jsonl"]) as f:
     curve = [json.loads(line) for line in f if line.strip()]
