@@ -10,6 +10,7 @@ A player maps `(problem, state, key)` to an action, for one game:
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import chex
@@ -25,7 +26,7 @@ def random_legal(problem: game.GameProblem, state: game.State,
                  key: chex.PRNGKey) -> chex.Array:
   """A random legal action: the legal action of highest hashed priority.
 
-  One 32-bit random number per decision seeds a cheap integer hash of the
+  One 32-bit word per decision, from the key, seeds a cheap integer hash of the
   action indices (murmur3's finaliser); the argmax over legal actions is then
   uniform up to the hash's quality, without a random number per action. The
   action index sits in the low bits of its priority, so one max-reduction
@@ -36,7 +37,12 @@ def random_legal(problem: game.GameProblem, state: game.State,
   del problem
   mask = state.legal_action_mask
   index_bits = max(1, (mask.shape[0] - 1).bit_length())
-  seed = jax.random.bits(key, dtype=jnp.uint32)
+  # The key's own words seed the hash: keys made by `jax.random.split` (as
+  # `play` makes them) are already threefry outputs, so hashing them once
+  # more with `jax.random.bits` (a threefry per decision, about a tenth of a
+  # random episode's time on the CPU, scripts/bench_game.py) adds only time.
+  words = jax.random.key_data(key).reshape(-1).astype(jnp.uint32)
+  seed = functools.reduce(jnp.bitwise_xor, list(words))
   index = jnp.arange(mask.shape[0], dtype=jnp.uint32)
   h = index * jnp.uint32(0x9E3779B1) + seed
   h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)

@@ -86,7 +86,7 @@ def main() -> None:
   parser.add_argument("--batch", type=int, default=4096)
   parser.add_argument("--slots", type=int, default=256)
   parser.add_argument("--repeats", type=int, default=3)
-  parser.add_argument("--numpy-games", type=int, default=20)
+  parser.add_argument("--numpy-games", type=int, default=100)
   parser.add_argument("--json", action="store_true")
   args = parser.parse_args()
 

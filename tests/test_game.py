@@ -178,6 +178,26 @@ def test_players_play_valid_vmapped_episodes(name):
     assert float(returns[0]) > 0
 
 
+def test_random_player_is_uniform_over_the_legal_actions():
+  """Two 32-byte (2-slot) buffers live together on a 6-slot grid: after the
+  first takes slots 2-3, the second has three legal actions (stay, slot 0 or
+  slot 4), each drawn about equally often from keys made by `split`, the
+  illegal ones never."""
+  problem = Problem.from_arrays(sizes=[32, 32], starts=[0, 0], ends=[1, 1])
+  config, gp = _setup(problem, _hardware((96,)), num_slots=6)
+  state = game.step(gp, game.init(gp, config.num_slots), jnp.int32(3))
+  legal = np.flatnonzero(np.asarray(state.legal_action_mask))
+  np.testing.assert_array_equal(legal, [0, 1, 5])
+  draws = 6000
+  keys = jax.random.split(jax.random.key(7), draws)
+  actions = np.asarray(jax.jit(jax.vmap(players.random_legal, in_axes=(None, None, 0)))(
+      gp, state, keys))
+  counts = np.bincount(actions, minlength=state.legal_action_mask.shape[0])
+  assert counts.sum() == counts[legal].sum()
+  expected = draws / len(legal)
+  assert np.all(np.abs(counts[legal] - expected) < 5 * np.sqrt(expected))
+
+
 def test_observation_shapes():
   problem = Problem.from_arrays(sizes=[32, 64], starts=[0, 1], ends=[3, 2])
   config, gp = _setup(problem, _hardware((48, 96)))
