@@ -123,8 +123,8 @@ def main(argv: list[str]) -> None:
       print(f"wrote {_WORKDIR.value}/best_placement.json, metrics.jsonl, "
             "training_curve.png")
     else:
-      print(evaluate_set(summary["trainer"], problems, held_out, hardwares))
-  except (ProblemError, HloParseError, ValueError) as error:
+      print(evaluate_set(summary, problems, held_out, hardwares))
+  except (ProblemError, HloParseError, ValueError, OSError) as error:
     print(f"train: error: {error}", file=sys.stderr)
     sys.exit(2)
 
@@ -137,9 +137,10 @@ def hardware_for(problem):
                       capacity=_CAPACITY.value or problem.capacity_for(_FRACTION.value))
 
 
-def evaluate_set(trainer, problems, held_out, hardwares) -> str:
-  """Play every problem with the trained and untrained network; write
-  `evaluation.json` and `placements/`; the table."""
+def evaluate_set(summary, problems, held_out, hardwares) -> str:
+  """Play every problem with the trained and untrained network (those of the
+  set on the games they trained on); write `evaluation.json` and
+  `placements/`; the table."""
   import dataclasses
   import json
   import os
@@ -153,8 +154,9 @@ def evaluate_set(trainer, problems, held_out, hardwares) -> str:
   paths = [os.path.join(directory, p.name.replace(os.sep, "_") + ".json")
            for p in everything]
   rows = generalisation.evaluate(
-      trainer, everything, hardwares,
-      ["train"] * len(problems) + ["held out"] * len(held_out), _SEED.value, paths)
+      summary["trainer"], everything, hardwares,
+      ["train"] * len(problems) + ["held out"] * len(held_out), _SEED.value, paths,
+      summary["decoders"] + [None] * len(held_out))
   atomic_write_text(os.path.join(_WORKDIR.value, "evaluation.json"),
                     json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
   return (generalisation.table(rows) +
@@ -188,11 +190,15 @@ def load_problem_flag(paths: str | None, programs: str | None, required: bool = 
   if paths and programs or required and not (paths or programs):
     raise ProblemError("exactly one of --problem and --program (and of --eval_problem "
                        "and --eval_program)", "command line")
+  names = _names(paths or programs or "")
+  if (paths or programs) and not names:
+    raise ProblemError("a comma-separated list of names", "command line",
+                       found=paths or programs)
   if paths:
     from malloc_muzero.solve_cli import load_any_problem
-    return [load_any_problem(path) for path in _names(paths)]
+    return [load_any_problem(path) for path in names]
   from experiments.problem_sources import program_problem
-  return [program_problem(name) for name in _names(programs or "")]
+  return [program_problem(name) for name in names]
 
 
 def _names(values: str) -> list[str]:

@@ -63,10 +63,11 @@ class GameConfig:
     num_slots: offset slots per fast level (the action grid); capacity beyond
       `num_slots * granularity` is not used.
     max_buffers: padded buffer count N.
-    max_instructions: padded instruction count M.
+    max_instructions: the most instructions a problem may have (M).
     max_accesses: padded accesses per buffer A.
-    max_tracked: padded count of the instructions whose time the game tracks
-      step by step (`tracked_instructions`); at most M, at least 1. None: M.
+    max_tracked: the most instructions whose time the game tracks step by
+      step (`tracked_instructions`); None: every instruction (M). The arrays
+      are padded to `num_tracked`.
   """
   granularity: int
   num_slots: int
@@ -76,8 +77,8 @@ class GameConfig:
   max_tracked: int | None = None
 
   @property
-  def tracked(self) -> int:
-    """The padded tracked-instruction count M'."""
+  def num_tracked(self) -> int:
+    """M': the padded count of tracked instructions (at least 1)."""
     return max(1, self.max_instructions if self.max_tracked is None else self.max_tracked)
 
 
@@ -109,7 +110,8 @@ class GameProblem:
     seconds_per_byte: [L] float32 `1 / bandwidth` of each level.
     capacity_slots: [L-1] int32 usable slots of each fast level.
     alignment_slots: [L-1] int32 alignment of each fast level, in slots.
-    all_slow_s: [] float32 seconds with every buffer in the default memory.
+    all_slow_s: [] float32 seconds with every buffer in the default memory
+      (1 when that is 0: no placement saves anything, every reward is 0).
     schedule_length: [] int32 steps of the schedule.
   """
   buffer_index: chex.Array
@@ -176,23 +178,30 @@ def decision_order(problem: Problem) -> np.ndarray:
   return np.lexsort((np.arange(problem.num_buffers), -problem.sizes, problem.starts))
 
 
-def tracked_instructions(inputs: SimulationInputs) -> np.ndarray:
-  """[M] bool: the instructions whose time the game must track step by step.
+def boundedness(inputs: SimulationInputs) -> tuple[np.ndarray, np.ndarray]:
+  """([M] bool memory-bound in every placement, [M] bool tracked).
 
   An instruction takes `max(compute, memory)`, and its memory time lies
   between the sums, over its accesses, of the cheapest and the dearest level.
   When even the cheapest sum reaches its compute time, it is memory-bound in
   every placement: a buffer placed anywhere saves it exactly its own access
   seconds, whatever the other buffers do (`GameProblem.linear_saved_s`). When
-  the dearest sum stays within its compute time, no placement changes its time.
-  Only the others, whose boundedness depends on the placement, are tracked.
+  the dearest sum stays within its compute time, no placement changes its
+  time. Only the others, whose boundedness depends on the placement, are
+  tracked step by step.
   """
   seconds = np.asarray(inputs.access_seconds, np.float64)
   instruction = np.asarray(inputs.access_instruction)
   compute = np.asarray(inputs.compute_s, np.float64)
   cheapest = np.bincount(instruction, seconds.min(axis=1), minlength=len(compute))
   dearest = np.bincount(instruction, seconds.max(axis=1), minlength=len(compute))
-  return (cheapest < compute) & (dearest > compute)
+  memory_bound = cheapest >= compute
+  return memory_bound, ~memory_bound & (dearest > compute)
+
+
+def tracked_instructions(inputs: SimulationInputs) -> np.ndarray:
+  """[M] bool: the instructions whose time the game tracks (`boundedness`)."""
+  return boundedness(inputs)[1]
 
 
 def game_config(problems: list[Problem], granularity: int, num_slots: int,
@@ -230,8 +239,8 @@ DENSE_ACCESS_MAX_ENTRIES = 1 << 24
 
 def dense_accesses(config: GameConfig) -> bool:
   """Whether the game keeps its accesses as a dense [N, M'] table."""
-  return (config.tracked <= DENSE_ACCESS_RATIO * config.max_accesses and
-          config.max_buffers * config.tracked <= DENSE_ACCESS_MAX_ENTRIES)
+  return (config.num_tracked <= DENSE_ACCESS_RATIO * config.max_accesses and
+          config.max_buffers * config.num_tracked <= DENSE_ACCESS_MAX_ENTRIES)
 
 
 def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
@@ -262,21 +271,20 @@ def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
   all_seconds = np.asarray(inputs.access_seconds)
   if len(compute) > m:
     raise ProblemError(f"at most {m} instructions", where=problem.name, found=len(compute))
-  tracked = tracked_instructions(inputs)
+  memory_bound, tracked = boundedness(inputs)
   if track_every_instruction:
-    tracked = np.ones_like(tracked)
-  if tracked.sum() > config.tracked:
-    raise ProblemError(f"at most {config.tracked} instructions whose time depends on "
-                       "the placement (a game config made for this hardware)",
-                       where=problem.name, found=int(tracked.sum()))
+    memory_bound, tracked = np.zeros_like(tracked), np.ones_like(tracked)
+  if tracked.sum() > config.num_tracked:
+    raise ProblemError(f"a game config that tracks {int(tracked.sum())} instructions "
+                       "(made for this problem's hardware, and with max_tracked=None "
+                       "to track every instruction)", where=problem.name,
+                       found=f"max_tracked={config.max_tracked}")
   column = np.cumsum(tracked) - 1          # tracked instruction -> its column
   levels = len(hardware.levels)
   rank = np.empty(count, np.int64)
   rank[order] = np.arange(count)
   rows = rank[np.asarray(inputs.access_buffer)]
   # Always memory-bound instructions: the saving of a level is linear.
-  memory_bound = ~tracked & (np.bincount(instructions, all_seconds.min(axis=1),
-                                         minlength=len(compute)) >= compute)
   linear = np.zeros((n, levels), np.float64)
   on_bound = memory_bound[instructions]
   np.add.at(linear, rows[on_bound],
@@ -292,7 +300,7 @@ def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
     access_seconds[row, fill[row]] = all_seconds[k]
     fill[row] += 1
 
-  seconds_at = np.zeros((n, config.tracked if dense_accesses(config) else 0, levels),
+  seconds_at = np.zeros((n, config.num_tracked if dense_accesses(config) else 0, levels),
                         np.float32)
   if seconds_at.shape[1]:
     np.add.at(seconds_at, (np.repeat(np.arange(n), a), access_instruction.ravel()),
@@ -316,11 +324,11 @@ def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
       access_instruction=jnp.asarray(access_instruction),
       access_seconds=jnp.asarray(access_seconds),
       seconds_at=jnp.asarray(seconds_at),
-      compute_s=jnp.asarray(pad(compute[tracked], 0, np.float32, config.tracked)),
+      compute_s=jnp.asarray(pad(compute[tracked], 0, np.float32, config.num_tracked)),
       seconds_per_byte=inputs.seconds_per_byte,
       capacity_slots=jnp.asarray(np.array(capacity, np.int32)),
       alignment_slots=jnp.asarray(np.array(alignment, np.int32)),
-      all_slow_s=jnp.float32(all_slow),
+      all_slow_s=jnp.float32(all_slow if all_slow > 0 else 1.0),  # (nothing to save)
       schedule_length=jnp.int32(max(problem.schedule_length, 1)))
 
 

@@ -41,7 +41,9 @@ from malloc_muzero.simulator import simulation_inputs  # noqa: E402
 
 
 def numpy_play(gp: dict, num_slots: int, rng: np.random.Generator) -> float:
-  """One random legal game by the same rules, in plain NumPy; its return."""
+  """One random legal game by the same rules, in plain NumPy; its return.
+  `gp` must track every instruction (`track_every_instruction`): this plain
+  version reads every access and no precomputed linear savings."""
   capacity = gp["capacity_slots"]
   busy = np.full((len(capacity), num_slots), -1, np.int64)
   memory = np.zeros_like(gp["compute_s"])

@@ -22,7 +22,7 @@ LARGE = Problem.from_arrays(sizes=[4096, 8192, 4096, 12288, 4096, 8192, 4096],
 def test_a_set_shares_one_padded_shape_and_keeps_each_own_grid():
   hardwares = [get_hardware("tpu-v4", capacity=8192), get_hardware("tpu-v4", capacity=65536)]
   small, large = make_decoders([SMALL, LARGE], hardwares, num_slots=16)
-  for field in ("max_buffers", "max_instructions", "max_accesses", "tracked", "num_slots"):
+  for field in ("max_buffers", "max_instructions", "max_accesses", "num_tracked", "num_slots"):
     assert getattr(small.config, field) == getattr(large.config, field)
   assert small.config.max_buffers == 7 and small.config.num_slots == 16
   # Each fast memory is cut into the same 16 slots, of its own size.
@@ -75,3 +75,16 @@ def test_agent_table_refuses_a_set_run_with_a_clear_error(tmp_path):
   (tmp_path / "run.json").write_text(json.dumps({"problems": [{"problem": "a"}]}))
   with pytest.raises(ProblemError, match="a run on a set"):
     read_run(str(tmp_path))
+
+
+def test_a_network_sized_grid_is_as_fine_as_the_problem_own_grid():
+  """Asked for the slot count a problem's own grid has, `make_decoder` cuts
+  the same slots (a capacity that is not a multiple of the alignment must
+  not double the slot size)."""
+  from malloc_muzero.solvers.chromosome import make_decoder
+  for capacity in (34846, 163842, 492804, 4096, 1 << 27):
+    hardware = get_hardware("tpu-v4", capacity=capacity)
+    own = make_decoder(SMALL, hardware).config
+    sized = make_decoder(SMALL, hardware, own.num_slots).config
+    assert (sized.granularity, sized.num_slots) == (own.granularity, own.num_slots)
+    assert capacity // own.granularity <= own.num_slots

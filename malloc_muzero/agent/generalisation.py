@@ -40,7 +40,7 @@ class Evaluation:
 
 
 def evaluate(trainer, problems, hardwares, splits, seed: int,
-             placement_paths=None) -> list[Evaluation]:
+             placement_paths=None, decoders=None) -> list[Evaluation]:
   """Play each problem with the trained and the untrained network.
 
   Args:
@@ -50,6 +50,8 @@ def evaluate(trainer, problems, hardwares, splits, seed: int,
     seed: of the self-play.
     placement_paths: if given, per problem, where to save the trained
       network's placement (JSON).
+    decoders: if given, per problem, the game it trained on (`make_trainer`'s
+      decoder), or None for a held-out problem.
   """
   from malloc_muzero.agent.run import play_with_search
   from malloc_muzero.placement_io import save_placement_json
@@ -58,11 +60,13 @@ def evaluate(trainer, problems, hardwares, splits, seed: int,
 
   untrained = trainer.initial_params()
   rows = []
+  decoders = decoders or [None] * len(problems)
   for index, (problem, hardware, split) in enumerate(zip(problems, hardwares, splits)):
     slow, fast = simulation_bounds(problem, hardware)
     times = {}
     for name, params in (("untrained", untrained), ("trained", None)):
-      placement, _ = play_with_search(trainer, problem, hardware, seed, params)
+      placement, _ = play_with_search(trainer, problem, hardware, seed, params,
+                                      decoders[index])
       times[name] = simulate_placement(problem, hardware, placement.levels)
       if name == "trained" and placement_paths is not None:
         save_placement_json(placement_paths[index], problem, hardware, placement,
@@ -78,8 +82,9 @@ def table(rows: list[Evaluation]) -> str:
   lines = ["| problem | split | xla-msa | untrained network | trained network "
            "| trained vs xla-msa |", "|---|---|---:|---:|---:|---:|"]
   for row in rows:
+    ratio = f"{row.xla_msa_s / row.trained_s:.4f}x" if row.trained_s > 0 else "n/a"
     lines.append(
         f"| {row.problem} | {row.split} | {row.gap_closed(row.xla_msa_s):.1%} "
         f"| {row.gap_closed(row.untrained_s):.1%} | {row.gap_closed(row.trained_s):.1%} "
-        f"| {row.xla_msa_s / row.trained_s:.4f}x |")
+        f"| {ratio} |")
   return "\n".join(lines)

@@ -1,12 +1,13 @@
 """A training run on disk: checkpoints, metrics, the best placement, a curve.
 
-`train` wraps `Trainer` for the commands: it resumes from the latest
-checkpoint in its work directory (orbax, `agent.checkpoint`), appends one line
-per iteration to `metrics.jsonl` and to TensorBoard (`tensorboard/`, written
-with tensorboardX: returns, loss terms, games/s against games played), keeps `best_placement.json` (the best
-placement any self-play game found), checkpoints every `checkpoint_every_s`
-seconds and at the end, draws `training_curve.png`, and shows a progress bar
-with the time left.
+`train` wraps `Trainer` for the commands, on one problem or on a set: it
+resumes from the latest checkpoint in its work directory (orbax,
+`agent.checkpoint`), appends one line per iteration to `metrics.jsonl` and to
+TensorBoard (`tensorboard/`, written with tensorboardX: returns, loss terms,
+games/s against games played), keeps, on one problem, `best_placement.json`
+(the best placement any self-play game found), checkpoints every
+`checkpoint_every_s` seconds and at the end, draws `training_curve.png`, and
+shows a progress bar with the time left.
 """
 
 from __future__ import annotations
@@ -53,18 +54,20 @@ def make_trainer(problems, hardwares, config, seed: int):
                            len(hardwares[0].levels) - 1, config, seed, references)
 
 
-def play_with_search(trainer, problem, hardware, seed: int, params=None):
+def play_with_search(trainer, problem, hardware, seed: int, params=None, decoder=None):
   """Play `games_per_iteration` games of any problem with the trainer's search
   and network (its trained parameters, or `params`): (best placement, its
-  return). The problem need not be one the network trained on; it gets a slot
-  grid of the network's size over its own fast memory."""
+  return). A problem the network trained on is played on its own game
+  (`decoder`, from `make_trainer`); another gets a slot grid of the
+  network's size over its own fast memory."""
   import jax
   import numpy as np
 
   from malloc_muzero.agent.search import self_play
   from malloc_muzero.solvers.chromosome import make_decoder
 
-  decoder = make_decoder(problem, hardware, trainer.game_config.num_slots)
+  if decoder is None:
+    decoder = make_decoder(problem, hardware, trainer.game_config.num_slots)
   finals, trajectory = self_play(
       trainer.network, trainer.support, trainer.config.search,
       trainer.state.params if params is None else params, decoder.problem,
@@ -85,7 +88,8 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
 
   Returns:
     A summary: iterations, games, the best return, whether it resumed, the
-    trainer; for one problem also the best placement, its time and the bounds.
+    trainer and its decoders (one per problem); for one problem also the best
+    placement, its time and the bounds.
   """
   from tqdm import tqdm
 
@@ -101,7 +105,7 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   resumed = checkpoint.restore(workdir, trainer, identity)
   single = len(problems) == 1
   problem, hardware, decoder = problems[0], hardwares[0], decoders[0]
-  bounds = simulation_bounds(problem, hardware)
+  bounds = simulation_bounds(problem, hardware) if single else None
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   best_saved = trainer.best[0] if resumed else -float("inf")
   start = last_checkpoint = time.monotonic()
@@ -141,7 +145,8 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   plot_curve(metrics_path, os.path.join(workdir, "training_curve.png"))
   summary = {"iterations": trainer.iteration,
              "games": trainer.iteration * config.games_per_iteration,
-             "best_return": trainer.best[0], "resumed": resumed, "trainer": trainer}
+             "best_return": trainer.best[0], "resumed": resumed, "trainer": trainer,
+             "decoders": decoders}
   if single:
     placement = decoder.placement(trainer.best[2])
     summary.update(time_s=simulate_placement(problem, hardware, placement.levels),

@@ -130,7 +130,8 @@ class Trainer:
 
   Args:
     problems: game problems (one padded shape).
-    game_config: their shared game config.
+    game_config: the game config of the first (the others share its shapes;
+      each problem of a set has its own slot granularity).
     num_fast_levels: fast levels of the hardware.
     config: hyper-parameters.
     seed: everything random derives from it.

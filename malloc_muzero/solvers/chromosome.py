@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from malloc_muzero import game, players
+from malloc_muzero.errors import ProblemError
 from malloc_muzero.placement import Placement
 
 MAX_SLOTS = 1024
@@ -66,13 +67,16 @@ class Decoder:
 
 
 def _grid(hardware, num_slots: int | None = None) -> tuple[int, int]:
-  """(granularity, slots): at most `MAX_SLOTS` slots (or exactly `num_slots`)
-  over the largest fast level, each a multiple of every fast level's
-  alignment, so that every offset on the grid is aligned."""
+  """(granularity, slots) over the largest fast level: the finest slot size
+  that is a multiple of every fast level's alignment (so that every offset on
+  the grid is aligned) and cuts the level into at most `MAX_SLOTS` slots, or
+  at most `num_slots` (a network's action grid; then the grid has exactly
+  `num_slots` slots, the last ones past the capacity when it is short)."""
   fast = hardware.levels[1:]
   alignment = int(np.lcm.reduce([level.alignment for level in fast]))
   capacity = max(level.capacity for level in fast)
-  granularity = max(alignment, -(-capacity // (num_slots or MAX_SLOTS)))
+  most = num_slots or MAX_SLOTS
+  granularity = max(alignment, capacity // (most + 1) + 1)  # capacity // g <= most
   granularity = -(-granularity // alignment) * alignment
   return granularity, num_slots or max(1, capacity // granularity)
 
@@ -90,13 +94,17 @@ def make_decoders(problems, hardwares, num_slots: int | None = None) -> list[Dec
   Each problem keeps its own slot grid over its own fast memory: the same
   number of slots, each of its own granularity.
   """
+  if len({len(h.levels) for h in hardwares}) > 1:
+    raise ProblemError("hardware with the same number of memory levels for every "
+                       "problem of a set", where="hardware",
+                       found=sorted({len(h.levels) for h in hardwares}))
   grids = [_grid(h, num_slots) for h in hardwares]
   slots = max(count for _, count in grids)
   configs = [game.game_config([p], granularity, slots, h)
              for p, h, (granularity, _) in zip(problems, hardwares, grids)]
   shared = {field: max(getattr(c, field) for c in configs)
             for field in ("max_buffers", "max_instructions", "max_accesses")}
-  shared["max_tracked"] = max(c.tracked for c in configs)
+  shared["max_tracked"] = max(c.num_tracked for c in configs)
   return [Decoder(game.make_game_problem(p, h, dataclasses.replace(c, **shared)),
                   dataclasses.replace(c, **shared), len(h.levels))
           for p, h, c in zip(problems, hardwares, configs)]
