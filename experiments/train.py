@@ -156,7 +156,7 @@ def evaluate_set(summary, problems, held_out, hardwares) -> str:
   rows = generalisation.evaluate(
       summary["trainer"], everything, hardwares,
       ["train"] * len(problems) + ["held out"] * len(held_out), _SEED.value, paths,
-      summary["decoders"] + [None] * len(held_out))
+      list(zip(summary["decoders"], summary["trainer"].references)) + [None] * len(held_out))
   atomic_write_text(os.path.join(_WORKDIR.value, "evaluation.json"),
                     json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
   return (generalisation.table(rows) +

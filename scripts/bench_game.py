@@ -37,7 +37,6 @@ from experiments.programs import transformer_train_step  # noqa: E402
 from hlo_tools import capture_jax, module_to_problem, parse_hlo  # noqa: E402
 from malloc_muzero import game, players  # noqa: E402
 from malloc_muzero.hardware import get_hardware  # noqa: E402
-from malloc_muzero.simulator import simulation_inputs  # noqa: E402
 
 
 def numpy_play(gp: dict, num_slots: int, rng: np.random.Generator) -> float:
@@ -138,9 +137,8 @@ def main() -> None:
   numpy_seconds = (time.perf_counter() - start) / args.numpy_games
   numpy_per_s = n / numpy_seconds
 
-  tracked = int(game.tracked_instructions(simulation_inputs(problem, hardware)).sum())
   print(f"random legal play: {n} buffers, {problem.num_instructions} instructions "
-        f"({tracked} tracked), {args.slots} offsets x "
+        f"({config.max_tracked} tracked), {args.slots} offsets x "
         f"{len(hardware.levels) - 1} fast level, batch {args.batch}, "
         f"{jax.device_count()} {jax.default_backend()} device(s), best of {args.repeats}")
   print()

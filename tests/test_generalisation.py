@@ -11,7 +11,7 @@ import numpy as np
 from malloc_muzero import Problem, check_placement, get_hardware
 from malloc_muzero.agent import generalisation
 from malloc_muzero.agent.presets import agent_config
-from malloc_muzero.agent.run import make_trainer, play_with_search
+from malloc_muzero.agent.run import make_trainer, play_with_search, unseen_game
 from malloc_muzero.solvers.chromosome import make_decoders
 
 SMALL = Problem.from_arrays(sizes=[1024, 2048, 1024], starts=[0, 1, 2], ends=[2, 3, 4])
@@ -35,7 +35,8 @@ def test_a_network_plays_a_problem_it_never_saw():
   hardwares = [get_hardware("tpu-v4", capacity=4096)]
   _, trainer = make_trainer([SMALL], hardwares, config, seed=0)
   unseen_hardware = get_hardware("tpu-v4", capacity=16384)
-  placement, total = play_with_search(trainer, LARGE, unseen_hardware, seed=0)
+  placement, total = play_with_search(trainer, *unseen_game(trainer, LARGE, unseen_hardware),
+                                      seed=0)
   assert check_placement(LARGE, unseen_hardware, placement) is None
   assert 0.0 <= total <= 1.0
   rows = generalisation.evaluate(trainer, [LARGE], [unseen_hardware], ["held out"], 0)

@@ -40,7 +40,7 @@ class Evaluation:
 
 
 def evaluate(trainer, problems, hardwares, splits, seed: int,
-             placement_paths=None, decoders=None) -> list[Evaluation]:
+             placement_paths=None, games=None) -> list[Evaluation]:
   """Play each problem with the trained and the untrained network.
 
   Args:
@@ -50,23 +50,24 @@ def evaluate(trainer, problems, hardwares, splits, seed: int,
     seed: of the self-play.
     placement_paths: if given, per problem, where to save the trained
       network's placement (JSON).
-    decoders: if given, per problem, the game it trained on (`make_trainer`'s
-      decoder), or None for a held-out problem.
+    games: if given, per problem, the (decoder, reference) it trained on
+      (`make_trainer`'s, in the trainer's order), or None for a held-out
+      problem (then `run.unseen_game` sets one up).
   """
-  from malloc_muzero.agent.run import play_with_search
+  from malloc_muzero.agent.run import play_with_search, unseen_game
   from malloc_muzero.placement_io import save_placement_json
   from malloc_muzero.simulator import simulate_placement, simulation_bounds
   from malloc_muzero.solvers import solve
 
   untrained = trainer.initial_params()
   rows = []
-  decoders = decoders or [None] * len(problems)
+  games = games or [None] * len(problems)
   for index, (problem, hardware, split) in enumerate(zip(problems, hardwares, splits)):
     slow, fast = simulation_bounds(problem, hardware)
+    decoder, reference = games[index] or unseen_game(trainer, problem, hardware)
     times = {}
     for name, params in (("untrained", untrained), ("trained", None)):
-      placement, _ = play_with_search(trainer, problem, hardware, seed, params,
-                                      decoders[index])
+      placement, _ = play_with_search(trainer, decoder, reference, seed, params)
       times[name] = simulate_placement(problem, hardware, placement.levels)
       if name == "trained" and placement_paths is not None:
         save_placement_json(placement_paths[index], problem, hardware, placement,

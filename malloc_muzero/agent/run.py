@@ -54,25 +54,31 @@ def make_trainer(problems, hardwares, config, seed: int):
                            len(hardwares[0].levels) - 1, config, seed, references)
 
 
-def play_with_search(trainer, problem, hardware, seed: int, params=None, decoder=None):
-  """Play `games_per_iteration` games of any problem with the trainer's search
-  and network (its trained parameters, or `params`): (best placement, its
-  return). A problem the network trained on is played on its own game
-  (`decoder`, from `make_trainer`); another gets a slot grid of the
-  network's size over its own fast memory."""
+def unseen_game(trainer, problem, hardware):
+  """(decoder, reference) of a problem the trainer did not train on: a slot
+  grid of the network's size over the problem's own fast memory, and XLA's
+  placement on it when the search uses one."""
+  from malloc_muzero.solvers.chromosome import make_decoder
+
+  decoder = make_decoder(problem, hardware, trainer.game_config.num_slots)
+  return decoder, _reference(problem, hardware, decoder, trainer.config.search)
+
+
+def play_with_search(trainer, decoder, reference, seed: int, params=None):
+  """Play `games_per_iteration` games of a decoder's game (with its
+  `reference`: those of `make_trainer` for a problem the network trained on,
+  of `unseen_game` for another) with the trainer's search and network (its
+  trained parameters, or `params`): (best placement, its return)."""
   import jax
   import numpy as np
 
   from malloc_muzero.agent.search import self_play
-  from malloc_muzero.solvers.chromosome import make_decoder
 
-  if decoder is None:
-    decoder = make_decoder(problem, hardware, trainer.game_config.num_slots)
   finals, trajectory = self_play(
       trainer.network, trainer.support, trainer.config.search,
       trainer.state.params if params is None else params, decoder.problem,
       decoder.config.num_slots, jax.random.key(seed), trainer.config.games_per_iteration,
-      reference=_reference(problem, hardware, decoder, trainer.config.search))
+      reference=reference)
   returns = np.asarray(trajectory.rewards.sum(axis=1))
   top = int(np.argmax(returns))
   return decoder.placement(finals, top), float(returns[top])

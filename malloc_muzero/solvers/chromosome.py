@@ -105,8 +105,8 @@ def make_decoders(problems, hardwares, num_slots: int | None = None) -> list[Dec
   shared = {field: max(getattr(c, field) for c in configs)
             for field in ("max_buffers", "max_instructions", "max_accesses")}
   shared["max_tracked"] = max(c.num_tracked for c in configs)
-  return [Decoder(game.make_game_problem(p, h, dataclasses.replace(c, **shared)),
-                  dataclasses.replace(c, **shared), len(h.levels))
+  configs = [dataclasses.replace(c, **shared) for c in configs]
+  return [Decoder(game.make_game_problem(p, h, c), c, len(h.levels))
           for p, h, c in zip(problems, hardwares, configs)]
 
 

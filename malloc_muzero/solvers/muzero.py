@@ -8,9 +8,6 @@ the run kept.
 
 from __future__ import annotations
 
-import jax
-import numpy as np
-
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.solvers.registry import register
 
@@ -18,8 +15,7 @@ from malloc_muzero.solvers.registry import register
 @register("muzero")
 def muzero(problem, hardware, options):
   from malloc_muzero.agent import checkpoint
-  from malloc_muzero.agent.run import make_trainer, run_identity
-  from malloc_muzero.agent.search import self_play
+  from malloc_muzero.agent.run import make_trainer, play_with_search, run_identity
 
   if not options.checkpoint:
     raise ProblemError("--checkpoint DIR of a training run for the muzero solver",
@@ -29,13 +25,8 @@ def muzero(problem, hardware, options):
   if not checkpoint.restore(options.checkpoint, trainer,
                             run_identity([problem], [hardware])):
     raise ProblemError("a checkpoint of a training run", options.checkpoint)
-  finals, trajectory = self_play(trainer.network, trainer.support, config.search,
-                                 trainer.state.params, decoder.problem,
-                                 decoder.config.num_slots,
-                                 jax.random.key(options.seed), config.games_per_iteration,
-                                 reference=trainer.references[0])
-  returns = np.asarray(trajectory.rewards.sum(axis=1))
-  top = int(np.argmax(returns))
-  if returns[top] >= trainer.best[0]:
-    return decoder.placement(finals, top)
+  placement, total = play_with_search(trainer, decoder, trainer.references[0],
+                                      options.seed)
+  if total >= trainer.best[0]:
+    return placement
   return decoder.placement(trainer.best[2])
