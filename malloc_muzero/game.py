@@ -14,7 +14,10 @@ Rules.
   The state therefore keeps, for each slot of each fast level, the last step
   until which it is occupied (`busy_until`), and slot `s` is free for `i` when
   `busy_until < start_i` over all the slots `i` would take. Offsets also respect
-  each level's capacity and alignment. Action 0 is always legal.
+  each level's capacity and alignment. Action 0 is legal until the game ends.
+  The state keeps the legal offsets packed into words (`legal_slots`, see
+  `slot_bits` and `free_runs`); `legal_action_mask` unpacks them into a bool
+  per action for agents, while the simple players read the words.
 * An illegal action ends the game with a reward of `ILLEGAL_ACTION_REWARD` and
   changes nothing else: the buffer and all later ones stay in the default
   memory, so the state never holds an invalid placement.
@@ -27,7 +30,7 @@ Rules.
   the placement, a buffer saves its own access time, precomputed.
 
 The API follows pgx: `init(problem) -> State`, `step(problem, state, action) ->
-State`, with the `legal_action_mask`, `reward` and `terminated` in the state, and
+State`, with the legal actions, `reward` and `terminated` in the state, and
 `observe(problem, state)`. Its state-carries-mask shape maps one-to-one onto
 mctx's `invalid_actions` and `recurrent_fn` (pgx's AlphaZero example uses its
 real step as the recurrent function, as our true-dynamics agent will).
@@ -44,7 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from malloc_muzero import free_runs
+from malloc_muzero import free_runs, slot_bits
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.hardware import Hardware
 from malloc_muzero.problem import Problem
@@ -140,20 +143,41 @@ class State:
     turn: [] int32 position of the buffer to decide (in decision order).
     busy_until: [L-1, S] int32 last step each slot is occupied until (-1: free).
     memory_s: [M'] float32 memory seconds of each tracked instruction so far.
-    levels: [N] int32 level chosen for each buffer (decision order).
-    slots: [N] int32 first slot of each placed buffer (-1 when in level 0).
-    legal_action_mask: [1 + (L-1) * S] bool legal actions for this turn.
+    actions: [N] int32 the action taken for each buffer (decision order; 0,
+      the default memory, until decided); `levels` and `slots` read it.
+    legal_slots: [L-1, W] uint32 the legal offsets of each fast level for
+      this turn, packed into words (`slot_bits`; bit `j` of word `w` is slot
+      `32 w + j`); `legal_action_mask` unpacks them.
     reward: [] float32 reward of the last step.
     terminated: [] bool whether the game is over.
   """
   turn: chex.Array
   busy_until: chex.Array
   memory_s: chex.Array
-  levels: chex.Array
-  slots: chex.Array
-  legal_action_mask: chex.Array
+  actions: chex.Array
+  legal_slots: chex.Array
   reward: chex.Array
   terminated: chex.Array
+
+  @property
+  def levels(self) -> chex.Array:
+    """[..., N] int32 level of each buffer (decision order)."""
+    num_slots = self.busy_until.shape[-1]
+    return jnp.where(self.actions > 0, 1 + (self.actions - 1) // num_slots, 0)
+
+  @property
+  def slots(self) -> chex.Array:
+    """[..., N] int32 first slot of each placed buffer (-1 in level 0)."""
+    num_slots = self.busy_until.shape[-1]
+    return jnp.where(self.actions > 0, (self.actions - 1) % num_slots, -1)
+
+  @property
+  def legal_action_mask(self) -> chex.Array:
+    """[..., 1 + (L-1) * S] bool: the legal actions (none once terminated)."""
+    num_slots = self.busy_until.shape[-1]
+    fast = slot_bits.unpack(self.legal_slots, num_slots)              # [..., L-1, S]
+    fast = fast.reshape(fast.shape[:-2] + (-1,))
+    return jnp.concatenate([~self.terminated[..., None], fast], axis=-1)
 
 
 @chex.dataclass(frozen=True)
@@ -361,21 +385,29 @@ def _move(problem: GameProblem, memory_s: chex.Array, turn: chex.Array,
   return linear + saved, memory_s.at[instruction].add(extra)
 
 
-def legal_actions(problem: GameProblem, busy_until: chex.Array,
-                  turn: chex.Array) -> chex.Array:
-  """[1 + (L-1) * S] bool: the legal actions for the buffer at `turn`."""
+def legal_slots(problem: GameProblem, busy_until: chex.Array,
+                turn: chex.Array) -> chex.Array:
+  """[L-1, W] uint32: the legal offsets of each fast level for the buffer at
+  `turn`, as slots packed into words (`slot_bits`)."""
   num_slots = busy_until.shape[1]
+  words = slot_bits.num_words(num_slots)
   size = problem.size_slots[turn]
-  # The next taken slot from bitsets (`free_runs`): a running minimum over
-  # the slots is a slow `reduce_window` on the CPU.
-  taken = free_runs.pack(busy_until >= problem.starts[turn])             # [L-1, W]
-  slot = jnp.arange(num_slots)
-  end = slot + jnp.minimum(size, num_slots + 1)
-  free = free_runs.next_taken(taken, num_slots) >= end[None]
-  fits = end[None] <= problem.capacity_slots[:, None]
-  aligned = (slot[None] % problem.alignment_slots[:, None]) == 0
-  placeable = free & fits & aligned & problem.valid[turn]
-  return jnp.concatenate([jnp.ones(1, bool), placeable.reshape(-1)])
+  taken = slot_bits.pack(busy_until >= problem.starts[turn])            # [L-1, W]
+  free = free_runs.run_starts(taken, size, num_slots)
+  fits = slot_bits.below(problem.capacity_slots - size + 1, words)
+  aligned = slot_bits.every(problem.alignment_slots, words)
+  return jnp.where(problem.valid[turn], free & fits & aligned, jnp.uint32(0))
+
+
+def is_legal(state: State, action: chex.Array) -> chex.Array:
+  """[] bool: whether `action` is legal in `state`."""
+  num_fast, num_slots = state.busy_until.shape
+  fast = jnp.maximum(action - 1, 0)
+  level, slot = fast // num_slots, fast % num_slots
+  word = state.legal_slots[jnp.minimum(level, num_fast - 1), slot // slot_bits.WORD_BITS]
+  placed = ((word >> (slot % slot_bits.WORD_BITS).astype(jnp.uint32)) & 1) == 1
+  in_range = (action >= 0) & (level < num_fast)
+  return ~state.terminated & in_range & ((action == 0) | placed)
 
 
 def init(problem: GameProblem, num_slots: int) -> State:
@@ -385,8 +417,8 @@ def init(problem: GameProblem, num_slots: int) -> State:
   busy = jnp.full((num_fast, num_slots), -1, jnp.int32)
   turn = jnp.int32(0)
   return State(turn=turn, busy_until=busy, memory_s=_slow_memory_s(problem),
-               levels=jnp.zeros(n, jnp.int32), slots=jnp.full(n, -1, jnp.int32),
-               legal_action_mask=legal_actions(problem, busy, turn),
+               actions=jnp.zeros(n, jnp.int32),
+               legal_slots=legal_slots(problem, busy, turn),
                reward=jnp.float32(0), terminated=~problem.valid[0])
 
 
@@ -394,7 +426,7 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
   """Decide the current buffer with `action` (a scalar int)."""
   num_fast, num_slots = state.busy_until.shape
   turn = state.turn
-  legal = state.legal_action_mask[action] & ~state.terminated
+  legal = is_legal(state, action)
   place = legal & (action > 0)
   level = jnp.where(place, 1 + (action - 1) // num_slots, 0)
   slot = jnp.where(place, (action - 1) % num_slots, -1)
@@ -417,10 +449,9 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
       turn=next_turn,
       busy_until=busy,
       memory_s=memory,
-      levels=state.levels.at[turn].set(jnp.where(legal, level, state.levels[turn])),
-      slots=state.slots.at[turn].set(jnp.where(legal, slot, state.slots[turn])),
-      legal_action_mask=jnp.where(done, jnp.zeros_like(state.legal_action_mask),
-                                  legal_actions(problem, busy, safe_turn)),
+      actions=state.actions.at[turn].set(jnp.where(place, action, 0)),
+      legal_slots=jnp.where(done, jnp.zeros_like(state.legal_slots),
+                            legal_slots(problem, busy, safe_turn)),
       reward=jnp.where(state.terminated, 0.0,
                        jnp.where(legal, reward, ILLEGAL_ACTION_REWARD)).astype(jnp.float32),
       terminated=done)

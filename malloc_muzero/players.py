@@ -17,47 +17,47 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from malloc_muzero import game
+from malloc_muzero import game, slot_bits
 
 Player = Callable[[game.GameProblem, game.State, chex.PRNGKey], chex.Array]
 
 
 def random_legal(problem: game.GameProblem, state: game.State,
                  key: chex.PRNGKey) -> chex.Array:
-  """A random legal action: the legal action of highest hashed priority.
+  """A random legal action, uniform over the legal actions.
 
-  One 32-bit word per decision, from the key, seeds a cheap integer hash of the
-  action indices (murmur3's finaliser); the argmax over legal actions is then
-  uniform up to the hash's quality, without a random number per action. The
-  action index sits in the low bits of its priority, so one max-reduction
-  gives both (a two-value argmax reduction is several times slower on the
-  CPU); the hash's remaining `32 - log2(actions)` high bits order the
-  actions (23 bits for 257 actions), rare ties going to the higher index.
+  It draws `n` below the number of legal actions (1 for the default memory,
+  plus the set bits of `state.legal_slots`) and takes the `n`-th, read from
+  the packed words (`slot_bits.nth`) without a bool or a random number per
+  action. The draw is a 24-bit fraction times the count: its bias, at most
+  count / 2^24, is far below what any test of uniformity can see.
+
+  The key's own words seed the draw through murmur3's finaliser: keys made by
+  `jax.random.split` (as `play` makes them) are already threefry outputs, so
+  hashing them once more with `jax.random.bits` (a threefry per decision,
+  about a tenth of a random episode's time on the CPU, scripts/bench_game.py)
+  adds only time.
   """
   del problem
-  mask = state.legal_action_mask
-  index_bits = max(1, (mask.shape[0] - 1).bit_length())
-  # The key's own words seed the hash: keys made by `jax.random.split` (as
-  # `play` makes them) are already threefry outputs, so hashing them once
-  # more with `jax.random.bits` (a threefry per decision, about a tenth of a
-  # random episode's time on the CPU, scripts/bench_game.py) adds only time.
-  words = jax.random.key_data(key).reshape(-1).astype(jnp.uint32)
-  seed = functools.reduce(jnp.bitwise_xor, list(words))
-  index = jnp.arange(mask.shape[0], dtype=jnp.uint32)
-  h = index * jnp.uint32(0x9E3779B1) + seed
+  words = state.legal_slots.reshape(-1)
+  count = 1 + slot_bits.popcount(words).sum()
+  key_words = jax.random.key_data(key).reshape(-1).astype(jnp.uint32)
+  h = functools.reduce(jnp.bitwise_xor, list(key_words))
   h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
   h = (h ^ (h >> 13)) * jnp.uint32(0xC2B2AE35)
   h = h ^ (h >> 16)
-  priority = ((h >> index_bits) << index_bits) | index
-  best = jnp.max(jnp.where(mask, priority, 0))
-  return (best & jnp.uint32((1 << index_bits) - 1)).astype(jnp.int32)
+  fraction = (h >> 8).astype(jnp.float32) / (1 << 24)
+  n = jnp.minimum((fraction * count).astype(jnp.int32), count - 1)
+  num_slots = state.busy_until.shape[1]
+  slot = slot_bits.nth(words, jnp.maximum(n - 1, 0))  # across levels' words
+  per_level = state.legal_slots.shape[1] * slot_bits.WORD_BITS
+  level, slot = slot // per_level, slot % per_level
+  return jnp.where(n == 0, 0, 1 + level * num_slots + slot).astype(jnp.int32)
 
 
 def _first_slots(state: game.State) -> tuple[chex.Array, chex.Array]:
   """Per fast level: whether any slot is legal, and the lowest legal slot."""
-  num_fast, num_slots = state.busy_until.shape
-  fast = state.legal_action_mask[1:].reshape(num_fast, num_slots)
-  return fast.any(axis=1), jnp.argmax(fast, axis=1)
+  return slot_bits.lowest(state.legal_slots)
 
 
 def _action(level: chex.Array, slot: chex.Array, num_slots: int) -> chex.Array:

@@ -25,43 +25,43 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from malloc_muzero import game
+from malloc_muzero import free_runs, game, slot_bits
 from malloc_muzero.agent.reference import Reference
 
 
-def _room(free: chex.Array, claims: chex.Array, size: chex.Array,
+def _room(legal: chex.Array, claims: chex.Array, size: chex.Array,
           end: chex.Array) -> chex.Array:
-  """[L-1, S] bool slots where a buffer of `size` slots, live until `end`, is
-  legal (`free`) and takes no slot the reference claims before `end` ends."""
-  num_slots = free.shape[1]
-  slot = jnp.arange(num_slots)
-  claimed_at = jnp.where(claims <= end, slot[None], num_slots)
-  next_claimed = jax.lax.cummin(claimed_at, axis=1, reverse=True)
-  return free & (next_claimed >= slot[None] + size)
+  """[L-1, W] packed slots (`slot_bits`) where a buffer of `size` slots, live
+  until `end`, is legal and takes no slot the reference claims before `end`
+  ends."""
+  num_slots = claims.shape[1]
+  unclaimed = free_runs.run_starts(slot_bits.pack(claims <= end), size, num_slots)
+  return legal & unclaimed
 
 
 def default_action(problem: game.GameProblem, state: game.State,
                    reference: Reference) -> chex.Array:
   """[] int32 the default policy's action in `state` (one game)."""
-  num_fast, num_slots = state.busy_until.shape
-  mask = state.legal_action_mask
+  num_slots = state.busy_until.shape[1]
   turn = jnp.minimum(state.turn, reference.actions.shape[0] - 1)
   wanted = reference.actions[turn]
-  free = mask[1:].reshape(num_fast, num_slots)
+  has_free, lowest_free = slot_bits.lowest(state.legal_slots)
   # Where the reference wanted the buffer: the lowest free slot of its level.
   level = jnp.maximum(wanted - 1, 0) // num_slots
-  moved = 1 + level * num_slots + jnp.argmax(free[level])
+  moved = 1 + level * num_slots + lowest_free[level]
   # Where the reference left it in the default memory: the lowest slot, of the
   # fastest level that has one, that no later reference buffer needs.
-  room = _room(free, reference.next_claim[turn], problem.size_slots[turn],
-               problem.ends[turn])
-  speed = jnp.where(room.any(axis=1), problem.seconds_per_byte[1:], jnp.inf)
+  has_room, lowest_room = slot_bits.lowest(
+      _room(state.legal_slots, reference.next_claim[turn], problem.size_slots[turn],
+            problem.ends[turn]))
+  speed = jnp.where(has_room, problem.seconds_per_byte[1:], jnp.inf)
   fill_level = jnp.argmin(speed)
-  filled = 1 + fill_level * num_slots + jnp.argmax(room[fill_level])
+  filled = 1 + fill_level * num_slots + lowest_room[fill_level]
   action = jnp.where(
       wanted > 0,
-      jnp.where(mask[wanted], wanted, jnp.where(free[level].any(), moved, 0)),
-      jnp.where(room.any(), filled, 0))
+      jnp.where(game.is_legal(state, wanted), wanted,
+                jnp.where(has_free[level], moved, 0)),
+      jnp.where(has_room.any(), filled, 0))
   return action.astype(jnp.int32)
 
 

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from malloc_muzero import game, players
+from malloc_muzero import game, players, slot_bits
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.placement import Placement
 
@@ -125,12 +125,12 @@ def choose_level(scores: chex.Array, state: game.State, num_levels: int,
     (action, allowed [L] bool levels with room, chosen level).
   """
   num_slots = state.busy_until.shape[1]
-  fast = state.legal_action_mask[1:].reshape(num_levels - 1, num_slots)
-  allowed = jnp.concatenate([jnp.ones(1, bool), fast.any(axis=1)])
+  has_room, first = slot_bits.lowest(state.legal_slots)
+  allowed = jnp.concatenate([jnp.ones(1, bool), has_room])
   if sample:
     scores = scores + jax.random.gumbel(key, scores.shape)
   level = jnp.argmax(jnp.where(allowed, scores, -jnp.inf))
-  slot = jnp.argmax(fast[jnp.maximum(level - 1, 0)])
+  slot = first[jnp.maximum(level - 1, 0)]
   action = jnp.where(level > 0, 1 + (level - 1) * num_slots + slot, 0)
   return action.astype(jnp.int32), allowed, level
 
