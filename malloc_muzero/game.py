@@ -135,6 +135,19 @@ class GameProblem:
   schedule_length: chex.Array
 
 
+def action_of(level: chex.Array, slot: chex.Array, num_slots: int) -> chex.Array:
+  """The action putting a buffer at `slot` of `level` (0, the default memory,
+  whatever the slot)."""
+  return jnp.where(level > 0, 1 + (level - 1) * num_slots + slot, 0).astype(jnp.int32)
+
+
+def level_and_slot(action: chex.Array, num_slots: int) -> tuple[chex.Array, chex.Array]:
+  """(level, slot) of an action: (0, -1) for the default memory (action <= 0)."""
+  placed = action > 0
+  return (jnp.where(placed, 1 + (action - 1) // num_slots, 0),
+          jnp.where(placed, (action - 1) % num_slots, -1))
+
+
 @chex.dataclass(frozen=True)
 class State:
   """The state of one game.
@@ -162,14 +175,12 @@ class State:
   @property
   def levels(self) -> chex.Array:
     """[..., N] int32 level of each buffer (decision order)."""
-    num_slots = self.busy_until.shape[-1]
-    return jnp.where(self.actions > 0, 1 + (self.actions - 1) // num_slots, 0)
+    return level_and_slot(self.actions, self.busy_until.shape[-1])[0]
 
   @property
   def slots(self) -> chex.Array:
     """[..., N] int32 first slot of each placed buffer (-1 in level 0)."""
-    num_slots = self.busy_until.shape[-1]
-    return jnp.where(self.actions > 0, (self.actions - 1) % num_slots, -1)
+    return level_and_slot(self.actions, self.busy_until.shape[-1])[1]
 
   @property
   def legal_action_mask(self) -> chex.Array:
@@ -402,11 +413,11 @@ def legal_slots(problem: GameProblem, busy_until: chex.Array,
 def is_legal(state: State, action: chex.Array) -> chex.Array:
   """[] bool: whether `action` is legal in `state`."""
   num_fast, num_slots = state.busy_until.shape
-  fast = jnp.maximum(action - 1, 0)
-  level, slot = fast // num_slots, fast % num_slots
-  word = state.legal_slots[jnp.minimum(level, num_fast - 1), slot // slot_bits.WORD_BITS]
+  level, slot = level_and_slot(action, num_slots)
+  slot = jnp.maximum(slot, 0)
+  word = state.legal_slots[jnp.clip(level - 1, 0, num_fast - 1), slot // slot_bits.WORD_BITS]
   placed = ((word >> (slot % slot_bits.WORD_BITS).astype(jnp.uint32)) & 1) == 1
-  in_range = (action >= 0) & (level < num_fast)
+  in_range = (action >= 0) & (level <= num_fast)
   return ~state.terminated & in_range & ((action == 0) | placed)
 
 
@@ -428,8 +439,7 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
   turn = state.turn
   legal = is_legal(state, action)
   place = legal & (action > 0)
-  level = jnp.where(place, 1 + (action - 1) // num_slots, 0)
-  slot = jnp.where(place, (action - 1) % num_slots, -1)
+  level, slot = level_and_slot(jnp.where(place, action, 0), num_slots)
 
   # Occupy the slots until the buffer's last step.
   slot_index = jnp.arange(num_slots)

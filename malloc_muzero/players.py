@@ -51,41 +51,32 @@ def random_legal(problem: game.GameProblem, state: game.State,
   num_slots = state.busy_until.shape[1]
   slot = slot_bits.nth(words, jnp.maximum(n - 1, 0))  # across levels' words
   per_level = state.legal_slots.shape[1] * slot_bits.WORD_BITS
-  level, slot = slot // per_level, slot % per_level
-  return jnp.where(n == 0, 0, 1 + level * num_slots + slot).astype(jnp.int32)
-
-
-def _first_slots(state: game.State) -> tuple[chex.Array, chex.Array]:
-  """Per fast level: whether any slot is legal, and the lowest legal slot."""
-  return slot_bits.lowest(state.legal_slots)
-
-
-def _action(level: chex.Array, slot: chex.Array, num_slots: int) -> chex.Array:
-  return jnp.where(level > 0, 1 + (level - 1) * num_slots + slot, 0).astype(jnp.int32)
+  level = jnp.where(n == 0, 0, 1 + slot // per_level)
+  return game.action_of(level, slot % per_level, num_slots)
 
 
 def first_fit(problem: game.GameProblem, state: game.State,
               key: chex.PRNGKey) -> chex.Array:
   """Lowest legal offset in the fastest level that has room, else level 0."""
   del key
-  has_room, first = _first_slots(state)
+  has_room, first = slot_bits.lowest(state.legal_slots)
   speed_order = jnp.argsort(problem.seconds_per_byte[1:])  # fastest first
   usable = has_room[speed_order]
   pick = speed_order[jnp.argmax(usable)]
   level = jnp.where(usable.any(), pick + 1, 0)
-  return _action(level, first[pick], state.busy_until.shape[1])
+  return game.action_of(level, first[pick], state.busy_until.shape[1])
 
 
 def greedy(problem: game.GameProblem, state: game.State,
            key: chex.PRNGKey) -> chex.Array:
   """The legal level with the largest immediate saving, at its lowest offset."""
   del key
-  has_room, first = _first_slots(state)
+  has_room, first = slot_bits.lowest(state.legal_slots)
   savings = game.level_savings(problem, state, state.turn)[1:]
   savings = jnp.where(has_room, savings, -jnp.inf)
   pick = jnp.argmax(savings)
   level = jnp.where(savings[pick] > 0, pick + 1, 0)
-  return _action(level, first[pick], state.busy_until.shape[1])
+  return game.action_of(level, first[pick], state.busy_until.shape[1])
 
 
 PLAYERS: dict[str, Player] = {

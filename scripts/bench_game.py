@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 from experiments.programs import transformer_train_step  # noqa: E402
 from hlo_tools import capture_jax, module_to_problem, parse_hlo  # noqa: E402
-from malloc_muzero import game, players  # noqa: E402
+from malloc_muzero import game, players, slot_bits  # noqa: E402
 from malloc_muzero.hardware import get_hardware  # noqa: E402
 
 
@@ -117,7 +117,7 @@ def main() -> None:
   def masks_only(states):
     def body(states, turn):
       words = jax.vmap(lambda s: game.legal_slots(gp, s.busy_until, turn))(states)
-      return states, jax.lax.population_count(words).sum()
+      return states, slot_bits.popcount(words).sum()
     return jax.lax.scan(body, states, jnp.arange(config.max_buffers))[1]
 
   mask_seconds = _timed(lambda: jax.jit(masks_only)(state0), args.repeats)

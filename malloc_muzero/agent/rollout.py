@@ -47,8 +47,8 @@ def default_action(problem: game.GameProblem, state: game.State,
   wanted = reference.actions[turn]
   has_free, lowest_free = slot_bits.lowest(state.legal_slots)
   # Where the reference wanted the buffer: the lowest free slot of its level.
-  level = jnp.maximum(wanted - 1, 0) // num_slots
-  moved = 1 + level * num_slots + lowest_free[level]
+  level = jnp.maximum(game.level_and_slot(wanted, num_slots)[0] - 1, 0)  # fast index
+  moved = game.action_of(level + 1, lowest_free[level], num_slots)
   # Where the reference left it in the default memory: the lowest slot, of the
   # fastest level that has one, that no later reference buffer needs.
   has_room, lowest_room = slot_bits.lowest(
@@ -56,7 +56,7 @@ def default_action(problem: game.GameProblem, state: game.State,
             problem.ends[turn]))
   speed = jnp.where(has_room, problem.seconds_per_byte[1:], jnp.inf)
   fill_level = jnp.argmin(speed)
-  filled = 1 + fill_level * num_slots + lowest_room[fill_level]
+  filled = game.action_of(fill_level + 1, lowest_room[fill_level], num_slots)
   action = jnp.where(
       wanted > 0,
       jnp.where(game.is_legal(state, wanted), wanted,

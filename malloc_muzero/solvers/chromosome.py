@@ -131,8 +131,7 @@ def choose_level(scores: chex.Array, state: game.State, num_levels: int,
     scores = scores + jax.random.gumbel(key, scores.shape)
   level = jnp.argmax(jnp.where(allowed, scores, -jnp.inf))
   slot = first[jnp.maximum(level - 1, 0)]
-  action = jnp.where(level > 0, 1 + (level - 1) * num_slots + slot, 0)
-  return action.astype(jnp.int32), allowed, level
+  return game.action_of(level, slot, num_slots), allowed, level
 
 
 def _player(logits: chex.Array, num_levels: int, sample: bool):
