@@ -82,6 +82,9 @@ _MIN_GAP = flags.DEFINE_integer("min_gap", windows.DEFAULT_MIN_GAP, "with --wind
 _PREFETCH_STEPS = flags.DEFINE_integer("prefetch_steps", windows.DEFAULT_PREFETCH_STEPS,
                                        "with --windows: steps a prefetch or an eviction "
                                        "is spread over")
+_FOLLOW_BEST = flags.DEFINE_bool(
+    "follow_best", None, "guide the search by the best game found so far instead of "
+    "XLA's placement (default: the preset's; the rollout preset does)")
 _GAMES = flags.DEFINE_integer("games_per_iteration", 16, "self-play games per iteration")
 _CHECKPOINT_S = flags.DEFINE_float("checkpoint_every_s", 60.0, "seconds between checkpoints")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None,
@@ -180,6 +183,8 @@ def train_config(agent: str):
   config = dataclasses.replace(base, search=dataclasses.replace(base.search, **given))
   if _GAMES.present:
     config = dataclasses.replace(config, games_per_iteration=_GAMES.value)
+  if _FOLLOW_BEST.present:
+    config = dataclasses.replace(config, follow_best=_FOLLOW_BEST.value)
   return config
 
 

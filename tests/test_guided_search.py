@@ -121,3 +121,48 @@ def test_rollout_needs_true_dynamics_and_a_reference():
     self_play(trainer.network, trainer.support, config.search, trainer.state.params,
               decoder.problem, decoder.config.num_slots, jax.random.key(0), 2,
               reference=trainer.references[0])
+
+
+def _following_trainer():
+  config = TrainConfig(games_per_iteration=4, updates_per_iteration=1, batch_size=8,
+                       latent_size=16, num_atoms=21, unroll_steps=2, n_step=3,
+                       replay_games=16, follow_best=True, search=SearchConfig(
+                           num_simulations=8, max_considered=4, dynamics="true",
+                           reference_bonus=4.0, leaf_value="rollout", value_scale=10.0))
+  (decoder,), trainer = make_trainer([TRAP], [HARDWARE], config, seed=0)
+  return decoder, trainer
+
+
+def test_follow_best_makes_the_best_game_the_reference(tmp_path):
+  from malloc_muzero.agent import checkpoint
+  from malloc_muzero.agent.reference import play_reference
+
+  decoder, trainer = _following_trainer()
+  xla_return = trainer.followed[0]
+  xla_actions = np.asarray(trainer.references[0].actions).tolist()
+  trainer.run_iteration()
+  best_return, _, best_state = trainer.best
+  assert best_return > xla_return * 1.5  # (the trap: twice the bytes saved)
+  assert trainer.followed[0] == best_return
+  followed = np.asarray(trainer.references[0].actions).tolist()
+  assert followed == np.asarray(best_state.actions).tolist() != xla_actions
+  # The new reference replays the best game, and the rollouts finish it.
+  total, _ = play_reference(decoder.problem, decoder.config.num_slots,
+                            trainer.references[0])
+  assert float(total) == pytest.approx(best_return, rel=1e-5)
+  start = game.init(decoder.problem, decoder.config.num_slots)
+  assert float(rollout_value(decoder.problem, start, trainer.references[0])) == \
+      pytest.approx(best_return, rel=1e-5)
+  # A resumed run follows the same game.
+  checkpoint.save(str(tmp_path), trainer, {"problem": "trap"})
+  _, resumed = _following_trainer()
+  assert np.asarray(resumed.references[0].actions).tolist() == xla_actions
+  assert checkpoint.restore(str(tmp_path), resumed, {"problem": "trap"})
+  assert np.asarray(resumed.references[0].actions).tolist() == followed
+  assert resumed.followed[0] == best_return
+
+
+def test_follow_best_needs_a_reference():
+  config = TrainConfig(follow_best=True)
+  with pytest.raises(ValueError, match="follow_best needs a reference"):
+    make_trainer([TRAP], [HARDWARE], config, seed=0)

@@ -1,8 +1,8 @@
 """Checkpoints of a training run with orbax, written atomically.
 
 A checkpoint holds everything a `Trainer` needs to continue exactly: the
-network parameters, the optimiser state, the iteration, the replay buffer and
-the best game seen (randomness derives from the seed and the iteration). Orbax
+network parameters, the optimiser state, the iteration, the replay buffer, the
+best game seen and, with `follow_best`, the game each problem's search follows (randomness derives from the seed and the iteration). Orbax
 writes each step to a temporary directory and renames it when complete, so a
 run killed mid-write resumes from the previous checkpoint. Beside the
 checkpoints, `run.json` records the run's configuration; resuming with a
@@ -55,10 +55,15 @@ def load_train_config(workdir: str):
 
 def _state(trainer) -> dict:
   best_return, best_index, best_state = trainer.best
-  return {"train_state": trainer.state, "iteration": np.int64(trainer.iteration),
-          "replay": trainer.replay.state_dict(),
-          "best": {"return": np.float64(best_return), "problem": np.int64(best_index),
-                   "state": best_state}}
+  state = {"train_state": trainer.state, "iteration": np.int64(trainer.iteration),
+           "replay": trainer.replay.state_dict(),
+           "best": {"return": np.float64(best_return), "problem": np.int64(best_index),
+                    "state": best_state}}
+  if trainer.config.follow_best:  # The games the search follows, per problem.
+    state["followed"] = {"returns": np.asarray(trainer.followed, np.float64),
+                         "actions": np.stack([np.asarray(r.actions)
+                                              for r in trainer.references])}
+  return state
 
 
 def _manager(workdir: str):
@@ -131,6 +136,10 @@ def restore(workdir: str, trainer, extra: dict) -> bool:
   trainer.replay.load_state_dict(jax.tree.map(np.asarray, restored["replay"]))
   best = restored["best"]
   trainer.best = (float(best["return"]), int(best["problem"]), best["state"])
+  if "followed" in restored:
+    for index, (total, actions) in enumerate(zip(restored["followed"]["returns"],
+                                                 restored["followed"]["actions"])):
+      trainer.follow(index, float(total), actions)
   return True
 
 

@@ -8,7 +8,10 @@
 * `rollout`: search over the real game, the prior guided by XLA's placement,
   each leaf valued by finishing the game with the default policy that follows
   it (`agent.rollout`), and the visited action of highest value played, so
-  that a game all but never ends worse than XLA's heuristic. Each simulation
+  that a game all but never ends worse than XLA's heuristic. The best game
+  found so far becomes the reference (`TrainConfig.follow_best`), so that
+  self-play is policy iteration: each iteration improves on the best placement
+  until no single departure from it pays. Each simulation
   plays the rest of the game, so it uses fewer simulations and games per
   iteration, and its cost grows with the square of the buffer count: strong
   on problems of a few hundred buffers, too slow on thousands.
@@ -23,7 +26,7 @@ from malloc_muzero.errors import ProblemError
 AGENTS = {
     "muzero": TrainConfig(),
     "guided": TrainConfig(search=SearchConfig(reference_bonus=4.0)),
-    "rollout": TrainConfig(games_per_iteration=8, search=SearchConfig(
+    "rollout": TrainConfig(games_per_iteration=8, follow_best=True, search=SearchConfig(
         num_simulations=8, max_considered=8, dynamics="true", reference_bonus=4.0,
         leaf_value="rollout", value_scale=10.0)),
 }

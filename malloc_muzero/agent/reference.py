@@ -6,7 +6,11 @@ for the current buffer (`SearchConfig.reference_bonus`). Following the bonus
 at every move replays XLA's placement; search, and a network trained on what
 search finds, can then depart from it where the departure pays. The bonus is
 a prior, not a rule: it only ever applies to a legal action, and it is one
-logit among the network's.
+logit among the network's. With `TrainConfig.follow_best`, the reference moves
+on: each self-play game that beats it becomes the reference
+(`reference_of_actions`), so that search departs from the best placement found
+so far, not from XLA's (with rollouts, this is policy iteration over the
+default policy).
 
 The reference must be playable in the game, whose offsets lie on a grid of
 `granularity`-byte slots and whose buffers take whole slots. So XLA's
@@ -51,13 +55,22 @@ class Reference:
 
 def make_reference(problem, hardware, decoder: Decoder) -> Reference:
   """The `Reference` of XLA's memory space assignment on the game's grid."""
-  actions = reference_actions(problem, hardware, decoder)
+  return reference_of_actions(reference_actions(problem, hardware, decoder),
+                              decoder.problem, decoder.config.num_slots,
+                              len(hardware.levels) - 1)
+
+
+def reference_of_actions(actions, problem: game.GameProblem, num_slots: int,
+                         num_fast_levels: int) -> Reference:
+  """The `Reference` that takes `actions` ([N], those of one legal game of
+  `problem` on `num_slots` slots: XLA's placement, or the best game a run has
+  found)."""
+  actions = np.asarray(actions, np.int32)
   n = actions.shape[0]
-  num_fast, num_slots = len(hardware.levels) - 1, decoder.config.num_slots
-  starts = np.asarray(decoder.problem.starts)
-  size_slots = np.asarray(decoder.problem.size_slots)
-  claim = np.full((num_fast, num_slots), np.iinfo(np.int32).max, np.int32)
-  next_claim = np.empty((n, num_fast, num_slots), np.int32)
+  starts = np.asarray(problem.starts)
+  size_slots = np.asarray(problem.size_slots)
+  claim = np.full((num_fast_levels, num_slots), np.iinfo(np.int32).max, np.int32)
+  next_claim = np.empty((n, num_fast_levels, num_slots), np.int32)
   for turn in range(n - 1, -1, -1):
     next_claim[turn] = claim
     action = int(actions[turn])

@@ -29,7 +29,7 @@ import optax
 
 from malloc_muzero import game
 from malloc_muzero.agent.networks import MuZeroNetwork, masked_policy
-from malloc_muzero.agent.reference import play_reference
+from malloc_muzero.agent.reference import play_reference, reference_of_actions
 from malloc_muzero.agent.replay import Batch, ReplayBuffer
 from malloc_muzero.agent.search import SearchConfig, self_play
 from malloc_muzero.agent.value_transform import CategoricalSupport
@@ -51,6 +51,10 @@ class TrainConfig:
   total_steps: int = 5000
   weight_decay: float = 1e-4
   max_grad_norm: float = 1.0
+  # Guide the search by the best game found so far rather than by XLA's
+  # placement: each improvement becomes the reference that the prior's bonus
+  # and the rollouts follow (policy iteration over the default policy).
+  follow_best: bool = False
   search: SearchConfig = SearchConfig()
 
 
@@ -137,7 +141,8 @@ class Trainer:
     seed: everything random derives from it.
     references: per problem, the reference placement
       (`agent.reference.make_reference`) for `config.search.reference_bonus`
-      and rollout values.
+      and rollout values. With `config.follow_best`, a game of self-play that
+      beats its problem's reference becomes the new reference.
   """
 
   def __init__(self, problems: list[game.GameProblem], game_config: game.GameConfig,
@@ -166,11 +171,17 @@ class Trainer:
     self.best: tuple[float, int, game.State] | None = None  # (return, problem, state)
     # A guided agent's best starts as its reference's own game (XLA's
     # placement replayed), so that it never reports less than what guides it.
+    # `followed` keeps the return of each problem's reference game.
+    self.followed = [-np.inf] * len(problems)
     for index, reference in enumerate(self.references):
       if reference is not None:
         total, final = play_reference(problems[index], game_config.num_slots, reference)
+        self.followed[index] = float(total)
         if self.best is None or float(total) > self.best[0]:
           self.best = (float(total), index, final)
+    if config.follow_best and any(r is None for r in self.references):
+      raise ValueError("follow_best needs a reference for every problem "
+                       "(search.reference_bonus or rollout leaf values)")
 
   def initial_params(self):
     """The network's parameters before any training (from the seed alone)."""
@@ -198,6 +209,8 @@ class Trainer:
     if self.best is None or returns[top] > self.best[0]:
       self.best = (float(returns[top]), index,
                    jax.tree.map(lambda x: x[top], finals))
+    if self.config.follow_best and returns[top] > self.followed[index]:
+      self.follow(index, float(returns[top]), finals.actions[top])
     self.replay.add(trajectory)
     terms = {}
     for _ in range(self.config.updates_per_iteration):
@@ -213,6 +226,14 @@ class Trainer:
                     float(returns.mean()), self.best[0],
                     {k: float(v) for k, v in terms.items()},
                     self.config.games_per_iteration / seconds)
+
+  def follow(self, index: int, total: float, actions) -> None:
+    """Make a game of problem `index` its reference
+    (`agent.reference.reference_of_actions`)."""
+    self.followed[index] = total
+    self.references[index] = reference_of_actions(
+        np.asarray(actions), self.problems[index], self.game_config.num_slots,
+        self.network.num_fast_levels)
 
   def _sharding(self, batch: int) -> jax.sharding.Sharding | None:
     """The batch sharding when there are several devices and it divides."""
