@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -14,10 +15,10 @@ from malloc_muzero.agent.run import read_run
 
 
 def test_labels_of_the_presets():
-  labels = {name: agent_label(vars(config.search)) for name, config in AGENTS.items()}
+  labels = {name: agent_label(dataclasses.asdict(config)) for name, config in AGENTS.items()}
   assert labels == {"muzero": "mallocMuZero, learned model",
                     "guided": "mallocMuZero, learned model, guided",
-                    "rollout": "mallocMuZero, true dynamics + rollouts, guided"}
+                    "rollout": "mallocMuZero, true dynamics + rollouts, guided by its best"}
   with pytest.raises(ProblemError, match="agent preset"):
     agent_config("alphazero")
 

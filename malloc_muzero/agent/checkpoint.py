@@ -2,11 +2,12 @@
 
 A checkpoint holds everything a `Trainer` needs to continue exactly: the
 network parameters, the optimiser state, the iteration, the replay buffer, the
-best game seen and, with `follow_best`, the game each problem's search follows (randomness derives from the seed and the iteration). Orbax
-writes each step to a temporary directory and renames it when complete, so a
-run killed mid-write resumes from the previous checkpoint. Beside the
-checkpoints, `run.json` records the run's configuration; resuming with a
-different one is refused with an error naming what differs.
+best game seen and, with `follow_best`, the game each problem's search follows
+(randomness derives from the seed and the iteration). Orbax writes each step
+to a temporary directory and renames it when complete, so a run killed
+mid-write resumes from the previous checkpoint. Beside the checkpoints,
+`run.json` records the run's configuration; resuming with a different one is
+refused with an error naming what differs.
 """
 
 from __future__ import annotations

@@ -40,9 +40,10 @@ def agent_config(name: str) -> TrainConfig:
   return AGENTS[name]
 
 
-def agent_label(search: dict) -> str:
-  """How a search configuration (`SearchConfig` fields, as run.json keeps
-  them) reads in a table."""
+def agent_label(train_config: dict) -> str:
+  """How a run's configuration (`TrainConfig` fields, as run.json keeps them)
+  reads in a table."""
+  search = train_config["search"]
   if search["dynamics"] == "true":
     label = "mallocMuZero, true dynamics"
     if search.get("leaf_value") == "rollout":
@@ -51,4 +52,6 @@ def agent_label(search: dict) -> str:
     label = "mallocMuZero, learned model"
   if search.get("reference_bonus"):
     label += ", guided"
+  if train_config.get("follow_best"):
+    label += " by its best"
   return label

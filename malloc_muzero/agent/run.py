@@ -183,7 +183,7 @@ def read_run(workdir: str) -> dict:
     curve = [json.loads(line) for line in f if line.strip()]
   return {"workdir": workdir, "problem": run["problem"], "hardware": run["hardware"],
           "capacity": run["capacity"][0],
-          "label": agent_label(run["train_config"]["search"]) + (
+          "label": agent_label(run["train_config"]) + (
               ", windows" if run.get("windows") else ""),
           "time_s": placement["simulated_time_s"], "curve": curve}
 
