@@ -82,6 +82,9 @@ _MIN_GAP = flags.DEFINE_integer("min_gap", windows.DEFAULT_MIN_GAP, "with --wind
 _PREFETCH_STEPS = flags.DEFINE_integer("prefetch_steps", windows.DEFAULT_PREFETCH_STEPS,
                                        "with --windows: steps a prefetch or an eviction "
                                        "is spread over")
+_PERTURB = flags.DEFINE_bool(
+    "perturb", False, "half the self-play games each leave one buffer, at a random "
+    "turn, in the default memory whatever search says")
 _FOLLOW_BEST = flags.DEFINE_bool(
     "follow_best", None, "guide the search by the best game found so far instead of "
     "XLA's placement (default: the preset's; the rollout preset does)")
@@ -178,7 +181,8 @@ def train_config(agent: str):
   search_flags = {"num_simulations": _SIMULATIONS, "max_considered": _CONSIDERED,
                   "policy": _POLICY, "dynamics": _DYNAMICS,
                   "heuristic_prior": _HEURISTIC_PRIOR, "reference_bonus": _REFERENCE_BONUS,
-                  "leaf_value": _LEAF_VALUE, "value_scale": _VALUE_SCALE}
+                  "leaf_value": _LEAF_VALUE, "value_scale": _VALUE_SCALE,
+                  "perturb": _PERTURB}
   given = {field: flag.value for field, flag in search_flags.items() if flag.present}
   config = dataclasses.replace(base, search=dataclasses.replace(base.search, **given))
   if _GAMES.present:

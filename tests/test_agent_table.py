@@ -36,3 +36,10 @@ def test_no_runs_is_a_clean_error(tmp_path):
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1].startswith("agent_table: error:")
   assert "Traceback" not in result.stderr
+
+
+def test_label_of_a_perturbed_run():
+  config = dataclasses.asdict(agent_config("rollout"))
+  config["search"]["perturb"] = True
+  assert agent_label(config) == \
+      "mallocMuZero, true dynamics + rollouts, guided by its best, perturbed"

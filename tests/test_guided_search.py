@@ -93,15 +93,21 @@ def test_default_policy_fills_what_a_departure_frees():
   assert float(freed) == pytest.approx(2 * float(kept), rel=1e-5)
 
 
-def test_guided_search_departs_from_xla_when_it_pays():
+def _rollout_games(hardware, perturb: bool = False):
+  """(decoder, final states, trajectory) of 4 games of TRAP with rollouts."""
   config = TrainConfig(games_per_iteration=4, search=SearchConfig(
       num_simulations=8, max_considered=4, dynamics="true", reference_bonus=4.0,
-      leaf_value="rollout", value_scale=10.0))
-  (decoder,), trainer = make_trainer([TRAP], [HARDWARE], config, seed=0)
+      leaf_value="rollout", value_scale=10.0, perturb=perturb))
+  (decoder,), trainer = make_trainer([TRAP], [hardware], config, seed=0)
   finals, trajectory = self_play(
       trainer.network, trainer.support, config.search, trainer.state.params,
       decoder.problem, decoder.config.num_slots, jax.random.key(0), 4,
       reference=trainer.references[0])
+  return decoder, finals, trajectory
+
+
+def test_guided_search_departs_from_xla_when_it_pays():
+  decoder, finals, trajectory = _rollout_games(HARDWARE)
   legal = np.asarray(trajectory.legal)
   actions = np.asarray(trajectory.actions)
   active = np.asarray(trajectory.active)
@@ -166,3 +172,18 @@ def test_follow_best_needs_a_reference():
   config = TrainConfig(follow_best=True)
   with pytest.raises(ValueError, match="follow_best needs a reference"):
     make_trainer([TRAP], [HARDWARE], config, seed=0)
+
+
+def test_perturbed_games_leave_one_buffer_in_the_default_memory():
+  # Everything fits: search places every buffer in fast memory, except where
+  # a perturbed game (the second half of the batch) must leave one out.
+  hardware = get_hardware("tpu-v4", capacity=4096)
+  results = {}
+  for perturb in (False, True):
+    _, _, trajectory = _rollout_games(hardware, perturb)
+    active = np.asarray(trajectory.active)
+    results[perturb] = np.where(active, np.asarray(trajectory.actions), -1)
+  slow = lambda actions: (actions == 0).sum(axis=1).tolist()
+  assert slow(results[False]) == [0, 0, 0, 0]
+  assert slow(results[True]) == [0, 0, 1, 1]
+  np.testing.assert_array_equal(results[True][:2], results[False][:2])

@@ -54,4 +54,6 @@ def agent_label(train_config: dict) -> str:
     label += ", guided"
   if train_config.get("follow_best"):
     label += " by its best"
+  if search.get("perturb"):
+    label += ", perturbed"
   return label

@@ -59,6 +59,12 @@ class SearchConfig:
       mctx's default). Values are min-max scaled among the root's children,
       so with a strong prior and exact values (rollouts) a larger scale lets a
       small but real gain win.
+    perturb: in the second half of each self-play batch, every game leaves
+      one buffer, at a turn drawn per game, in the default memory whatever
+      search says, and search finishes the game from there. With rollouts
+      that follow the best game (`TrainConfig.follow_best`), search then
+      looks two departures deep: past a best game from which no single
+      departure pays.
   """
   num_simulations: int = 16
   max_considered: int = 8
@@ -68,6 +74,7 @@ class SearchConfig:
   reference_bonus: float = 0.0
   leaf_value: str = "network"
   value_scale: float = 0.1
+  perturb: bool = False
 
 
 @chex.dataclass(frozen=True)
@@ -230,11 +237,21 @@ def self_play(network: MuZeroNetwork, support: CategoricalSupport,
   if sharding is not None:
     states = jax.lax.with_sharding_constraint(states, sharding)
 
+  num_turns = problem.valid.shape[0]
+  # With `config.perturb`, the second half of the games each leave one real
+  # buffer (not padding) in the default memory.
+  perturbed_turn = jnp.where(
+      (jnp.arange(batch) >= batch // 2) & config.perturb,
+      jax.random.randint(jax.random.fold_in(key, 1), (batch,), 0,
+                         problem.valid.sum()), -1)
+
   def move(states, key):
     output = run_search(network, support, config, params, problem, states, key,
                         reference)
     if config.leaf_value == "rollout":
       output = output.replace(action=_best_visited(output))
+    output = output.replace(action=jnp.where(perturbed_turn == states.turn, 0,
+                                             output.action).astype(output.action.dtype))
     observations = jax.vmap(game.observe, in_axes=(None, 0))(problem, states)
     next_states = jax.vmap(game.step, in_axes=(None, 0, 0))(problem, states,
                                                             output.action)
@@ -245,7 +262,6 @@ def self_play(network: MuZeroNetwork, support: CategoricalSupport,
                         active=~states.terminated)
     return next_states, record
 
-  final, trajectory = jax.lax.scan(move, states,
-                                   jax.random.split(key, problem.valid.shape[0]))
+  final, trajectory = jax.lax.scan(move, states, jax.random.split(key, num_turns))
   # scan stacks turns first: [N, B, ...] -> [B, N, ...].
   return final, jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), trajectory)
