@@ -29,6 +29,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from malloc_muzero import game
 from malloc_muzero.game import Observation
 
 SLOT_BINS = 32  # Free-slot summary per fast level in the representation.
@@ -90,8 +91,8 @@ class Dynamics(nn.Module):
 
   @nn.compact
   def __call__(self, latent: chex.Array, action: chex.Array):
-    level = jnp.where(action > 0, 1 + (action - 1) // self.num_slots, 0)
-    slot = jnp.where(action > 0, (action - 1) % self.num_slots, 0)
+    level, slot = game.level_and_slot(action, self.num_slots)
+    slot = jnp.maximum(slot, 0)  # (the default memory reads as slot 0)
     features = jnp.concatenate([
         jax.nn.one_hot(level, self.num_fast_levels + 1),
         (slot / self.num_slots)[..., None],

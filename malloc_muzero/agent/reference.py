@@ -69,14 +69,13 @@ def reference_of_actions(actions, problem: game.GameProblem, num_slots: int,
   n = actions.shape[0]
   starts = np.asarray(problem.starts)
   size_slots = np.asarray(problem.size_slots)
+  levels, slots = map(np.asarray, game.level_and_slot(actions, num_slots))
   claim = np.full((num_fast_levels, num_slots), np.iinfo(np.int32).max, np.int32)
   next_claim = np.empty((n, num_fast_levels, num_slots), np.int32)
   for turn in range(n - 1, -1, -1):
     next_claim[turn] = claim
-    action = int(actions[turn])
-    if action > 0:
-      level, slot = divmod(action - 1, num_slots)
-      window = claim[level, slot:slot + int(size_slots[turn])]
+    if levels[turn] > 0:
+      window = claim[levels[turn] - 1, slots[turn]:slots[turn] + size_slots[turn]]
       np.minimum(window, starts[turn], out=window)
   return Reference(actions=jnp.asarray(actions), next_claim=jnp.asarray(next_claim))
 
@@ -124,6 +123,5 @@ def reference_actions(problem, hardware, decoder: Decoder) -> np.ndarray:
   real = np.flatnonzero(index >= 0)
   buffer_levels = placement.levels[index[real]]
   slots = placement.offsets[index[real]] // g
-  actions[real] = np.where(buffer_levels > 0,
-                           1 + (buffer_levels - 1) * config.num_slots + slots, 0)
+  actions[real] = game.action_of(buffer_levels, slots, config.num_slots)
   return actions

@@ -241,7 +241,7 @@ def self_play(network: MuZeroNetwork, support: CategoricalSupport,
   # With `config.perturb`, the second half of the games each leave one real
   # buffer (not padding) in the default memory.
   perturbed_turn = jnp.where(
-      (jnp.arange(batch) >= batch // 2) & config.perturb,
+      jnp.arange(batch) >= batch // 2,
       jax.random.randint(jax.random.fold_in(key, 1), (batch,), 0,
                          problem.valid.sum()), -1)
 
@@ -250,8 +250,9 @@ def self_play(network: MuZeroNetwork, support: CategoricalSupport,
                         reference)
     if config.leaf_value == "rollout":
       output = output.replace(action=_best_visited(output))
-    output = output.replace(action=jnp.where(perturbed_turn == states.turn, 0,
-                                             output.action).astype(output.action.dtype))
+    if config.perturb:
+      output = output.replace(action=jnp.where(perturbed_turn == states.turn, 0,
+                                               output.action))
     observations = jax.vmap(game.observe, in_axes=(None, 0))(problem, states)
     next_states = jax.vmap(game.step, in_axes=(None, 0, 0))(problem, states,
                                                             output.action)

@@ -150,6 +150,9 @@ class Trainer:
                references: list | None = None):
     self.problems = problems
     self.references = [None] * len(problems) if references is None else references
+    if config.follow_best and any(r is None for r in self.references):
+      raise ValueError("follow_best needs a reference for every problem "
+                       "(search.reference_bonus or rollout leaf values)")
     self.game_config = game_config
     self.config = config
     self.network = MuZeroNetwork(num_fast_levels, game_config.num_slots,
@@ -179,9 +182,6 @@ class Trainer:
         self.followed[index] = float(total)
         if self.best is None or float(total) > self.best[0]:
           self.best = (float(total), index, final)
-    if config.follow_best and any(r is None for r in self.references):
-      raise ValueError("follow_best needs a reference for every problem "
-                       "(search.reference_bonus or rollout leaf values)")
 
   def initial_params(self):
     """The network's parameters before any training (from the seed alone)."""
