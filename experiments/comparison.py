@@ -13,10 +13,12 @@ import io
 import time
 
 
-def hardware_for(problem, hardware_name: str, fraction: float):
+def hardware_for(problem, hardware_name: str, fraction: float,
+                 time_model: str | None = None):
   """A hardware preset whose first fast level holds `fraction` of the
   problem's peak live bytes (`fraction` 0: a MiniMalloc file's own capacity,
-  or the preset's when the file has none).
+  or the preset's when the file has none), on `time_model` (None: the
+  preset's, XLA's).
 
   Raises:
     ProblemError: an unknown preset.
@@ -25,7 +27,7 @@ def hardware_for(problem, hardware_name: str, fraction: float):
 
   capacity = (int(problem.source.get("capacity") or 0) if fraction == 0
               else problem.capacity_for(fraction))
-  return get_hardware(hardware_name, capacity=capacity or None)
+  return get_hardware(hardware_name, capacity=capacity or None, time_model=time_model)
 
 
 def gap_closed(time_s: float, slow_s: float, fast_s: float) -> float:

@@ -63,12 +63,16 @@ _AGENT_MAX = flags.DEFINE_integer(
 _AGENT_PRESET = flags.DEFINE_enum("agent", "guided", ["muzero", "guided", "rollout"],
                                   "agent preset (malloc_muzero.agent.presets)")
 _FORCE = flags.DEFINE_bool("force", False, "recompute cached results")
+_TIME_MODEL = flags.DEFINE_enum("time_model", "xla", ["xla", "additive"],
+                                "how placements are timed (malloc_muzero.simulator)")
 
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
 AGENT = "mallocMuZero"  # The agent's name in the results, beside the solvers'.
+# Records from before the time model was a setting have no "time_model": they
+# were timed on the additive model, and match no key of today's settings.
 _KEY = ("fingerprint", "solver", "hardware", "capacity_fraction", "budget_s", "seed",
-        "agent")
+        "agent", "time_model")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +104,7 @@ class Settings:
   exact_max_buffers: int = 2000
   agent: str = "guided"
   agent_max_buffers: int = 4000
+  time_model: str = "xla"
 
 
 def read_manifest(benchmark: str) -> list[Entry]:
@@ -211,7 +216,7 @@ def _key(entry: Entry, solver: str, hardware: str, settings: Settings) -> tuple:
   # The agent preset matters to the agent and to `muzero`, which plays from its run.
   agent = settings.agent if solver in (AGENT, "muzero") else ""
   return (entry.fingerprint, solver, hardware, settings.fraction,
-          _budget(solver, settings), settings.seed, agent)
+          _budget(solver, settings), settings.seed, agent, settings.time_model)
 
 
 def _agent_dir(benchmark: str, entry: Entry, hardware: str, settings: Settings) -> str:
@@ -281,7 +286,7 @@ def _compute(entry: Entry, problem, solver: str, hardware_name: str,
   from experiments.comparison import hardware_for
   from malloc_muzero import simulate_placement
 
-  hardware = hardware_for(problem, hardware_name, settings.fraction)
+  hardware = hardware_for(problem, hardware_name, settings.fraction, settings.time_model)
   record = dict(zip(_KEY, _key(entry, solver, hardware_name, settings)))
   record.update(problem=entry.name, buffers=problem.num_buffers,
                 capacity=hardware.levels[1].capacity, slow_s=bounds[0], fast_s=bounds[1],
@@ -328,7 +333,7 @@ def run(entries: list[Entry], settings: Settings, benchmark: str, cache: Cache,
       problem = problems[entry.name]
       if (entry.name, hardware) not in bounds:
         bounds[entry.name, hardware] = simulation_bounds(
-            problem, hardware_for(problem, hardware, settings.fraction))
+            problem, hardware_for(problem, hardware, settings.fraction, settings.time_model))
       record = _compute(entry, problem, solver, hardware, settings, benchmark,
                         bounds[entry.name, hardware])
       if record.pop("cache"):
@@ -476,7 +481,14 @@ def render(entries: list[Entry], records: list[dict], settings: Settings, comman
            f"capacity replaced).",
            f"- Solvers: {', '.join(settings.solvers)}; {settings.time_limit_s:g} s each "
            f"per problem, seed {settings.seed}.",
-           f"- Agent: {agent}.", "",
+           f"- Agent: {agent}.",
+           f"- Time model: {settings.time_model}"
+           + (" (XLA's RuntimeSimulator: compute the larger of flops and transcendentals, "
+              "memory per level, loop bodies by their trip count, asynchronous copies "
+              "on the default memory's idle bandwidth; `malloc_muzero.simulator`)."
+              if settings.time_model == "xla" else
+              " (compute and memory summed, loop bodies once, copies charged to the "
+              "instructions they overlap; the model of results before XLA's)."), "",
            "Hardware presets (`malloc_muzero.hardware`):", ""]
   lines += [describe_hardware(h) for h in settings.hardware] + [""]
   for hardware in settings.hardware:
@@ -510,7 +522,7 @@ def main(argv: list[str]) -> None:
       get_solver(name)
     settings = Settings(hardware, _FRACTION.value, tuple(solvers), _TIME_LIMIT.value,
                         _TRAIN.value, _SEED.value, _EXACT_MAX.value, _AGENT_PRESET.value,
-                        _AGENT_MAX.value)
+                        _AGENT_MAX.value, _TIME_MODEL.value)
     records, computed = run(entries, settings, _BENCHMARK.value, cache, _FORCE.value,
                             progress=sys.stderr.isatty())
   except ProblemError as error:

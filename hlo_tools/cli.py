@@ -1,12 +1,14 @@
 """`malloc-extract`: HLO text or an XLA dump directory -> a buffer-assignment problem.
 
     malloc-extract INPUT [-o problem.json] [--module NAME] [--live-ranges]
-                   [--format json|csv]
+                   [--format json|csv] [--default-trip-count N]
 
 INPUT is an HLO text file (`compiled.as_text()`, `*after_optimizations.txt`) or a
 directory written by `XLA_FLAGS=--xla_dump_to=DIR --xla_dump_hlo_as_text`.
 Without `-o` it prints a one-screen summary; with `--live-ranges` it prints one
 line per HloValue as XLA's `-live-range.txt` does (`name{index}:start-end`).
+A loop without XLA's `known_trip_count` runs `--default-trip-count` times (5,
+as in XLA's cost analysis).
 Bad input prints one line naming the file, line and what was expected, and the
 command exits with status 1.
 """
@@ -14,11 +16,23 @@ command exits with status 1.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from hlo_tools.errors import HloParseError
 from hlo_tools.extract import load_module, module_to_problem, run_guarded
 from hlo_tools.liveness import analyze_liveness
+from hlo_tools.schedule import DEFAULT_TRIP_COUNT
+
+
+def _trip_count(text: str) -> float:
+  try:
+    value = float(text)
+  except ValueError:
+    value = math.nan
+  if not (value > 0 and math.isfinite(value)):
+    raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+  return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="print XLA's BufferLiveRange lines instead of the summary")
   parser.add_argument("--format", choices=("json", "csv"),
                       help="output format (default: from the -o extension)")
+  parser.add_argument("--default-trip-count", type=_trip_count, default=DEFAULT_TRIP_COUNT,
+                      help="iterations of a while loop whose trip count XLA does "
+                      f"not know (default {DEFAULT_TRIP_COUNT}, as XLA's cost analysis)")
   return parser
 
 
@@ -47,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
       liveness = run_guarded(module, None, analyze_liveness, module)
       sys.stdout.write("".join(line + "\n" for line in liveness.xla_lines()))
       return 0
-    problem = module_to_problem(module)
+    problem = module_to_problem(module, default_trip_count=args.default_trip_count)
     print(problem.summary())
     if args.output:
       fmt = args.format or ("csv" if args.output.endswith(".csv") else "json")

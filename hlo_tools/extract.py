@@ -4,11 +4,15 @@ Buffers are XLA's HloBuffers (`hlo_tools.aliasing`), named after their first
 value (`instr{index}`), sized by `ShapeUtil::ByteSizeOf`, and live over the
 union of their values' ranges on the flattened schedule. Instructions are the
 flattened schedule, one per step, with XLA's flops, transcendentals and bytes
-accessed. `while`, `call`, `conditional` and `async-start` cost nothing at their
-own step, since the instructions of their computations are scheduled too (so a
-loop body counts once, as in XLA's cost analysis; the branches of a conditional
-all count, where XLA takes the maximum). Custom-calls, whose cost XLA reports as
-unknown (-1), count no flops and the bytes of their operands and outputs.
+accessed per execution, and how many times each runs in one run of the program
+(`hlo_tools.schedule.execution_counts`: a loop body its trip count, XLA's
+`known_trip_count` or `default_trip_count`; each of a conditional's n branches
+1/n). `while`, `call`, `conditional` and `async-start` cost nothing at their
+own step, since the instructions of their computations are scheduled too.
+Custom-calls, whose cost XLA reports as unknown (-1), count no flops and the
+bytes of their operands and outputs. The source records XLA's own aggregate
+(`module_cost`: a loop body once, a conditional its dearest branch), which is
+what `compiled.cost_analysis()` reports.
 
 Each access records the bytes an instruction reads from and writes to a buffer,
 from XLA's per-operand and per-output byte counts.
@@ -28,6 +32,7 @@ from hlo_tools.jax_capture import find_dump_module
 from hlo_tools.liveness import Liveness, analyze_liveness
 from hlo_tools.module import HloInstruction, HloModule
 from hlo_tools.parser import parse_hlo_file
+from hlo_tools.schedule import DEFAULT_TRIP_COUNT, execution_counts
 
 
 def load_module(path: str | os.PathLike, module: str | None = None) -> HloModule:
@@ -41,8 +46,15 @@ def load_module(path: str | os.PathLike, module: str | None = None) -> HloModule
   return parse_hlo_file(path)
 
 
-def module_to_problem(module: HloModule, name: str | None = None):
+def module_to_problem(module: HloModule, name: str | None = None,
+                      default_trip_count: float = DEFAULT_TRIP_COUNT):
   """Extract the buffer-assignment problem of a parsed module.
+
+  Args:
+    module: the parsed module.
+    name: the problem's name (default: the module's).
+    default_trip_count: iterations of a `while` whose backend config has no
+      `known_trip_count` (> 0; 5 as in XLA's cost analysis).
 
   Raises:
     HloParseError: the module is inconsistent in a way the parser cannot see
@@ -50,15 +62,19 @@ def module_to_problem(module: HloModule, name: str | None = None):
       the instruction's line.
   """
   with gc_paused():
-    return _module_to_problem(module, name)
+    return _module_to_problem(module, name, default_trip_count)
 
 
-def _module_to_problem(module: HloModule, name: str | None):
+def _module_to_problem(module: HloModule, name: str | None, default_trip_count: float):
   from malloc_muzero import Problem
 
+  if not default_trip_count > 0 or default_trip_count == float("inf"):
+    raise ValueError(f"default_trip_count must be a positive number, not {default_trip_count}")
   liveness = run_guarded(module, None, analyze_liveness, module)
   cost = CostAnalysis(module)
   sequence = liveness.schedule.sequence
+  counts = execution_counts(liveness.schedule, default_trip_count)
+  xla_cost = run_guarded(module, None, cost.computation, module.entry)
   step_costs = [run_guarded(module, x, _step_cost, x, cost) for x in sequence]
 
   buffer_of_value = {}
@@ -100,6 +116,7 @@ def _module_to_problem(module: HloModule, name: str | None):
       flops=np.array([c[0][0] for c in step_costs], np.float64),
       transcendentals=np.array([c[0][1] for c in step_costs], np.float64),
       bytes_accessed=np.array([c[0][2] for c in step_costs], np.float64),
+      executions=np.array([counts[x.computation] for x in sequence], np.float64),
       access_buffer=np.array([b for (b, _), _ in access_items], np.int32),
       access_instruction=np.array([s for (_, s), _ in access_items], np.int32),
       access_bytes_read=np.array([round(a[0]) for _, a in access_items], np.int64),
@@ -107,7 +124,9 @@ def _module_to_problem(module: HloModule, name: str | None):
       schedule_length=len(sequence),
       source={"kind": "hlo", "file": module.filename, "module": module.name,
               "xla_peak_live_bytes": sum(size for _, size in rows),
-              "xla_peak_time": time},
+              "xla_peak_time": time,
+              "xla_cost_analysis": {key: float(xla_cost.get(key, 0.0)) for key in (
+                  "flops", "transcendentals", "bytes accessed")}},
       buffer_values=tuple(tuple(v.name for v in b.values) for b, _ in buffers),
   )
 

@@ -86,3 +86,60 @@ def _scheduled_callees(instruction: HloInstruction,
     is_async = instruction.opcode == "async-start"
     return [(c, c if is_async else context) for c in instruction.called]
   return []
+
+
+# XLA's cost analysis assumes this many iterations of a loop whose trip count
+# it does not know (`HloCostAnalysis`'s while-loop weighting, and memory space
+# assignment's `xla_tpu_...while_execution_count` default).
+DEFAULT_TRIP_COUNT = 5
+
+
+def trip_count(instruction: HloInstruction,
+               default: float = DEFAULT_TRIP_COUNT) -> float:
+  """Iterations of a `while`: XLA's `known_trip_count` when its backend
+  config carries one (as `while_loop_trip_count_annotator` writes it), else
+  `default`."""
+  known = instruction.backend_config.get("known_trip_count", {})
+  count = known.get("n") if isinstance(known, dict) else None
+  try:
+    return float(int(count))
+  except (TypeError, ValueError):
+    return float(default)
+
+
+def execution_counts(schedule: Schedule,
+                     default_trip_count: float = DEFAULT_TRIP_COUNT
+                     ) -> dict[HloComputation, float]:
+  """How many times each scheduled computation runs in one run of the module.
+
+  The entry runs once. A `while` body and condition run the loop's trip count
+  times its caller's count (`trip_count`); each of a conditional's `n`
+  branches counts 1/n; `call` and `async-start` callees run as often as their
+  caller. Nested loops multiply. A computation called from several places is
+  flattened once (`flatten_schedule`) and counted from its first caller in
+  that order.
+
+  Args:
+    schedule: the module's flattened schedule.
+    default_trip_count: iterations of a loop without `known_trip_count`, > 0.
+
+  Returns:
+    Computation -> executions (a float: a branch runs a fraction of the time
+    on average), for every computation of `schedule.spans`.
+  """
+  # `spans` lists computations in the order they were first reached, so each
+  # caller comes before its callees.
+  counts: dict[HloComputation, float] = {}
+  for computation in schedule.spans:
+    count = counts.setdefault(computation, 1.0)
+    for instruction in computation.instructions:
+      callees = [callee for callee, _ in _scheduled_callees(instruction, None)]
+      if instruction.opcode == "while":
+        factor = trip_count(instruction, default_trip_count)
+      elif instruction.opcode == "conditional":
+        factor = 1.0 / max(len(callees), 1)
+      else:
+        factor = 1.0
+      for callee in callees:
+        counts.setdefault(callee, count * factor)
+  return counts

@@ -29,13 +29,20 @@ def byte_count(text: str) -> int:
 
 
 def add_hardware_arguments(parser: argparse.ArgumentParser, default: str) -> None:
-  """`--hardware NAME` and `--capacity BYTES`."""
+  """`--hardware NAME`, `--capacity BYTES` and `--time-model NAME`."""
+  from malloc_muzero.hardware import TIME_MODELS
+
   parser.add_argument("--hardware", default=default,
                       help=f"hardware preset (default: {default})")
   parser.add_argument("--capacity", type=byte_count, metavar="BYTES",
                       help="capacity of the first fast memory level, bytes "
                       "(default: from a MiniMalloc file name, else the "
                       "preset's)")
+  parser.add_argument("--time-model", choices=TIME_MODELS, default=TIME_MODELS[0],
+                      help="how a placement is timed: xla (XLA's RuntimeSimulator, "
+                      "asynchronous copies on idle default-memory bandwidth, loop "
+                      "bodies by trip count) or additive (the model of results "
+                      f"before it) (default: {TIME_MODELS[0]})")
 
 
 def add_window_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,13 +71,14 @@ def windowed(problem, args):
   return split_into_windows(problem, args.min_gap, args.prefetch_steps).problem
 
 
-def hardware_for(problem, name: str, capacity: int | None):
-  """The preset `name`, with `capacity` or a MiniMalloc problem's own."""
+def hardware_for(problem, name: str, capacity: int | None, time_model: str | None = None):
+  """The preset `name`, with `capacity` or a MiniMalloc problem's own, on
+  `time_model` (None: the preset's)."""
   from malloc_muzero.hardware import get_hardware
 
   if capacity is None and problem.source.get("kind") == "minimalloc":
     capacity = problem.source.get("capacity")
-  return get_hardware(name, capacity=capacity)
+  return get_hardware(name, capacity=capacity, time_model=time_model)
 
 
 def run_command(prog: str, parser: argparse.ArgumentParser, body, argv,

@@ -62,7 +62,7 @@ def _evaluate(args) -> tuple[list[str], bool]:
   from malloc_muzero.problem_io import load_problem
 
   problem = windowed(load_problem(args.problem), args)
-  hardware = hardware_for(problem, args.hardware, args.capacity)
+  hardware = hardware_for(problem, args.hardware, args.capacity, args.time_model)
   placement = load_placement(args.placement, problem)
   conflict = check_placement(problem, hardware, placement)
   return report_lines(problem, hardware, placement, conflict, args.placement), \

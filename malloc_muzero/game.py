@@ -51,7 +51,8 @@ from malloc_muzero import free_runs, slot_bits
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.hardware import Hardware
 from malloc_muzero.problem import Problem
-from malloc_muzero.simulator import SimulationInputs, simulation_inputs
+from malloc_muzero.simulator import (SimulationInputs, compute_less_other_s,
+                                     simulation_inputs)
 
 ILLEGAL_ACTION_REWARD = -1.0
 LOOKAHEAD = 4  # Upcoming buffers in the observation, after the current one.
@@ -108,7 +109,8 @@ class GameProblem:
       each buffer costs each tracked instruction in each level) when
       `dense_accesses(config)`, else [N, 0, L]: the step then reads this table
       instead of the lists.
-    compute_s: [M'] float32 compute seconds of each tracked instruction (0
+    compute_s: [M'] float32 compute seconds less `other_memory_s`
+      (`simulator.compute_less_other_s`) of each tracked instruction (0
       padding).
     seconds_per_byte: [L] float32 `1 / bandwidth` of each level.
     capacity_slots: [L-1] int32 usable slots of each fast level.
@@ -227,7 +229,7 @@ def boundedness(inputs: SimulationInputs) -> tuple[np.ndarray, np.ndarray]:
   """
   seconds = np.asarray(inputs.access_seconds, np.float64)
   instruction = np.asarray(inputs.access_instruction)
-  compute = np.asarray(inputs.compute_s, np.float64)
+  compute = compute_less_other_s(inputs)
   cheapest = np.bincount(instruction, seconds.min(axis=1), minlength=len(compute))
   dearest = np.bincount(instruction, seconds.max(axis=1), minlength=len(compute))
   memory_bound = cheapest >= compute
@@ -302,7 +304,7 @@ def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
     return out
 
   instructions = np.asarray(inputs.access_instruction)
-  compute = np.asarray(inputs.compute_s)
+  compute = compute_less_other_s(inputs)
   all_seconds = np.asarray(inputs.access_seconds)
   if len(compute) > m:
     raise ProblemError(f"at most {m} instructions", where=problem.name, found=len(compute))
@@ -346,7 +348,7 @@ def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
   capacity = [min(config.num_slots, level.capacity // g) for level in fast]
   alignment = [max(1, -(-level.alignment // g)) for level in fast]
   sizes = problem.sizes[order]
-  all_slow = float(np.maximum(
+  all_slow = float(np.asarray(inputs.other_memory_s, np.float64).sum() + np.maximum(
       compute, np.bincount(instructions, all_seconds[:, 0], minlength=len(compute))).sum())
   return GameProblem(
       buffer_index=jnp.asarray(pad(order, -1, np.int32)),

@@ -41,6 +41,9 @@ import numbers
 
 from malloc_muzero.errors import ProblemError
 
+# The simulator's time models (`Hardware.time_model`); the first is the default.
+TIME_MODELS = ("xla", "additive")
+
 KiB = 2**10
 MiB = 2**20
 GiB = 2**30
@@ -88,8 +91,16 @@ class Hardware:
     peak_transcendentals: transcendental operations/s at peak (exp, log,
       tanh, ... as XLA's cost analysis counts them), > 0.
     copy_bandwidth: bytes/s of a copy between two levels (prefetch from or
-      eviction to the default memory), > 0.
+      eviction to the default memory), > 0; read by the "additive" time
+      model only (in XLA's, copies move on the default memory's idle
+      bandwidth).
     sources: public sources of the numbers, and which of them are estimates.
+    time_model: how `malloc_muzero.simulator` times a placement, one of
+      `TIME_MODELS`: "xla" (the default: XLA's RuntimeSimulator, with
+      asynchronous copies in two FIFO queues on the default memory's idle
+      bandwidth) or "additive" (the model of results before it: compute
+      and memory seconds summed, copies charged to the instructions they
+      overlap).
   """
   name: str
   levels: tuple[MemoryLevel, ...]
@@ -97,6 +108,7 @@ class Hardware:
   peak_transcendentals: float
   copy_bandwidth: float
   sources: tuple[str, ...] = ()
+  time_model: str = "xla"
 
   def __post_init__(self):
     if not isinstance(self.name, str) or not self.name:
@@ -140,6 +152,9 @@ class Hardware:
       if not isinstance(source, str):
         raise ProblemError("a string", where=f"sources[{index}]", found=source)
     object.__setattr__(self, "sources", sources)
+    if self.time_model not in TIME_MODELS:
+      raise ProblemError(f"one of the time models {', '.join(TIME_MODELS)}",
+                         where="time_model", found=self.time_model)
 
   @property
   def num_levels(self) -> int:
@@ -188,7 +203,8 @@ class Hardware:
     return dataclasses.replace(self, levels=tuple(levels))
 
 
-def get_hardware(name: str, capacity: int | None = None) -> Hardware:
+def get_hardware(name: str, capacity: int | None = None,
+                 time_model: str | None = None) -> Hardware:
   """A named preset, optionally with the capacity of level 1 overridden.
 
   Args:
@@ -196,14 +212,15 @@ def get_hardware(name: str, capacity: int | None = None) -> Hardware:
       forgiven ("TPU_v4" is "tpu-v4").
     capacity: bytes of the first fast level (level 1), a positive integer;
       None keeps the preset's.
+    time_model: one of `TIME_MODELS`; None keeps the preset's ("xla").
 
   Returns:
     The `Hardware`.
 
   Raises:
     ProblemError: an unknown name (the message lists the presets; `where` is
-      "hardware"), or a capacity that is not a positive integer (`where` is
-      "levels[1].capacity").
+      "hardware"), a capacity that is not a positive integer (`where` is
+      "levels[1].capacity"), or an unknown time model ("time_model").
   """
   key = name.strip().lower().replace("_", "-") if isinstance(name, str) else ""
   if key not in PRESETS:
@@ -213,6 +230,8 @@ def get_hardware(name: str, capacity: int | None = None) -> Hardware:
   hardware = PRESETS[key]
   if capacity is not None:
     hardware = hardware.with_capacity(capacity)
+  if time_model is not None:
+    hardware = dataclasses.replace(hardware, time_model=time_model)
   return hardware
 
 

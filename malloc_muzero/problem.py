@@ -19,7 +19,13 @@ Version 2 adds an optional fourth number to an access, `bytes_copied`: bytes
 an asynchronous copy moves between the default memory and the buffer's level
 during that instruction, paid only when the buffer is not in the default
 memory (the prefetches and evictions of a buffer split into windows, see
-`malloc_muzero.windows`). Files without copies are written as version 1.
+`malloc_muzero.windows`). Version 3 adds an optional `executions` to an
+instruction: how many times it runs in one run of the program (a loop body's
+trip count, a conditional branch's share; default 1), and an optional
+`copies` to a buffer: `[[kind, start, done], ...]`, the asynchronous copies
+("prefetch" or "eviction" of the buffer's whole size) that come with the
+buffer when it is placed outside the default memory (see `copy_buffer`). A
+file is written at the oldest version that holds it.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from malloc_muzero.formatting import format_bytes, format_count
 from malloc_muzero.json_file import JsonReader, dump_json, read_json_file
 
 FORMAT = "malloc_muzero.problem"
-VERSION = 2
+VERSION = 3
 BUFFER_KINDS = ("parameter", "output", "constant", "temporary",
                 "parameter+output")
 
@@ -69,6 +75,20 @@ class Problem:
     transcendentals: [M] float64 transcendental operations.
     bytes_accessed: [M] float64 bytes each instruction moves, as XLA's cost
       analysis counts them.
+    executions: [M] float64 times each instruction runs in one run of the
+      program (>= 0; a loop body's trip count, 1/n for each of a
+      conditional's n branches; default all 1). Flops, bytes and time are
+      per execution; totals and the simulator weight them by it.
+    copy_buffer: [C] int32 buffer of each asynchronous copy that comes with
+      a buffer placed outside the default memory (XLA's time model; default
+      none): a prefetch fills it from the default memory, an eviction
+      empties it back (`malloc_muzero.windows` makes them).
+    copy_kind: [C] int32 `PREFETCH` (0) or `EVICTION` (1).
+    copy_start: [C] int32 step before which the copy is issued.
+    copy_done: [C] int32 step before which it must have finished,
+      copy_start <= copy_done <= schedule_length (schedule_length: by the
+      end of the program). A prefetch starts at or after its buffer's start;
+      an eviction is done at most one step after its buffer's end.
     access_buffer: [K] int32 buffer of each access.
     access_instruction: [K] int32 instruction (= schedule step) of each access.
     access_bytes_read: [K] int64 bytes the instruction reads from the buffer.
@@ -101,6 +121,11 @@ class Problem:
   source: dict
   buffer_values: tuple[tuple[str, ...], ...] = ()
   access_bytes_copied: np.ndarray = ()
+  executions: np.ndarray = ()
+  copy_buffer: np.ndarray = ()
+  copy_kind: np.ndarray = ()
+  copy_start: np.ndarray = ()
+  copy_done: np.ndarray = ()
 
   def __post_init__(self):
     self._normalise_fields()
@@ -128,13 +153,19 @@ class Problem:
     self._set("buffer_values", _buffer_values(self.buffer_values))
     if not len(self.access_bytes_copied):
       self._set("access_bytes_copied", np.zeros(len(self.access_buffer), np.int64))
+    if not len(self.executions):
+      self._set("executions", np.ones(len(self.instruction_names)))
+    for field in _COPY_FIELDS:
+      if not len(getattr(self, field)):
+        self._set(field, np.zeros(0, np.int32))
     for field, dtype in _ARRAY_DTYPES.items():
       self._set(field, _array(field, getattr(self, field), dtype))
 
   def _check_lengths(self) -> None:
     groups = (("buffer_names", _BUFFER_FIELDS, "buffer"),
               ("instruction_names", _INSTRUCTION_FIELDS, "instruction"),
-              ("access_buffer", _ACCESS_FIELDS, "access"))
+              ("access_buffer", _ACCESS_FIELDS, "access"),
+              ("copy_buffer", _COPY_FIELDS, "copy"))
     for first, fields, noun in groups:
       count = len(getattr(self, first))
       for field in fields:
@@ -163,7 +194,7 @@ class Problem:
                "an end >= the buffer's start", self.starts, "start")
     _check_all("ends", self.ends, self.ends < steps,
                f"an end < schedule_length ({steps})")
-    for field in ("flops", "transcendentals", "bytes_accessed"):
+    for field in ("flops", "transcendentals", "bytes_accessed", "executions"):
       values = getattr(self, field)
       _check_all(field, values, np.isfinite(values) & (values >= 0),
                  "a finite non-negative number")
@@ -179,10 +210,29 @@ class Problem:
                   "access_bytes_copied"):
       values = getattr(self, field)
       _check_all(field, values, values >= 0, "a non-negative byte count")
+    self._check_copies()
     for index, name in enumerate(self.buffer_kinds):
       if name not in BUFFER_KINDS:
         raise ProblemError(f"one of {', '.join(BUFFER_KINDS)}",
                            where=f"buffer_kinds[{index}]", found=name)
+
+  def _check_copies(self) -> None:
+    if len(self.copy_buffer) and not self.num_instructions:
+      raise ProblemError("no copies in a problem without instructions",
+                         where="copy_buffer", found=len(self.copy_buffer))
+    _check_all("copy_buffer", self.copy_buffer,
+               (self.copy_buffer >= 0) & (self.copy_buffer < self.num_buffers),
+               f"a buffer index in [0, {self.num_buffers})")
+    _check_all("copy_kind", self.copy_kind,
+               (self.copy_kind == PREFETCH) | (self.copy_kind == EVICTION),
+               f"{PREFETCH} (prefetch) or {EVICTION} (eviction)")
+    buffer = self.copy_buffer
+    _check_all("copy_start", self.copy_start, self.copy_start >= self.starts[buffer],
+               "a start at or after its buffer's start", self.starts[buffer], "start")
+    _check_all("copy_done", self.copy_done, self.copy_done >= self.copy_start,
+               "a done at or after its start", self.copy_start, "start")
+    _check_all("copy_done", self.copy_done, self.copy_done <= self.ends[buffer] + 1,
+               "a done at most one step after its buffer's end", self.ends[buffer], "end")
 
   def _sort_accesses(self) -> None:
     """Sorts accesses by (buffer, instruction), rejecting repeated pairs."""
@@ -252,18 +302,20 @@ class Problem:
 
   @property
   def total_flops(self) -> float:
-    """Floating-point operations of the whole program."""
-    return float(self.flops.sum())
+    """Floating-point operations of one run of the program, each instruction
+    weighted by its executions."""
+    return float(self.flops @ self.executions)
 
   @property
   def total_transcendentals(self) -> float:
-    """Transcendental operations of the whole program."""
-    return float(self.transcendentals.sum())
+    """Transcendental operations of one run, weighted by executions."""
+    return float(self.transcendentals @ self.executions)
 
   @property
   def total_bytes_accessed(self) -> float:
-    """Bytes the whole program moves, as XLA's cost analysis counts them."""
-    return float(self.bytes_accessed.sum())
+    """Bytes one run moves, as XLA's cost analysis counts them per
+    instruction, weighted by executions."""
+    return float(self.bytes_accessed @ self.executions)
 
   def live_bytes(self) -> np.ndarray:
     """Bytes live at each schedule step, in O(N + T).
@@ -314,10 +366,20 @@ class Problem:
         f"  transcendentals: {format_count(self.total_transcendentals)}",
         f"  bytes accessed:  {format_bytes(self.total_bytes_accessed)}",
     ]
-    if "xla_peak_live_bytes" in self.source:
-      lines.insert(5, f"  XLA's peak:      {format_bytes(self.source['xla_peak_live_bytes'])}"
-                   f" at step {self.source['xla_peak_time']}, HloValues as "
-                   "XLA's HloLiveRange counts them")
+    xla = self.source.get("xla_cost_analysis")
+    if self.num_instructions and (xla or (self.executions != 1).any()):
+      lines[-3:] = [
+          f"  {label + ':':<17}{format(total)} executed"
+          + (f"; XLA's cost analysis {format(xla.get(key, 0.0))}" if xla else "")
+          for label, key, total, format in (
+              ("flops", "flops", self.total_flops, format_count),
+              ("transcendentals", "transcendentals", self.total_transcendentals,
+               format_count),
+              ("bytes accessed", "bytes accessed", self.total_bytes_accessed,
+               format_bytes))]
+      lines.append("  (executed: each instruction times its executions, a loop body its "
+                   "trip count" + ("; XLA's cost analysis: a loop body once, a "
+                                   "conditional its dearest branch)" if xla else ")"))
     return "\n".join(lines)
 
   def _largest_buffer(self) -> str:
@@ -336,19 +398,29 @@ class Problem:
         self.access_bytes_copied.tolist()):
       accesses[buffer].append([instruction, read, written] + ([copied] if copies else []))
     values = self.buffer_values or ((),) * self.num_buffers
+    copy_rows = [[] for _ in range(self.num_buffers)]
+    for buffer, kind, start, done in zip(
+        self.copy_buffer.tolist(), self.copy_kind.tolist(), self.copy_start.tolist(),
+        self.copy_done.tolist()):
+      copy_rows[buffer].append([COPY_KINDS[kind], start, done])
     buffers = [
         {"name": name, "size": size, "start": start, "end": end, "kind": kind,
-         "values": list(value), "accesses": access}
-        for name, size, start, end, kind, value, access in zip(
+         "values": list(value), "accesses": access,
+         **({"copies": row} if len(self.copy_buffer) else {})}
+        for name, size, start, end, kind, value, access, row in zip(
             self.buffer_names, self.sizes.tolist(), self.starts.tolist(),
-            self.ends.tolist(), self.buffer_kinds, values, accesses)]
+            self.ends.tolist(), self.buffer_kinds, values, accesses, copy_rows)]
+    repeated = bool((self.executions != 1).any())
     instructions = [
         {"name": name, "opcode": opcode, "flops": flops,
-         "transcendentals": transcendentals, "bytes_accessed": accessed}
-        for name, opcode, flops, transcendentals, accessed in zip(
+         "transcendentals": transcendentals, "bytes_accessed": accessed,
+         **({"executions": executions} if repeated else {})}
+        for name, opcode, flops, transcendentals, accessed, executions in zip(
             self.instruction_names, self.opcodes, self.flops.tolist(),
-            self.transcendentals.tolist(), self.bytes_accessed.tolist())]
-    return {"format": FORMAT, "version": VERSION if copies else 1, "name": self.name,
+            self.transcendentals.tolist(), self.bytes_accessed.tolist(),
+            self.executions.tolist())]
+    version = 3 if repeated or len(self.copy_buffer) else 2 if copies else 1
+    return {"format": FORMAT, "version": version, "name": self.name,
             "source": self.source, "schedule_length": self.schedule_length,
             "buffers": buffers, "instructions": instructions}
 
@@ -384,20 +456,28 @@ class Problem:
     return cls.from_json_dict(read_json_file(path), str(path))
 
 
-# The fields indexed by buffer, by instruction and by access.
+# `Problem.copy_kind` values, and their names in the JSON form.
+PREFETCH = 0
+EVICTION = 1
+COPY_KINDS = ("prefetch", "eviction")
+
+# The fields indexed by buffer, by instruction, by access and by copy.
 _BUFFER_FIELDS = ("buffer_names", "sizes", "starts", "ends", "buffer_kinds")
 _INSTRUCTION_FIELDS = ("instruction_names", "opcodes", "flops",
-                       "transcendentals", "bytes_accessed")
+                       "transcendentals", "bytes_accessed", "executions")
 _ACCESS_FIELDS = ("access_buffer", "access_instruction", "access_bytes_read",
                   "access_bytes_written", "access_bytes_copied")
+_COPY_FIELDS = ("copy_buffer", "copy_kind", "copy_start", "copy_done")
 # The dtype of each array field.
 _ARRAY_DTYPES = {
     "sizes": np.int64, "starts": np.int32, "ends": np.int32,
     "flops": np.float64, "transcendentals": np.float64,
-    "bytes_accessed": np.float64,
+    "bytes_accessed": np.float64, "executions": np.float64,
     "access_buffer": np.int32, "access_instruction": np.int32,
     "access_bytes_read": np.int64, "access_bytes_written": np.int64,
     "access_bytes_copied": np.int64,
+    "copy_buffer": np.int32, "copy_kind": np.int32, "copy_start": np.int32,
+    "copy_done": np.int32,
 }
 
 
@@ -521,7 +601,8 @@ _BUFFER_KEYS = {"buffer_names": "name", "sizes": "size", "starts": "start",
                 "buffer_values": "values"}
 _INSTRUCTION_KEYS = {"instruction_names": "name", "opcodes": "opcode",
                      "flops": "flops", "transcendentals": "transcendentals",
-                     "bytes_accessed": "bytes_accessed"}
+                     "bytes_accessed": "bytes_accessed",
+                     "executions": "executions"}
 _ACCESS_COLUMNS = {"access_instruction": 0, "access_bytes_read": 1,
                    "access_bytes_written": 2, "access_bytes_copied": 3}
 _TOP_KEYS = ("format", "version", "name", "source", "schedule_length",
@@ -538,6 +619,7 @@ class _JsonReader(JsonReader):
   def __init__(self, filename: str):
     super().__init__(filename)
     self.access_paths: list[str] = []  # JSON path of each access, in order.
+    self.copy_paths: list[str] = []  # JSON path of each copy, in order.
 
   def rows(self, data: dict, key: str, keys) -> list[dict]:
     return [self.fields(row, f"{key}[{index}]", keys)
@@ -549,19 +631,47 @@ class _JsonReader(JsonReader):
       self.fail("format", f'"{FORMAT}"', data["format"])
     self.check_version(data["version"])
     self.version = data["version"]
-    buffers = self.rows(data, "buffers", (*_BUFFER_KEYS.values(), "accesses"))
-    instructions = self.rows(data, "instructions", _INSTRUCTION_KEYS.values())
+    buffers = self.optional_rows(data, "buffers", [*_BUFFER_KEYS.values(), "accesses"],
+                                 "copies")
+    instructions = self.optional_rows(
+        data, "instructions",
+        [key for key in _INSTRUCTION_KEYS.values() if key != "executions"], "executions")
     fields = {field: [row[key] for row in buffers]
               for field, key in _BUFFER_KEYS.items()}
-    fields.update({field: [row[key] for row in instructions]
+    # Only `executions` may be missing (version 3 makes it optional).
+    fields.update({field: [row.get(key, 1.0) for row in instructions]
                    for field, key in _INSTRUCTION_KEYS.items()})
     try:
       return Problem(name=data["name"], source=data["source"],
                      schedule_length=data["schedule_length"],
-                     **fields, **self.accesses(buffers))
+                     **fields, **self.accesses(buffers), **self.copies(buffers))
     except ProblemError as error:
       raise ProblemError(error.expected, self.filename,
                          self.json_path(error.where), error.found) from None
+
+  def optional_rows(self, data: dict, key: str, keys: list[str], optional: str) -> list[dict]:
+    """The rows of `data[key]`, each with `keys` and, from version 3 on,
+    perhaps `optional`."""
+    if self.version < 3:
+      return self.rows(data, key, keys)
+    return [self.fields(row, f"{key}[{index}]",
+                        keys + [optional] * (isinstance(row, dict) and optional in row))
+            for index, row in enumerate(self.array(data[key], key))]
+
+  def copies(self, buffers: list[dict]) -> dict:
+    """The copy fields of `Problem`, from each buffer's [kind, start, done]."""
+    rows = []
+    for index, buffer in enumerate(buffers):
+      where = f"buffers[{index}].copies"
+      for position, copy in enumerate(self.array(buffer.get("copies", []), where)):
+        if (not isinstance(copy, list) or len(copy) != 3
+            or copy[0] not in COPY_KINDS):
+          self.fail(f"{where}[{position}]",
+                    '[kind, start, done] with kind "prefetch" or "eviction"', copy)
+        self.copy_paths.append(f"{where}[{position}]")
+        rows.append((index, COPY_KINDS.index(copy[0]), copy[1], copy[2]))
+    return {field: [row[column] for row in rows]
+            for column, field in enumerate(_COPY_FIELDS)}
 
   def check_version(self, version) -> None:
     if isinstance(version, bool) or not isinstance(version, int):
@@ -602,4 +712,6 @@ class _JsonReader(JsonReader):
       return f"instructions[{index}].{_INSTRUCTION_KEYS[field]}{rest}"
     if field in _ACCESS_COLUMNS:
       return f"{self.access_paths[index]}[{_ACCESS_COLUMNS[field]}]"
+    if field in _COPY_FIELDS:
+      return f"{self.copy_paths[index]}[{_COPY_FIELDS.index(field) - 1}]"
     return where

@@ -80,7 +80,7 @@ def _solve(args) -> list[str]:
     raise ProblemError("a .json output for a problem that is not a MiniMalloc CSV",
                        where="-o", found=args.output)
   problem = windowed(load_any_problem(args.input, args.module), args)
-  hardware = hardware_for(problem, args.hardware, args.capacity)
+  hardware = hardware_for(problem, args.hardware, args.capacity, args.time_model)
   start = time.monotonic()
   placement = solve(args.solver, problem, hardware,
                     SolverOptions(seed=args.seed, time_limit_s=args.time_limit,

@@ -20,10 +20,15 @@ windows, not whole buffers, with no change to them:
   `prefetch_steps` steps after its last access (not past the buffer's end):
   its eviction, `size` bytes copied back, is spread over them. The last
   window ends where the buffer does.
-* Copies are paid only when the window is in fast memory
-  (`malloc_muzero.simulator`: at `copy_bandwidth`, sharing the instruction's
-  memory time). Windows in the default memory cost what the buffer's
-  accesses cost there.
+* Copies are paid only when the window is in fast memory. Each is recorded
+  twice, once per time model (`Hardware.time_model`): as an asynchronous
+  copy of the window (`Problem.copy_*`: a prefetch issued at the window's
+  start and done at its first access, an eviction issued after its last
+  access and done one step after its end), which XLA's model runs on the
+  default memory's idle bandwidth; and spread over those steps as
+  `Problem.access_bytes_copied`, which the additive model charges at
+  `copy_bandwidth` to the instructions it overlaps. Windows in the default
+  memory cost what the buffer's accesses cost there.
 
 Every window pays its own prefetch, even when the window before it sat in
 fast memory at the same offset: the model never keeps a buffer resident
@@ -48,7 +53,7 @@ import dataclasses
 import numpy as np
 
 from malloc_muzero.errors import ProblemError
-from malloc_muzero.problem import Problem
+from malloc_muzero.problem import EVICTION, PREFETCH, Problem
 
 DEFAULT_MIN_GAP = 64
 DEFAULT_PREFETCH_STEPS = 4
@@ -100,6 +105,9 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
   if (isinstance(prefetch_steps, bool) or not isinstance(prefetch_steps, (int, np.integer))
       or prefetch_steps < 0):
     raise ProblemError("an integer >= 0", where="prefetch_steps", found=prefetch_steps)
+  if len(problem.copy_buffer) or problem.access_bytes_copied.any():
+    raise ProblemError("a problem without copies (it is windowed already)",
+                       where="problem", found=problem.name)
   if not problem.num_instructions:
     return Windows(problem, problem, np.arange(problem.num_buffers), min_gap,
                    prefetch_steps)
@@ -107,6 +115,12 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
       "names", "sizes", "starts", "ends", "kinds", "values", "of")}
   accesses: dict[str, list] = {key: [] for key in (
       "buffer", "instruction", "read", "written", "copied")}
+  async_copies: dict[str, list] = {key: [] for key in ("buffer", "kind", "start", "done")}
+
+  def add_async_copy(kind: int, start: int, done: int) -> None:
+    for key, value in zip(async_copies, (len(buffers["names"]), kind, start, done)):
+      async_copies[key].append(value)
+
   first_access = np.searchsorted(problem.access_buffer, np.arange(problem.num_buffers + 1))
   for b in range(problem.num_buffers):
     rows = range(first_access[b], first_access[b + 1])
@@ -127,6 +141,7 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
       else:
         window_start = max(previous_end + 1, uses[0] - prefetch_steps)
         _add_copy(copies, size, list(range(window_start, uses[0])) or [uses[0]])
+        add_async_copy(PREFETCH, window_start, uses[0])
       writes = any(problem.access_bytes_written[k] > 0 for k in group)
       if g == len(groups) - 1:
         window_end = end
@@ -136,6 +151,7 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
         if writes:
           window_end = min(uses[-1] + prefetch_steps, end, next_use - 1)
           _add_copy(copies, size, list(range(uses[-1] + 1, window_end + 1)) or [uses[-1]])
+          add_async_copy(EVICTION, uses[-1] + 1, window_end + 1)
       name = problem.buffer_names[b] if len(groups) == 1 else f"{problem.buffer_names[b]}@{g}"
       _add_window(buffers, accesses, problem, b, name, window_start, window_end, group,
                   copies)
@@ -147,12 +163,14 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
       starts=buffers["starts"], ends=buffers["ends"], buffer_kinds=tuple(buffers["kinds"]),
       instruction_names=problem.instruction_names, opcodes=problem.opcodes,
       flops=problem.flops, transcendentals=problem.transcendentals,
-      bytes_accessed=problem.bytes_accessed,
+      bytes_accessed=problem.bytes_accessed, executions=problem.executions,
       access_buffer=np.asarray(accesses["buffer"], np.int64),
       access_instruction=np.asarray(accesses["instruction"], np.int64),
       access_bytes_read=np.asarray(accesses["read"], np.int64),
       access_bytes_written=np.asarray(accesses["written"], np.int64),
       access_bytes_copied=np.asarray(accesses["copied"], np.int64),
+      copy_buffer=async_copies["buffer"], copy_kind=async_copies["kind"],
+      copy_start=async_copies["start"], copy_done=async_copies["done"],
       schedule_length=problem.schedule_length, source=source,
       buffer_values=tuple(buffers["values"]) if problem.buffer_values else ())
   return Windows(windowed, problem, np.asarray(buffers["of"], np.int64), min_gap,

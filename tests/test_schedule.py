@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hlo_tools import parse_hlo
-from hlo_tools.schedule import flatten_schedule
+from hlo_tools.schedule import DEFAULT_TRIP_COUNT, execution_counts, flatten_schedule
 
 NESTED = """\
 HloModule m, is_scheduled=true
@@ -58,3 +58,17 @@ def test_nested_callees_come_first_and_once():
   assert spans == {"main": (0, 19), "loop": (3, 16), "cond": (4, 8),
                    "body": (8, 15)}
   assert "fused" not in spans
+
+
+def test_execution_counts_multiply_through_nested_loops_and_split_branches():
+  text = NESTED.replace(
+      "condition=%cond, body=%body",
+      'condition=%cond, body=%body, backend_config={"known_trip_count":{"n":"3"}}')
+  counts = {c.name: n for c, n in
+            execution_counts(flatten_schedule(parse_hlo(text))).items()}
+  assert counts == {"main": 1.0, "loop": 1.0, "cond": 3.0, "body": 3.0}
+  # Without XLA's trip count a loop runs the default number of times.
+  counts = {c.name: n for c, n in
+            execution_counts(flatten_schedule(parse_hlo(NESTED)), 7).items()}
+  assert counts["body"] == counts["cond"] == 7.0
+  assert DEFAULT_TRIP_COUNT == 5

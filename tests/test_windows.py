@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from malloc_muzero import Problem
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.hardware import Hardware, MemoryLevel
+from malloc_muzero.problem import EVICTION, PREFETCH
 from malloc_muzero.simulator import simulate_placement, simulation_bounds
 from malloc_muzero.windows import split_into_windows
 
@@ -44,22 +47,34 @@ def test_a_distant_use_gets_its_own_window_with_eviction_and_prefetch():
       p.access_buffer, p.access_instruction, p.access_bytes_copied) if c}
   assert copies == {(0, 3): 1024, (0, 4): 1024, (0, 5): 1024, (0, 6): 1024,
                     (1, 26): 1024, (1, 27): 1024, (1, 28): 1024, (1, 29): 1024}
+  # The same copies, asynchronous: a@0's eviction issued after its last use
+  # (3) and done one step after its end (7); a@1's prefetch issued at its start.
+  assert list(zip(p.copy_buffer.tolist(), p.copy_kind.tolist(), p.copy_start.tolist(),
+                  p.copy_done.tolist())) == [(0, EVICTION, 3, 7), (1, PREFETCH, 26, 30)]
   assert p.access_bytes_read.sum() == _problem().access_bytes_read.sum()
   assert p.access_bytes_written.sum() == _problem().access_bytes_written.sum()
 
 
 def test_copies_cost_only_in_fast_memory_and_the_bounds_keep_their_meaning():
-  original, hardware = _problem(), _hardware()
+  original = _problem()
   windowed = split_into_windows(original, min_gap=16, prefetch_steps=4).problem
-  assert simulation_bounds(windowed, hardware) == pytest.approx(
-      simulation_bounds(original, hardware))
-  # Only a@1 in fast memory: its read at 30 gets faster, its prefetch costs
-  # 1024 bytes at 2 GB/s on each of steps 26..29 (idle there: 1 us of compute).
-  slow = simulate_placement(windowed, hardware, [0, 0, 0])
-  fast = simulate_placement(windowed, hardware, [0, 1, 0])
   read_saving = max(1e-6, 4096 / 1e9) - max(1e-6, 4096 / 1e10)
-  copy_cost = 4 * (max(1e-6, 1024 / 2e9) - 1e-6)
-  assert slow - fast == pytest.approx(read_saving - copy_cost, rel=1e-5)
+  for model in ("additive", "xla"):
+    hardware = dataclasses.replace(_hardware(), time_model=model)
+    assert simulation_bounds(windowed, hardware) == pytest.approx(
+        simulation_bounds(original, hardware))
+    slow = simulate_placement(windowed, hardware, [0, 0, 0])
+    fast = simulate_placement(windowed, hardware, [0, 1, 0])
+    if model == "additive":
+      # Only a@1 in fast memory: its read at 30 gets faster, its prefetch costs
+      # 1024 bytes at 2 GB/s on each of steps 26..29 (1 us of compute there).
+      copy_cost = 4 * (max(1e-6, 1024 / 2e9) - 1e-6)
+    else:
+      # XLA's: the 4096 B prefetch, issued before step 26, moves on the idle
+      # default bandwidth of steps 26..29 (1 us each at 1 GB/s: 4000 B); the
+      # last 96 B stall the read at 30.
+      copy_cost = 96 / 1e9
+    assert slow - fast == pytest.approx(read_saving - copy_cost, rel=1e-5)
 
 
 def test_a_gap_as_long_as_the_schedule_changes_nothing():
@@ -88,10 +103,25 @@ def test_xla_msa_prefetches_a_window_only_when_the_copy_pays(copy_bandwidth, pla
 
   from malloc_muzero.solvers import solve
 
-  hardware = dataclasses.replace(_hardware(), copy_bandwidth=copy_bandwidth)
+  hardware = dataclasses.replace(_hardware(), copy_bandwidth=copy_bandwidth,
+                                 time_model="additive")
   windowed = split_into_windows(_problem(), min_gap=16, prefetch_steps=4).problem
   levels = solve("xla-msa", windowed, hardware).levels
   # a@0 carries an eviction and a@1 a prefetch: each is worth it only where
   # the copy hides behind compute (1 us per step here, 0.5 us per copy share
   # at 2 GB/s, 10 us at 0.1 GB/s). "b" has no copies and always fits.
   assert levels.tolist() == ([1, 1, 1] if placed else [0, 0, 1])
+
+
+@pytest.mark.parametrize("flops,placed", [(1e6, True), (1e3, False)])
+def test_xla_msa_on_xla_model_prefetches_only_what_its_stalls_allow(flops, placed):
+  from malloc_muzero.solvers import solve
+
+  problem = dataclasses.replace(_problem(), flops=np.full(40, flops))
+  windowed = split_into_windows(problem, min_gap=16, prefetch_steps=4).problem
+  levels = solve("xla-msa", windowed, _hardware()).levels
+  # With 1 us of compute per step the 4 KiB copies hide on idle bandwidth.
+  # With 1 ns there is no idle bandwidth: a@1's prefetch stalls 4.1 us for a
+  # read that saves 3.7 us, so it stays in the default memory; a@0's
+  # eviction stalls too, but a@0 saves a write and a read.
+  assert levels.tolist() == ([1, 1, 1] if placed else [1, 0, 1])

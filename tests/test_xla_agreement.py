@@ -93,16 +93,40 @@ def test_problem_totals_match_xla(name):
   compiled, module = _module(name)
   xla = compiled.captured.cost_analysis
   problem = module_to_problem(module)
+  # The summary's "XLA's cost analysis" figures are XLA's own.
+  recorded = problem.source["xla_cost_analysis"]
+  for key in ("flops", "transcendentals", "bytes accessed"):
+    assert recorded[key] == pytest.approx(xla.get(key, 0.0), rel=1e-6)
+  # Each instruction once: what XLA adds up, but for conditionals, whose
+  # every branch the problem schedules where XLA takes the dearest.
+  once_flops = float(problem.flops.sum())
   has_conditional = any(x.opcode == "conditional" for x in module.instructions())
   if has_conditional:
-    # The problem schedules every branch of a conditional; XLA's total takes
-    # the maximum over branches, so the problem may count more, never less.
-    assert problem.total_flops >= 0.99 * xla.get("flops", 0)
+    assert once_flops >= 0.99 * xla.get("flops", 0)
   else:
-    assert problem.total_flops == pytest.approx(xla.get("flops", 0), rel=0.01)
-  # Bytes: XLA counts a `while` or `call` through its computations, which the
-  # problem schedules as their own steps; the while itself moves no bytes in
-  # either. So the totals agree exactly without conditionals.
-  if not has_conditional:
-    assert problem.total_bytes_accessed == pytest.approx(xla["bytes accessed"],
-                                                         rel=1e-6)
+    assert once_flops == pytest.approx(xla.get("flops", 0), rel=0.01)
+    # Bytes: XLA counts a `while` or `call` through its computations, which
+    # the problem schedules as their own steps; the while itself moves none.
+    assert float(problem.bytes_accessed.sum()) == pytest.approx(
+        xla["bytes accessed"], rel=1e-6)
+  # Executed totals weight each instruction by how often it runs.
+  assert problem.total_flops == pytest.approx(float(problem.flops @ problem.executions))
+  has_loop = any(x.opcode == "while" for x in module.instructions())
+  assert (problem.executions != 1).any() == (has_loop or has_conditional)
+
+
+def test_executions_of_a_scan_and_a_conditional():
+  scan = module_to_problem(_module("scan_rnn")[1])
+  assert sorted(set(scan.executions.tolist())) == [1.0, 6.0]  # lax.scan length=6
+  # The body's flops count six times; XLA's total counts them once.
+  assert scan.total_flops > 5 * compiled_flops("scan_rnn")
+  cond = module_to_problem(_module("cond_branches")[1])
+  assert sorted(set(cond.executions.tolist())) == [0.5, 1.0]   # two branches
+  # XLA's total takes the dearest branch (sin(x @ w)); the executed one,
+  # their mean, about half of it.
+  assert cond.total_flops == pytest.approx(compiled_flops("cond_branches") / 2, rel=0.02)
+  assert "executed; XLA's cost analysis" in cond.summary()
+
+
+def compiled_flops(name: str) -> float:
+  return _module(name)[0].captured.cost_analysis["flops"]

@@ -136,7 +136,7 @@ def _times(problem: Problem, hardware: Hardware,
   inputs = simulation_inputs(problem, hardware)
   count, n = levels.shape
   instructions = inputs.compute_s.shape[0]
-  accesses = inputs.access_bytes.shape[0]
+  accesses = inputs.access_buffer.shape[0]
 
   def pad(array, length):
     return jnp.pad(array, [(0, _bucket(length) - array.shape[0])] +
@@ -145,9 +145,13 @@ def _times(problem: Problem, hardware: Hardware,
   padded = dataclasses.replace(
       inputs,
       compute_s=pad(inputs.compute_s, instructions),
+      other_memory_s=pad(inputs.other_memory_s, instructions),
+      # Padding runs once, so that a copy done at the end still stalls.
+      executions=jnp.pad(inputs.executions, (0, _bucket(instructions) - instructions),
+                         constant_values=1.0),
+      fastest_s=pad(inputs.fastest_s, accesses),
       access_instruction=pad(inputs.access_instruction, accesses),
       access_buffer=pad(inputs.access_buffer, accesses),
-      access_bytes=pad(inputs.access_bytes, accesses),
       access_seconds=pad(inputs.access_seconds, accesses))
   rows = np.zeros((_bucket(count), _bucket(n)), np.int32)
   rows[:count, :n] = levels

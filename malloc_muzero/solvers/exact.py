@@ -17,9 +17,15 @@ The model, one per (problem, hardware):
 * Redundant, for the LP bound: per fast level and every maximal set of
   buffers live at one step, `sum ceil(size / a) * x <= ceil(capacity / a)`.
 * The objective is the simulator's (`malloc_muzero.simulator`), exactly:
-  `sum_i max(compute_i, memory_i)` with `memory_i = sum over the accesses of i
-  of the access's seconds at the level of its buffer` (bytes / bandwidth, plus
-  its copy outside the default memory), linear in `x`. An
+  `sum_i max(compute_i, memory_i)` with `memory_i = other_memory_s_i + sum
+  over the accesses of i of the access's seconds at the level of its buffer`
+  (bytes / bandwidth, each weighted by the instruction's executions; in the
+  additive model plus its copy outside the default memory), linear in `x`.
+  Under XLA's time model a problem with asynchronous copies (windows) also
+  waits on them; the model leaves those stalls out, so on such a problem
+  `bound_s` bounds the relaxation without stalls (still a valid lower
+  bound: stalls are never negative) and `objective_s`, the simulator's time
+  of the placement, includes them. An
   instruction whose memory time can never exceed its compute time is a
   constant; one whose memory time can never fall below it is its (linear)
   memory time; otherwise a variable `t_i >= compute_i`, `t_i >= memory_i`.
@@ -114,12 +120,15 @@ class _Costs:
 
   Attributes:
     compute: [M] int64 scaled compute time of each instruction.
+    other: [M] int64 scaled memory time of each instruction that no access
+      accounts for (`SimulationInputs.other_memory_s`).
     access_instruction: [K] int instruction of each access.
     access_buffer: [K] int buffer of each access.
     access_cost: [K, L] int64 scaled time of each access at each level.
     scale: integer units per second.
   """
   compute: np.ndarray
+  other: np.ndarray
   access_instruction: np.ndarray
   access_buffer: np.ndarray
   access_cost: np.ndarray
@@ -129,14 +138,16 @@ class _Costs:
 def _costs(problem: Problem, hardware: Hardware) -> _Costs:
   inputs = simulation_inputs(problem, hardware)
   compute = np.asarray(inputs.compute_s, np.float64)
+  other = np.asarray(inputs.other_memory_s, np.float64)
   instruction = np.asarray(inputs.access_instruction, np.int64)
   buffer = np.asarray(inputs.access_buffer, np.int64)
   seconds = np.asarray(inputs.access_seconds, np.float64)
-  slowest = np.zeros(len(compute))
+  slowest = other.copy()
   np.add.at(slowest, instruction, seconds.max(axis=1) if seconds.size else 0.0)
   worst = float(np.maximum(compute, slowest).sum())
   scale = RESOLUTION / worst if worst > 0 else 1.0
   return _Costs(compute=np.rint(compute * scale).astype(np.int64),
+                other=np.rint(other * scale).astype(np.int64),
                 access_instruction=instruction, access_buffer=buffer,
                 access_cost=np.rint(seconds * scale).astype(np.int64),
                 scale=scale)
@@ -298,10 +309,9 @@ def solve_exact(problem: Problem, hardware: Hardware,
   by_instruction: dict[int, list[int]] = {}
   for a, i in enumerate(costs.access_instruction.tolist()):
     by_instruction.setdefault(i, []).append(a)
-  for i, compute in enumerate(costs.compute.tolist()):
+  for i, (compute, other) in enumerate(zip(costs.compute.tolist(), costs.other.tolist())):
     accesses = by_instruction.get(i, [])
-    base = 0
-    low = high = 0
+    base = low = high = other
     terms: dict[tuple[int, int], int] = {}
     for a in accesses:
       b = int(costs.access_buffer[a])
@@ -370,7 +380,7 @@ def solve_exact(problem: Problem, hardware: Hardware,
 
 def _all_fast_bound(costs: _Costs) -> float:
   """Seconds with every access at its cheapest level, capacity aside."""
-  memory = np.zeros(len(costs.compute))
+  memory = costs.other.astype(np.float64)
   if costs.access_cost.size:
     np.add.at(memory, costs.access_instruction,
               costs.access_cost.min(axis=1).astype(np.float64))

@@ -18,25 +18,30 @@ Prefetches and evictions come from running it on a problem split into windows
 around the uses (`malloc_muzero.windows`; `malloc-solve --windows`,
 `xla-msa+windows` in the experiments). A window that carries copies is then
 placed only if it pays for them: placed alone in the fastest level of an
-all-default-memory program, it must save time (XLA prefetches only what its
-cost analysis says is worth the asynchronous copy).
+all-default-memory program, it must save time by the simulator, stalls on its
+copies included (XLA prefetches only what its cost analysis says is worth the
+asynchronous copy). This is not yet XLA's prefetch algorithm (its interval
+picker and asynchronous-copy resource): the windows fix when each copy
+starts.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from malloc_muzero.simulator import simulation_inputs
+from malloc_muzero.simulator import compute_less_other_s, simulation_inputs
 from malloc_muzero.solvers.occupancy import fast_levels_by_speed, place_in_order
 from malloc_muzero.solvers.registry import register
 
 
 def _per_access(problem, hardware):
-  """Per access, in float64: its buffer, its instruction's compute seconds and
-  memory seconds with every buffer in the default memory, and its own seconds
-  in the default memory and in the fastest level (copies included)."""
+  """Per access, in float64: its buffer, its instruction's compute seconds
+  (less the memory seconds no access accounts for, `compute_less_other_s`)
+  and memory seconds with every buffer in the default memory, and its own
+  seconds in the default memory and in the fastest level (additive model:
+  copies included)."""
   inputs = simulation_inputs(problem, hardware)
-  compute = np.asarray(inputs.compute_s, np.float64)
+  compute = compute_less_other_s(inputs)
   instruction = np.asarray(inputs.access_instruction)
   seconds = np.asarray(inputs.access_seconds, np.float64)  # [K, L]
   fastest = fast_levels_by_speed(hardware)[0]
@@ -62,24 +67,41 @@ def msa_order(problem, hardware) -> np.ndarray:
                      -boundedness))
 
 
-def saving_alone(problem, hardware) -> np.ndarray:
-  """[N] seconds each buffer saves in the fastest level when all others are in
-  the default memory (copies included: negative when they cost more)."""
-  buffer, compute, memory, slow, fast = _per_access(problem, hardware)
-  # Each access alone: its instruction's time with the buffer moved. A buffer
-  # has at most one access per instruction, so its accesses add up.
-  saved = np.maximum(compute, memory) - np.maximum(compute, memory + fast - slow)
-  return np.bincount(buffer, saved, problem.num_buffers)
+def saving_alone(problem, hardware, buffers: np.ndarray) -> np.ndarray:
+  """[len(buffers)] seconds each of `buffers` saves in the fastest level when
+  all others are in the default memory, by the simulator: copies included
+  (their stalls on XLA's model, their charges on the additive one), so
+  negative when they cost more."""
+  import jax
+  import jax.numpy as jnp
+
+  from malloc_muzero.simulator import simulate
+
+  inputs = simulation_inputs(problem, hardware)
+  fastest = fast_levels_by_speed(hardware)[0]
+  batch = jax.jit(jax.vmap(simulate, in_axes=(None, 0)))
+  slow = float(simulate(inputs, jnp.zeros(problem.num_buffers, jnp.int32)))
+  saved = []
+  for chunk in np.array_split(buffers, max(1, -(-len(buffers) // 256))):
+    levels = np.zeros((256, problem.num_buffers), np.int32)  # one shape, one trace
+    levels[np.arange(len(chunk)), chunk] = fastest
+    saved.append(slow - np.asarray(batch(inputs, jnp.asarray(levels)), np.float64)[:len(chunk)])
+  return np.concatenate(saved) if saved else np.zeros(0)
 
 
 def placement_order(problem, hardware) -> np.ndarray:
   """The buffers xla-msa tries to place, in its order: `msa_order` without the
   windows whose copies cost more than they save."""
   order = msa_order(problem, hardware)
-  copies = np.bincount(problem.access_buffer, problem.access_bytes_copied,
-                       problem.num_buffers) > 0
+  if hardware.time_model == "xla":
+    copies = np.bincount(problem.copy_buffer, minlength=problem.num_buffers) > 0
+  else:
+    copies = np.bincount(problem.access_buffer, problem.access_bytes_copied,
+                         problem.num_buffers) > 0
   if copies.any():
-    worth = ~copies | (saving_alone(problem, hardware) > 0)
+    worth = ~copies
+    carriers = np.flatnonzero(copies)
+    worth[carriers] = saving_alone(problem, hardware, carriers) > 0
     order = order[worth[order]]
   return order
 
