@@ -60,14 +60,15 @@ def main(argv: list[str]) -> None:
   os.makedirs(_OUT.value, exist_ok=True)
   groups: dict[tuple, list[dict]] = {}
   for run in runs:
-    groups.setdefault((run["problem"], run["hardware"], run["capacity"]), []).append(run)
+    groups.setdefault((run["problem"], run["hardware"], run["capacity"], run["time_model"]),
+                      []).append(run)
   lines = ["| problem | placement | time/slow | gap closed | vs xla-msa | "
            "xla-msa to all-fast gap closed |", "|---|---|---:|---:|---:|---:|"]
   panels = []
   options = SolverOptions(time_limit_s=_TIME_LIMIT.value)
-  for (name, hardware_name, capacity), group in sorted(groups.items()):
+  for (name, hardware_name, capacity, time_model), group in sorted(groups.items()):
     problem = program_problem(name)
-    hardware = get_hardware(hardware_name, capacity=capacity)
+    hardware = get_hardware(hardware_name, capacity=capacity, time_model=time_model)
     slow, fast = simulation_bounds(problem, hardware)
     msa = timed_solve("xla-msa", problem, hardware, options).time_s
     baselines = {b: timed_solve(b, problem, hardware, options).time_s

@@ -36,6 +36,8 @@ _SOLVERS = flags.DEFINE_list("solvers", ["first-fit", "best-fit", "xla-msa", "an
                              "solvers to run")
 _FRACTION = flags.DEFINE_float("capacity_fraction", 0.25, "capacity / peak live bytes")
 _HARDWARE = flags.DEFINE_string("hardware", "tpu-v4", "hardware preset")
+_TIME_MODEL = flags.DEFINE_enum("time_model", "xla", ["xla", "additive"],
+                                "how placements are timed (malloc_muzero.simulator)")
 _TIME_LIMIT = flags.DEFINE_float("time_limit", 10.0, "seconds per search solver")
 _TRAIN = flags.DEFINE_float("train_seconds", 0.0, "mallocMuZero training seconds (0: none)")
 _AGENT = flags.DEFINE_enum("agent", "muzero", ["muzero", "guided", "rollout"],
@@ -96,7 +98,7 @@ def main(argv: list[str]) -> None:
                f"{format_bytes(problem.peak_live_bytes()[0])}, compiled and extracted "
                f"in {time.monotonic() - start:.1f} s"]
       bar.update()
-      hardware = hardware_for(problem, _HARDWARE.value, _FRACTION.value)
+      hardware = hardware_for(problem, _HARDWARE.value, _FRACTION.value, _TIME_MODEL.value)
       slow, fast = simulation_bounds(problem, hardware)
       times, walls = {}, {}
       for name in _SOLVERS.value:

@@ -41,6 +41,8 @@ _PROGRAMS = flags.DEFINE_list("programs", [], "names of experiments.programs")
 _SOLVERS = flags.DEFINE_list("solvers", ["random", "first-fit", "best-fit", "xla-msa"],
                              "solvers to evaluate")
 _HARDWARE = flags.DEFINE_string("hardware", "tpu-v4", "hardware preset")
+_TIME_MODEL = flags.DEFINE_enum("time_model", "xla", ["xla", "additive"],
+                                "how placements are timed (malloc_muzero.simulator)")
 _FRACTION = flags.DEFINE_float("capacity_fraction", 0.25,
                                "fast-memory capacity as a fraction of peak live "
                                "bytes (0: a MiniMalloc file's own capacity)")
@@ -63,8 +65,9 @@ class Row:
 
 def evaluate(problems, solvers: list[str], hardware_name: str, fraction: float,
              seed: int = 0, time_limit_s: float | None = None,
-             progress: bool = True) -> list[Row]:
-  """Solve every problem with every solver; one `Row` each."""
+             progress: bool = True, time_model: str | None = None) -> list[Row]:
+  """Solve every problem with every solver; one `Row` each (`time_model`:
+  None for the preset's, XLA's)."""
   from tqdm import tqdm
 
   from malloc_muzero import simulation_bounds
@@ -76,7 +79,7 @@ def evaluate(problems, solvers: list[str], hardware_name: str, fraction: float,
   with tqdm(total=len(problems) * len(solvers), disable=not progress,
             desc="evaluate", unit="solve") as bar:
     for name, problem in problems:
-      hardware = hardware_for(problem, hardware_name, fraction)
+      hardware = hardware_for(problem, hardware_name, fraction, time_model)
       slow, fast = simulation_bounds(problem, hardware)
       for solver in solvers:
         bar.set_postfix_str(f"{name}: {solver}")
@@ -130,7 +133,8 @@ def main(argv: list[str]) -> None:
       raise ProblemError("problems: --problems matching files or --programs names",
                          "command line")
     rows = evaluate(problems, _SOLVERS.value, _HARDWARE.value, _FRACTION.value,
-                    _SEED.value, _TIME_LIMIT.value, progress=sys.stderr.isatty())
+                    _SEED.value, _TIME_LIMIT.value, progress=sys.stderr.isatty(),
+                    time_model=_TIME_MODEL.value)
   except (ProblemError, HloParseError, ValueError) as error:
     print(f"evaluate: error: {error}", file=sys.stderr)
     sys.exit(2)

@@ -47,6 +47,8 @@ _EVAL_PROBLEM = flags.DEFINE_string("eval_problem", None, "held-out problem file
 _EVAL_PROGRAM = flags.DEFINE_string("eval_program", None, "held-out programs, "
                                     "comma-separated, played after training on a set")
 _HARDWARE = flags.DEFINE_string("hardware", "tpu-v4", "hardware preset")
+_TIME_MODEL = flags.DEFINE_enum("time_model", "xla", ["xla", "additive"],
+                                "how placements are timed (malloc_muzero.simulator)")
 _CAPACITY = flags.DEFINE_integer("capacity", None, "bytes of the first fast level")
 _FRACTION = flags.DEFINE_float("capacity_fraction", 0.25,
                                "capacity as a share of peak live bytes")
@@ -140,7 +142,8 @@ def hardware_for(problem):
   problem's peak live bytes."""
   from malloc_muzero import get_hardware
   return get_hardware(_HARDWARE.value,
-                      capacity=_CAPACITY.value or problem.capacity_for(_FRACTION.value))
+                      capacity=_CAPACITY.value or problem.capacity_for(_FRACTION.value),
+                      time_model=_TIME_MODEL.value)
 
 
 def evaluate_set(summary, problems, held_out, hardwares) -> str:

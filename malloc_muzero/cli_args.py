@@ -28,17 +28,23 @@ def byte_count(text: str) -> int:
   return value
 
 
-def add_hardware_arguments(parser: argparse.ArgumentParser, default: str) -> None:
-  """`--hardware NAME`, `--capacity BYTES` and `--time-model NAME`."""
+DEFAULT_HARDWARE = "tpu-v4"
+
+
+def add_hardware_arguments(parser: argparse.ArgumentParser, recorded: bool = False) -> None:
+  """`--hardware NAME`, `--capacity BYTES` and `--time-model NAME`; all
+  default to None (`hardware_for` then takes `DEFAULT_HARDWARE`, or, with
+  `recorded`, the model a placement file records)."""
   from malloc_muzero.hardware import TIME_MODELS
 
-  parser.add_argument("--hardware", default=default,
-                      help=f"hardware preset (default: {default})")
+  default = ("the model the placement file records, else " if recorded else "") + \
+      DEFAULT_HARDWARE
+  parser.add_argument("--hardware", help=f"hardware preset (default: {default})")
   parser.add_argument("--capacity", type=byte_count, metavar="BYTES",
                       help="capacity of the first fast memory level, bytes "
                       "(default: from a MiniMalloc file name, else the "
                       "preset's)")
-  parser.add_argument("--time-model", choices=TIME_MODELS, default=TIME_MODELS[0],
+  parser.add_argument("--time-model", choices=TIME_MODELS,
                       help="how a placement is timed: xla (XLA's RuntimeSimulator, "
                       "asynchronous copies on idle default-memory bandwidth, loop "
                       "bodies by trip count) or additive (the model of results "
@@ -62,20 +68,23 @@ def add_window_arguments(parser: argparse.ArgumentParser) -> None:
                       f"eviction is spread over (default {windows.DEFAULT_PREFETCH_STEPS})")
 
 
-def windowed(problem, args):
-  """`problem`, split into windows when `args.windows`."""
+def windows_for(problem, args):
+  """`problem` split into windows (`malloc_muzero.windows.Windows`) when
+  `args.windows`, else None."""
   if not args.windows:
-    return problem
+    return None
   from malloc_muzero.windows import split_into_windows
 
-  return split_into_windows(problem, args.min_gap, args.prefetch_steps).problem
+  return split_into_windows(problem, args.min_gap, args.prefetch_steps)
 
 
-def hardware_for(problem, name: str, capacity: int | None, time_model: str | None = None):
-  """The preset `name`, with `capacity` or a MiniMalloc problem's own, on
-  `time_model` (None: the preset's)."""
+def hardware_for(problem, name: str | None, capacity: int | None,
+                 time_model: str | None = None):
+  """The preset `name` (None: `DEFAULT_HARDWARE`), with `capacity` or a
+  MiniMalloc problem's own, on `time_model` (None: the preset's)."""
   from malloc_muzero.hardware import get_hardware
 
+  name = DEFAULT_HARDWARE if name is None else name
   if capacity is None and problem.source.get("kind") == "minimalloc":
     capacity = problem.source.get("capacity")
   return get_hardware(name, capacity=capacity, time_model=time_model)

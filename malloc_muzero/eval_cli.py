@@ -1,16 +1,20 @@
 """`malloc-eval`: check a placement of a problem and report its simulated time.
 
     malloc-eval PROBLEM PLACEMENT [--hardware NAME] [--capacity BYTES]
+                [--time-model xla|additive]
                 [--windows [--min-gap STEPS] [--prefetch-steps STEPS]]
 
 PROBLEM is a `.json` problem (`Problem.save_json`) or a `.csv` MiniMalloc
 problem; PLACEMENT a `.json` placement (`save_placement_json`) or a `.csv`
-MiniMalloc solution. The hardware is a named preset (default tpu-v4); the
-capacity of its first fast level is `--capacity`, or for a MiniMalloc problem
-the capacity in its file name (`A.1048576.csv`), or the preset's. With
+MiniMalloc solution. A placement JSON of version 3 records its segments and
+copies (`malloc_muzero.segments`) and the hardware model it was simulated on,
+which is used unless `--hardware`, `--capacity` or `--time-model` is given.
+Otherwise the hardware is a named preset (default tpu-v4); the capacity of
+its first fast level is `--capacity`, or for a MiniMalloc problem the
+capacity in its file name (`A.1048576.csv`), or the preset's. With
 `--windows` the problem is first split into windows around its uses (as
-`malloc-solve --windows` does, with the same settings), and the placement is
-one of windows.
+`malloc-solve --windows` does on the additive model, with the same
+settings), and the placement is one of windows.
 
 It prints whether the placement is valid (and its first conflict if not), the
 bytes in fast memory, the simulated time, the two bounds (all buffers in slow
@@ -22,12 +26,12 @@ stderr).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from malloc_muzero.cli_args import (Parser, add_hardware_arguments, add_window_arguments,
-                                     hardware_for, run_command, windowed)
+                                     hardware_for, run_command, windows_for)
 
-DEFAULT_HARDWARE = "tpu-v4"
 _PROG = "malloc-eval"
 
 
@@ -40,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
                       "MiniMalloc's format)")
   parser.add_argument("placement", help="placement file (.json, or a .csv "
                       "MiniMalloc solution)")
-  add_hardware_arguments(parser, DEFAULT_HARDWARE)
+  add_hardware_arguments(parser, recorded=True)
   add_window_arguments(parser)
   return parser
 
@@ -57,13 +61,24 @@ def main(argv: list[str] | None = None) -> int:
 def _evaluate(args) -> tuple[list[str], bool]:
   """The report's lines, and whether the placement is valid."""
   from malloc_muzero.placement import check_placement
-  from malloc_muzero.placement_io import load_placement
+  from malloc_muzero.placement_io import load_placement, load_segments
   from malloc_muzero.placement_report import report_lines
   from malloc_muzero.problem_io import load_problem
+  from malloc_muzero.segments import segment_problem
 
-  problem = windowed(load_problem(args.problem), args)
-  hardware = hardware_for(problem, args.hardware, args.capacity, args.time_model)
-  placement = load_placement(args.placement, problem)
+  problem = load_problem(args.problem)
+  windows = windows_for(problem, args)
+  problem = windows.problem if windows else problem
+  recorded = None
+  if args.placement.lower().endswith(".json"):
+    segments, solver, recorded = load_segments(args.placement, problem)
+    problem, placement = segment_problem(problem, segments)
+    placement = dataclasses.replace(placement, solver=solver)
+  else:
+    placement = load_placement(args.placement, problem)
+  chosen = (args.hardware, args.capacity, args.time_model) != (None, None, None)
+  hardware = (recorded if recorded is not None and not chosen else
+              hardware_for(problem, args.hardware, args.capacity, args.time_model))
   conflict = check_placement(problem, hardware, placement)
   return report_lines(problem, hardware, placement, conflict, args.placement), \
       conflict is None

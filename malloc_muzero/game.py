@@ -27,7 +27,11 @@ Rules.
   `all_slow * (1 - return)`. The state tracks the memory time of only the
   instructions whose boundedness depends on the placement
   (`tracked_instructions`); on an instruction that is memory-bound whatever
-  the placement, a buffer saves its own access time, precomputed.
+  the placement, a buffer saves its own access time, precomputed. On a
+  problem with asynchronous copies (windows, on XLA's time model) a step
+  also runs the simulator's copy queues over the placement so far
+  (`simulator.copy_stalls`), and its reward counts the stalls it adds or
+  removes: a step then costs O(M), and the return is still exact.
 
 The API follows pgx: `init(problem) -> State`, `step(problem, state, action) ->
 State`, with the legal actions, `reward` and `terminated` in the state, and
@@ -52,7 +56,7 @@ from malloc_muzero.errors import ProblemError
 from malloc_muzero.hardware import Hardware
 from malloc_muzero.problem import Problem
 from malloc_muzero.simulator import (SimulationInputs, compute_less_other_s,
-                                     simulation_inputs)
+                                     copy_stalls, simulation_inputs)
 
 ILLEGAL_ACTION_REWARD = -1.0
 LOOKAHEAD = 4  # Upcoming buffers in the observation, after the current one.
@@ -72,6 +76,8 @@ class GameConfig:
     max_tracked: the most instructions whose time the game tracks step by
       step (`tracked_instructions`); None: every instruction (M). The arrays
       are padded to `num_tracked`.
+    max_copies: the most asynchronous copies a problem has on its hardware
+      (XLA's time model); 0: none, and the game never simulates copies.
   """
   granularity: int
   num_slots: int
@@ -79,6 +85,7 @@ class GameConfig:
   max_instructions: int
   max_accesses: int
   max_tracked: int | None = None
+  max_copies: int = 0
 
   @property
   def num_tracked(self) -> int:
@@ -118,6 +125,10 @@ class GameProblem:
     all_slow_s: [] float32 seconds with every buffer in the default memory
       (1 when that is 0: no placement saves anything, every reward is 0).
     schedule_length: [] int32 steps of the schedule.
+    copies: the simulator's inputs with buffers numbered in decision order,
+      padded to M instructions, N * A accesses and `config.max_copies`
+      copies, for `simulator.copy_stalls`; arrays of length 0 when
+      `config.max_copies` is 0.
   """
   buffer_index: chex.Array
   valid: chex.Array
@@ -135,6 +146,7 @@ class GameProblem:
   alignment_slots: chex.Array
   all_slow_s: chex.Array
   schedule_length: chex.Array
+  copies: SimulationInputs
 
 
 def action_of(level: chex.Array, slot: chex.Array, num_slots: int) -> chex.Array:
@@ -165,6 +177,8 @@ class State:
       `32 w + j`); `legal_action_mask` unpacks them.
     reward: [] float32 reward of the last step.
     terminated: [] bool whether the game is over.
+    stall_s: [] float32 seconds the placement so far waits on copies (0
+      without copies).
   """
   turn: chex.Array
   busy_until: chex.Array
@@ -173,6 +187,7 @@ class State:
   legal_slots: chex.Array
   reward: chex.Array
   terminated: chex.Array
+  stall_s: chex.Array
 
   @property
   def levels(self) -> chex.Array:
@@ -254,14 +269,16 @@ def game_config(problems: list[Problem], granularity: int, num_slots: int,
         p.num_instructions else np.ones(p.num_buffers, np.int64)
     max_accesses = max(max_accesses, int(counts.max(initial=1)))
   max_tracked = None
+  max_copies = max(len(p.copy_buffer) for p in problems)
   if hardware is not None:
     max_tracked = max(int(tracked_instructions(simulation_inputs(p, hardware)).sum())
                       for p in problems)
+    max_copies = max(len(simulation_inputs(p, hardware).copy_buffer) for p in problems)
   return GameConfig(
       granularity=granularity, num_slots=num_slots,
       max_buffers=max(max(p.num_buffers for p in problems), 1),
       max_instructions=max(max(p.num_instructions or p.num_buffers for p in problems), 1),
-      max_accesses=max_accesses, max_tracked=max_tracked)
+      max_accesses=max_accesses, max_tracked=max_tracked, max_copies=max_copies)
 
 
 # A step's memory accounting reads the current buffer's accesses to tracked
@@ -366,7 +383,49 @@ def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
       capacity_slots=jnp.asarray(np.array(capacity, np.int32)),
       alignment_slots=jnp.asarray(np.array(alignment, np.int32)),
       all_slow_s=jnp.float32(all_slow if all_slow > 0 else 1.0),  # (nothing to save)
-      schedule_length=jnp.int32(max(problem.schedule_length, 1)))
+      schedule_length=jnp.int32(max(problem.schedule_length, 1)),
+      copies=_copy_inputs(inputs, rank, config))
+
+
+def _copy_inputs(inputs: SimulationInputs, rank: np.ndarray,
+                 config: GameConfig) -> SimulationInputs:
+  """`inputs` for `simulator.copy_stalls` on the game's levels: buffers
+  renumbered by decision order (`rank`), padded to the config's sizes (the
+  padding moves nothing and runs once)."""
+  copies = inputs.copy_buffer.shape[0]
+  if copies > config.max_copies:
+    raise ProblemError(f"a game config with room for {copies} copies",
+                       where="max_copies", found=config.max_copies)
+  if not config.max_copies:
+    return jax.tree_util.tree_map(lambda x: x[:0], inputs)
+  m, k = config.max_instructions, config.max_buffers * config.max_accesses
+
+  def pad(array, length, fill=0):
+    array = np.asarray(array)
+    out = np.full((length,) + array.shape[1:], fill, array.dtype)
+    out[:len(array)] = array
+    return jnp.asarray(out)
+
+  return SimulationInputs(
+      compute_s=pad(inputs.compute_s, m), other_memory_s=pad(inputs.other_memory_s, m),
+      executions=pad(inputs.executions, m, 1),
+      access_instruction=pad(inputs.access_instruction, k),
+      access_buffer=pad(rank[np.asarray(inputs.access_buffer)], k),
+      access_seconds=pad(inputs.access_seconds, k), fastest_s=pad(inputs.fastest_s, k),
+      seconds_per_byte=inputs.seconds_per_byte,
+      copy_buffer=pad(rank[np.asarray(inputs.copy_buffer)], config.max_copies),
+      copy_kind=pad(inputs.copy_kind, config.max_copies),
+      copy_bytes=pad(inputs.copy_bytes, config.max_copies),
+      copy_start=pad(inputs.copy_start, config.max_copies),
+      copy_done=pad(inputs.copy_done, config.max_copies))
+
+
+def _stall_s(problem: GameProblem, actions: chex.Array, num_slots: int) -> chex.Array:
+  """[] seconds the placement of `actions` waits on copies (0 without)."""
+  if not problem.copies.copy_buffer.shape[0]:
+    return jnp.float32(0)
+  levels = level_and_slot(actions, num_slots)[0]
+  return copy_stalls(problem.copies, levels).sum()
 
 
 # --- the game (one instance; vmap at the edge) ---------------------------------
@@ -432,7 +491,8 @@ def init(problem: GameProblem, num_slots: int) -> State:
   return State(turn=turn, busy_until=busy, memory_s=_slow_memory_s(problem),
                actions=jnp.zeros(n, jnp.int32),
                legal_slots=legal_slots(problem, busy, turn),
-               reward=jnp.float32(0), terminated=~problem.valid[0])
+               reward=jnp.float32(0), terminated=~problem.valid[0],
+               stall_s=jnp.float32(0))
 
 
 def step(problem: GameProblem, state: State, action: chex.Array) -> State:
@@ -451,7 +511,9 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
                    state.busy_until)
 
   saved, memory = _move(problem, state.memory_s, turn, level)
-  reward = saved / problem.all_slow_s
+  actions = state.actions.at[turn].set(jnp.where(place, action, 0))
+  stall = _stall_s(problem, actions, num_slots)
+  reward = (saved + state.stall_s - stall) / problem.all_slow_s
 
   next_turn = jnp.where(legal, turn + 1, turn)
   done = state.terminated | ~legal | (next_turn >= problem.valid.shape[0])
@@ -461,12 +523,13 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
       turn=next_turn,
       busy_until=busy,
       memory_s=memory,
-      actions=state.actions.at[turn].set(jnp.where(place, action, 0)),
+      actions=actions,
       legal_slots=jnp.where(done, jnp.zeros_like(state.legal_slots),
                             legal_slots(problem, busy, safe_turn)),
       reward=jnp.where(state.terminated, 0.0,
                        jnp.where(legal, reward, ILLEGAL_ACTION_REWARD)).astype(jnp.float32),
-      terminated=done)
+      terminated=done,
+      stall_s=jnp.where(state.terminated, state.stall_s, stall))
 
 
 def level_savings(problem: GameProblem, state: State, turn: chex.Array) -> chex.Array:

@@ -235,6 +235,63 @@ def get_hardware(name: str, capacity: int | None = None,
   return hardware
 
 
+def hardware_to_json(hardware: Hardware) -> dict:
+  """The model a placement was simulated on, as plain JSON types: enough to
+  simulate it again (`hardware_from_json`). Each level's one bandwidth is
+  written as its read and its write bandwidth."""
+  return {
+      "name": hardware.name, "time_model": hardware.time_model,
+      "peak_flops": hardware.peak_flops,
+      "peak_transcendentals": hardware.peak_transcendentals,
+      "copy_bandwidth": hardware.copy_bandwidth,
+      "levels": [{"name": level.name, "read_bandwidth": level.bandwidth,
+                  "write_bandwidth": level.bandwidth, "capacity": level.capacity,
+                  "alignment": level.alignment} for level in hardware.levels]}
+
+
+_MODEL_KEYS = ("name", "time_model", "peak_flops", "peak_transcendentals",
+               "copy_bandwidth", "levels")
+_LEVEL_KEYS = ("name", "read_bandwidth", "write_bandwidth", "capacity", "alignment")
+
+
+def hardware_from_json(data, where: str = "hardware_model") -> Hardware:
+  """The `Hardware` that `hardware_to_json` wrote.
+
+  Raises:
+    ProblemError: a missing or bad field, named by its JSON path under
+      `where`, or a level whose read and write bandwidths differ (this
+      version models one bandwidth per level).
+  """
+  if not isinstance(data, dict) or set(data) != set(_MODEL_KEYS):
+    raise ProblemError(f"an object with the fields {', '.join(_MODEL_KEYS)}",
+                       where=where, found=data)
+  levels = data["levels"]
+  if not isinstance(levels, list):
+    raise ProblemError("a JSON array of levels", where=f"{where}.levels", found=levels)
+  made = []
+  for index, level in enumerate(levels):
+    at = f"{where}.levels[{index}]"
+    if not isinstance(level, dict) or set(level) != set(_LEVEL_KEYS):
+      raise ProblemError(f"an object with the fields {', '.join(_LEVEL_KEYS)}",
+                         where=at, found=level)
+    if level["read_bandwidth"] != level["write_bandwidth"]:
+      raise ProblemError("equal read and write bandwidths (one bandwidth per level)",
+                         where=f"{at}.write_bandwidth", found=level["write_bandwidth"])
+    try:
+      made.append(MemoryLevel(level["name"], level["capacity"], level["alignment"],
+                              level["read_bandwidth"]))
+    except ProblemError as error:
+      raise ProblemError(error.expected, where=f"{at}.{error.where}",
+                         found=error.found) from None
+  try:
+    return Hardware(name=data["name"], levels=tuple(made), peak_flops=data["peak_flops"],
+                    peak_transcendentals=data["peak_transcendentals"],
+                    copy_bandwidth=data["copy_bandwidth"], time_model=data["time_model"])
+  except ProblemError as error:
+    raise ProblemError(error.expected, where=f"{where}.{error.where}",
+                       found=error.found) from None
+
+
 def _check_level_fields(level: MemoryLevel, prefix: str) -> None:
   """Validates a level's own fields; `prefix` locates it in a `Hardware`."""
   if not isinstance(level.name, str) or not level.name:

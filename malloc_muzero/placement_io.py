@@ -12,6 +12,20 @@ with one entry per buffer of the problem, in its order; `offset` is null for
 buffers in level 0 (the default memory) and `capacity` is null for a fast
 level without a limit. A MiniMalloc CSV solution has one fast level: a buffer
 with an offset is in level 1, one with an empty offset cell in level 0.
+
+Version 3 (written on XLA's time model) records allocation segments and
+copies (`malloc_muzero.segments`) and the whole model it was simulated on:
+
+  {..., "version": 3, "hardware_model": {"name", "time_model", "peak_flops",
+   "peak_transcendentals", "copy_bandwidth", "levels": [{"name",
+   "read_bandwidth", "write_bandwidth", "capacity", "alignment"}]},
+   "buffers": [{"name", "size", "start", "end", "level", "offset"}, ...],
+   "copies": [{"name", "kind": "prefetch"|"eviction", "start", "done"}]}
+
+where `buffers` lists each buffer's segments in the problem's order (one per
+buffer for a whole-buffer placement), so a placement of windows is written
+in terms of the original problem. `load_segments` reads it; versions 1 and 2
+are still read.
 """
 
 from __future__ import annotations
@@ -27,13 +41,18 @@ from malloc_muzero.errors import ProblemError
 from malloc_muzero.json_file import JsonReader, dump_json, read_json_file
 from malloc_muzero.minimalloc_csv import (read_minimalloc_csv,
                                           write_minimalloc_csv)
+from malloc_muzero.hardware import hardware_from_json, hardware_to_json
 from malloc_muzero.placement import Placement
-from malloc_muzero.problem import Problem
+from malloc_muzero.problem import COPY_KINDS, Problem
+from malloc_muzero.segments import (Segments, check_segments, from_windows,
+                                    whole_buffers)
 
 FORMAT = "malloc_muzero.placement"
-VERSION = 1
+VERSION = 3
 _TOP_KEYS = ("format", "version", "problem", "solver", "hardware", "capacity",
              "simulated_time_s", "bounds", "buffers")
+_TOP_KEYS_3 = _TOP_KEYS + ("hardware_model", "copies")
+_COPY_KEYS = ("name", "kind", "start", "done")
 _BOUND_KEYS = ("all_slow_s", "all_fast_s")
 _BUFFER_KEYS = ("name", "size", "start", "end", "level", "offset")
 _MAX_BYTES = np.iinfo(np.int64).max
@@ -42,20 +61,27 @@ _MAX_LEVEL = np.iinfo(np.int32).max
 
 def save_placement_json(path: str | os.PathLike, problem: Problem, hardware,
                         placement: Placement, simulated_time_s: float,
-                        bounds: tuple[float, float]) -> None:
+                        bounds: tuple[float, float], windows=None) -> None:
   """Writes a placement and its evaluation as JSON, atomically.
 
   The placement is written as it is, valid or not (`check_placement`
   decides), except that offsets of buffers in level 0 are written as null.
+  On XLA's time model it is written as version 3: segments and copies of
+  `windows.original`'s buffers when `windows` is given, else one segment per
+  buffer of `problem`, with the whole hardware model. On the additive model
+  (results from before XLA's) it is written as version 1, of `problem`'s
+  buffers (windows included).
 
   Args:
     path: the destination file.
-    problem: the instance, N buffers.
+    problem: the instance, N buffers (`windows.problem` when windowed).
     hardware: a `malloc_muzero.hardware.Hardware`; its name and the capacity
       of each fast level (`levels[1:]`) are recorded.
     placement: N levels and offsets.
     simulated_time_s: the placement's simulated time, seconds.
     bounds: (all_slow_s, all_fast_s) seconds, from `simulation_bounds`.
+    windows: the `malloc_muzero.windows.Windows` that `problem` comes from,
+      or None.
 
   Raises:
     ProblemError: the placement does not have one entry per buffer, or a time
@@ -72,15 +98,22 @@ def save_placement_json(path: str | os.PathLike, problem: Problem, hardware,
         or not isinstance(value, (int, float, np.number))
         or not math.isfinite(value)):
       raise ProblemError("a finite number of seconds", where=name, found=value)
+  if hardware.time_model == "additive":
+    version, owner = 1, problem
+    segments = whole_buffers(problem, placement)
+  else:
+    version = VERSION
+    owner = windows.original if windows is not None else problem
+    segments = (from_windows(windows, placement) if windows is not None
+                else whole_buffers(problem, placement))
   buffers = [
-      {"name": name, "size": size, "start": start, "end": end, "level": level,
-       "offset": None if level == 0 else offset}
-      for name, size, start, end, level, offset in zip(
-          problem.buffer_names, problem.sizes.tolist(), problem.starts.tolist(),
-          problem.ends.tolist(), placement.levels.tolist(),
-          placement.offsets.tolist())]
+      {"name": owner.buffer_names[b], "size": int(owner.sizes[b]), "start": start,
+       "end": end, "level": level, "offset": None if level == 0 else offset}
+      for b, start, end, level, offset in zip(
+          segments.buffer.tolist(), segments.start.tolist(), segments.end.tolist(),
+          segments.level.tolist(), segments.offset.tolist())]
   data = {
-      "format": FORMAT, "version": VERSION, "problem": problem.name,
+      "format": FORMAT, "version": version, "problem": owner.name,
       "solver": placement.solver, "hardware": hardware.name,
       "capacity": [None if level.capacity is None else int(level.capacity)
                    for level in hardware.levels[1:]],
@@ -88,14 +121,24 @@ def save_placement_json(path: str | os.PathLike, problem: Problem, hardware,
       "bounds": {key: float(times[key]) for key in _BOUND_KEYS},
       "buffers": buffers,
   }
-  atomic_write_text(path, dump_json(data, row_keys=("buffers",)))
+  if version == 3:
+    data["hardware_model"] = hardware_to_json(hardware)
+    data["copies"] = [
+        {"name": owner.buffer_names[b], "kind": COPY_KINDS[kind], "start": start,
+         "done": done}
+        for b, kind, start, done in zip(
+            segments.copy_buffer.tolist(), segments.copy_kind.tolist(),
+            segments.copy_start.tolist(), segments.copy_done.tolist())]
+  atomic_write_text(path, dump_json(data, row_keys=("buffers", "copies")))
 
 
 def load_placement_json(path: str | os.PathLike, problem: Problem) -> Placement:
-  """Reads a placement written by `save_placement_json` for `problem`.
+  """Reads a whole-buffer placement written by `save_placement_json`.
 
   The hardware, capacities and times in the file are informational and not
-  returned; the buffers must be the problem's, in its order.
+  returned; the buffers must be the problem's, in its order. A version-3
+  file of several segments per buffer, or with copies, is refused here:
+  read it with `load_segments`.
 
   Args:
     path: the JSON file.
@@ -110,7 +153,34 @@ def load_placement_json(path: str | os.PathLike, problem: Problem) -> Placement:
       file and the JSON path.
     OSError: the file cannot be read.
   """
-  return _JsonReader(str(path), problem).placement(read_json_file(path))
+  segments, solver, _ = load_segments(path, problem)
+  if not segments.whole:
+    raise ProblemError("one segment per buffer and no copies (this file places "
+                       "segments: read it with load_segments)", str(path), "buffers")
+  order = np.argsort(segments.buffer)
+  return Placement(levels=segments.level[order].astype(np.int32),
+                   offsets=segments.offset[order], solver=solver)
+
+
+def load_segments(path: str | os.PathLike, problem: Problem):
+  """Reads any placement JSON for `problem` as segments.
+
+  Returns:
+    (`malloc_muzero.segments.Segments`, the solver's name, the recorded
+    `Hardware` or None for a file before version 3).
+
+  Raises:
+    ProblemError: a malformed file, or segments and copies that do not fit
+      the problem's buffers (`check_segments`), naming the file.
+    OSError: the file cannot be read.
+  """
+  reader = _JsonReader(str(path), problem)
+  segments, hardware = reader.segments(read_json_file(path))
+  broken = check_segments(problem, segments)
+  if broken:
+    reader.fail("buffers", "segments and copies that follow the rules of "
+                "malloc_muzero.segments", broken)
+  return segments, reader.solver, hardware
 
 
 def save_placement_csv(path: str | os.PathLike, problem: Problem,
@@ -230,14 +300,17 @@ class _JsonReader(JsonReader):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
       self.fail(where, "a number of seconds", value)
 
-  def placement(self, data) -> Placement:
-    data = self.fields(data, "", _TOP_KEYS)
-    if data["format"] != FORMAT:
-      self.fail("format", f'"{FORMAT}"', data["format"])
-    version = self.integer(data["version"], "version", 1, 2**31)
+  def segments(self, data):
+    """(Segments, Hardware or None) of a placement file of any version."""
+    if not isinstance(data, dict) or "version" not in data:
+      self.fields(data, "", _TOP_KEYS)  # Names what is missing.
+    version = self.integer(data.get("version"), "version", 1, 2**31)
     if version > VERSION:
       self.fail("version", f"version {VERSION} or older; this file is from a "
                 "newer malloc_muzero, upgrade it to read the file", version)
+    data = self.fields(data, "", _TOP_KEYS_3 if version >= 3 else _TOP_KEYS)
+    if data["format"] != FORMAT:
+      self.fail("format", f'"{FORMAT}"', data["format"])
     for key in ("problem", "solver", "hardware"):
       self.string(data[key], key)
     capacity = data["capacity"]
@@ -250,45 +323,81 @@ class _JsonReader(JsonReader):
     bounds = self.fields(data["bounds"], "bounds", _BOUND_KEYS)
     for key in _BOUND_KEYS:
       self.seconds(bounds[key], f"bounds.{key}")
+    self.solver = data["solver"]
     buffers = data["buffers"]
     if not isinstance(buffers, list):
       self.fail("buffers", "a JSON array", buffers)
     problem = self.problem
-    if len(buffers) != problem.num_buffers:
+    if version < 3 and len(buffers) != problem.num_buffers:
       self.fail("buffers", f"{problem.num_buffers} buffers, one per buffer of "
                 f"problem {problem.name!r}", len(buffers))
-    levels, offsets = [], []
-    for index, buffer in enumerate(buffers):
-      level, offset = self.buffer(index, buffer)
-      levels.append(level)
-      offsets.append(offset)
-    return Placement(levels=np.array(levels, np.int32).reshape(-1),
-                     offsets=np.array(offsets, np.int64).reshape(-1),
-                     solver=data["solver"])
+    rows = [self.buffer(index, buffer, version) for index, buffer in enumerate(buffers)]
+    copies = []
+    if version >= 3:
+      if not isinstance(data["copies"], list):
+        self.fail("copies", "a JSON array", data["copies"])
+      copies = [self.copy(index, copy) for index, copy in enumerate(data["copies"])]
+    columns = list(zip(*rows)) or [()] * 5
+    copy_columns = list(zip(*copies)) or [()] * 4
+    segments = Segments(*columns, *copy_columns)
+    hardware = None
+    if version >= 3:
+      try:
+        hardware = hardware_from_json(data["hardware_model"])
+      except ProblemError as error:
+        raise ProblemError(error.expected, self.filename, error.where, error.found) from None
+    return segments, hardware
 
-  def buffer(self, index: int, buffer) -> tuple[int, int]:
-    """Checks `buffers[index]` against the problem; returns (level, offset)."""
+  def buffer_index(self, name, where: str) -> int:
+    """The problem's buffer named `name` (version 3 names rows by name)."""
+    if not hasattr(self, "_index"):
+      self._index = {n: i for i, n in enumerate(self.problem.buffer_names)}
+    index = self._index.get(name)
+    if index is None:
+      self.fail(where, f"the name of a buffer of problem {self.problem.name!r}", name)
+    return index
+
+  def copy(self, index: int, copy) -> tuple[int, int, int, int]:
+    where = f"copies[{index}]"
+    copy = self.fields(copy, where, _COPY_KEYS)
+    b = self.buffer_index(copy["name"], f"{where}.name")
+    if copy["kind"] not in COPY_KINDS:
+      self.fail(f"{where}.kind", '"prefetch" or "eviction"', copy["kind"])
+    steps = self.problem.schedule_length
+    return (b, COPY_KINDS.index(copy["kind"]),
+            self.integer(copy["start"], f"{where}.start", 0, steps),
+            self.integer(copy["done"], f"{where}.done", 0, steps))
+
+  def buffer(self, index: int, buffer, version: int) -> tuple[int, int, int, int, int]:
+    """Checks `buffers[index]` against the problem; returns (buffer, start,
+    end, level, offset)."""
     where = f"buffers[{index}]"
     buffer = self.fields(buffer, where, _BUFFER_KEYS)
     problem = self.problem
-    name = problem.buffer_names[index]
-    if buffer["name"] != name:
-      self.fail(f"{where}.name", f"{name!r}, the name of buffer {index} of "
-                f"problem {problem.name!r}", buffer["name"])
-    expected = {"size": problem.sizes, "start": problem.starts,
-                "end": problem.ends}
+    if version >= 3:
+      b = self.buffer_index(buffer["name"], f"{where}.name")
+      name = problem.buffer_names[b]
+      expected = {"size": problem.sizes}
+    else:
+      b, name = index, problem.buffer_names[index]
+      if buffer["name"] != name:
+        self.fail(f"{where}.name", f"{name!r}, the name of buffer {index} of "
+                  f"problem {problem.name!r}", buffer["name"])
+      expected = {"size": problem.sizes, "start": problem.starts, "end": problem.ends}
     for key, values in expected.items():
       value = self.integer(buffer[key], f"{where}.{key}", 0, _MAX_BYTES)
-      if value != values[index]:
-        self.fail(f"{where}.{key}", f"{int(values[index])}, the {key} of "
+      if value != values[b]:
+        self.fail(f"{where}.{key}", f"{int(values[b])}, the {key} of "
                   f"buffer {name!r} in problem {problem.name!r}", value)
+    span = (self.integer(buffer["start"], f"{where}.start", 0, _MAX_LEVEL),
+            self.integer(buffer["end"], f"{where}.end", 0, _MAX_LEVEL))
     level = self.integer(buffer["level"], f"{where}.level", 0, _MAX_LEVEL)
     offset = buffer["offset"]
     if level == 0:
-      if offset is not None:
+      if offset is not None and version < 3:  # Version 3 ignores it.
         self.fail(f"{where}.offset", "null for a buffer in level 0", offset)
-      return level, -1
+      return b, *span, level, -1
     if offset is None:
       self.fail(f"{where}.offset", f"a byte offset in level {level}")
-    return level, self.integer(offset, f"{where}.offset", 0, _MAX_BYTES)
+    return b, *span, level, self.integer(offset, f"{where}.offset", 0, _MAX_BYTES)
 

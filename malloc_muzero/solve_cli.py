@@ -12,8 +12,10 @@ validity, bytes per level, simulated time against the bounds. With
 `--windows` every buffer is first split into windows around its uses, with
 prefetches and evictions (`malloc_muzero.windows`): `--solver xla-msa
 --windows` is XLA's heuristic with prefetching, and any solver places windows
-the same way; `malloc-eval --windows` with the same settings checks the
-result. Exit status: 0 done, 2 bad input (one line on stderr).
+the same way. On XLA's time model (the default) the placement JSON records
+the original buffers' segments and copies and the hardware model (version
+3), so `malloc-eval PROBLEM OUT` checks and times it without `--windows`.
+Exit status: 0 done, 2 bad input (one line on stderr).
 """
 
 from __future__ import annotations
@@ -24,9 +26,8 @@ import sys
 import time
 
 from malloc_muzero.cli_args import (Parser, add_hardware_arguments, add_window_arguments,
-                                    hardware_for, run_command, windowed)
+                                    hardware_for, run_command, windows_for)
 
-DEFAULT_HARDWARE = "tpu-v4"
 _PROG = "malloc-solve"
 
 
@@ -36,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument("input", help="problem (.json), MiniMalloc CSV (.csv), "
                       "HLO text file or XLA dump directory")
   parser.add_argument("--solver", required=True, help="solver name")
-  add_hardware_arguments(parser, DEFAULT_HARDWARE)
+  add_hardware_arguments(parser)
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--time-limit", type=float, metavar="SECONDS",
                       help="wall-clock budget of the solver")
@@ -79,7 +80,9 @@ def _solve(args) -> list[str]:
   if as_csv and not args.input.lower().endswith(".csv"):
     raise ProblemError("a .json output for a problem that is not a MiniMalloc CSV",
                        where="-o", found=args.output)
-  problem = windowed(load_any_problem(args.input, args.module), args)
+  original = load_any_problem(args.input, args.module)
+  windows = windows_for(original, args)
+  problem = windows.problem if windows else original
   hardware = hardware_for(problem, args.hardware, args.capacity, args.time_model)
   start = time.monotonic()
   placement = solve(args.solver, problem, hardware,
@@ -92,7 +95,7 @@ def _solve(args) -> list[str]:
   else:
     save_placement_json(args.output, problem, hardware, placement,
                         simulate_placement(problem, hardware, placement.levels),
-                        simulation_bounds(problem, hardware))
+                        simulation_bounds(problem, hardware), windows)
   # `solve` has already checked the placement (it raises on a conflict).
   return report_lines(problem, hardware, placement, None, args.output) + [
       f"solve time:     {seconds:.2f} s ({args.solver})"]

@@ -31,6 +31,7 @@ def main() -> None:
   parser.add_argument("--programs", default="conv_net,strassen_matmul,transformer_train_step")
   parser.add_argument("--capacity-fraction", type=float, default=0.3)
   parser.add_argument("--time-limit", type=float, default=120.0)
+  parser.add_argument("--time-model", choices=("xla", "additive"), default="xla")
   args = parser.parse_args()
 
   print(f"{'program':<24} {'xla-msa':>8} {'exact':>8} {'proved':>7} {'bound':>8} "
@@ -38,7 +39,8 @@ def main() -> None:
   headrooms = []
   for name in args.programs.split(","):
     problem = program_problem(name)
-    hardware = get_hardware("tpu-v4", capacity=problem.capacity_for(args.capacity_fraction))
+    hardware = get_hardware("tpu-v4", capacity=problem.capacity_for(args.capacity_fraction),
+                            time_model=args.time_model)
     slow, fast = simulation_bounds(problem, hardware)
     msa = gap_closed(simulate_placement(problem, hardware,
                                         solve("xla-msa", problem, hardware).levels),

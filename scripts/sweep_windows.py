@@ -39,6 +39,7 @@ def main() -> None:
   parser.add_argument("--prefetch-steps", type=int, default=DEFAULT_PREFETCH_STEPS)
   parser.add_argument("--exact-gap", type=int, default=64)
   parser.add_argument("--exact-seconds", type=float, default=0.0)
+  parser.add_argument("--time-model", choices=("xla", "additive"), default="xla")
   args = parser.parse_args()
   gaps = [int(g) for g in args.gaps.split(",")]
 
@@ -52,7 +53,8 @@ def main() -> None:
   for fraction in (float(f) for f in args.fractions.split(",")):
     for name in args.programs.split(","):
       problem = program_problem(name)
-      hardware = get_hardware("tpu-v4", capacity=problem.capacity_for(fraction))
+      hardware = get_hardware("tpu-v4", capacity=problem.capacity_for(fraction),
+                              time_model=args.time_model)
       slow, fast = simulation_bounds(problem, hardware)
 
       def closed(p, hardware=hardware, slow=slow, fast=fast):

@@ -18,12 +18,13 @@ from malloc_muzero.simulator import simulate_placement, simulation_bounds, simul
 GRANULARITY = 16
 
 
-def _hardware(capacities: tuple[int, ...], alignment: int = 16) -> Hardware:
+def _hardware(capacities: tuple[int, ...], alignment: int = 16,
+              time_model: str = "xla") -> Hardware:
   levels = [MemoryLevel("slow", None, 1, 1e9)]
   levels += [MemoryLevel(f"fast{i}", c, alignment, 1e9 * 4 ** (i + 1))
              for i, c in enumerate(capacities)]
   return Hardware(name="test", levels=tuple(levels), peak_flops=1e12,
-                  peak_transcendentals=1e11, copy_bandwidth=1e9)
+                  peak_transcendentals=1e11, copy_bandwidth=1e9, time_model=time_model)
 
 
 @st.composite
@@ -43,6 +44,14 @@ def problems(draw):
   # Some accesses carry a copy (a window's prefetch or eviction): they cost
   # more in a fast level than in the default memory.
   copied = np.array([draw(st.sampled_from([0, 0, 200, 2000])) for _ in pairs])
+  # Some buffers come with asynchronous copies (XLA's time model): a prefetch
+  # or an eviction somewhere in their live range.
+  copies = []
+  for b in range(n):
+    for kind in (0, 1):
+      if draw(st.integers(0, 3)) == 0:
+        start = draw(st.integers(int(starts[b]), int(ends[b])))
+        copies.append((b, kind, start, draw(st.integers(start, int(ends[b]) + 1))))
   return Problem(
       name="random", buffer_names=tuple(f"b{i}" for i in range(n)), sizes=sizes,
       starts=starts, ends=ends, buffer_kinds=("temporary",) * n,
@@ -52,13 +61,16 @@ def problems(draw):
       access_buffer=np.array([b for b, _ in pairs]),
       access_instruction=np.array([t for _, t in pairs]),
       access_bytes_read=moved, access_bytes_written=np.zeros(len(pairs), np.int64),
-      access_bytes_copied=copied, schedule_length=length, source={"kind": "synthetic"})
+      access_bytes_copied=copied, schedule_length=length, source={"kind": "synthetic"},
+      copy_buffer=[c[0] for c in copies], copy_kind=[c[1] for c in copies],
+      copy_start=[c[2] for c in copies], copy_done=[c[3] for c in copies])
 
 
 def _setup(problem, hardware, num_slots=16, dense=True, track_every_instruction=False):
   # One padded shape for every generated problem: the step compiles once.
   config = game.GameConfig(granularity=GRANULARITY, num_slots=num_slots,
-                           max_buffers=10, max_instructions=10, max_accesses=2)
+                           max_buffers=10, max_instructions=10, max_accesses=2,
+                           max_copies=20)
   gp = game.make_game_problem(problem, hardware, config, track_every_instruction)
   levels = len(hardware.levels)
   assert gp.seconds_at.shape == (10, 10, levels)  # dense: M <= 16 A
@@ -88,7 +100,8 @@ def _play(gp, config, choose) -> tuple[game.State, float, list]:
        capacities=st.sampled_from([(64,), (128,), (48, 96)]))
 def test_legal_play_is_valid_and_rewards_equal_the_simulator(problem, seed, capacities,
                                                               dense, every):
-  hardware = _hardware(capacities)
+  # XLA's time model (copy stalls included) and the additive one.
+  hardware = _hardware(capacities, time_model="xla" if seed % 2 else "additive")
   config, gp = _setup(problem, hardware, dense=dense, track_every_instruction=every)
   rng = np.random.default_rng(seed)
   state, total, _ = _play(gp, config, lambda m: rng.choice(np.flatnonzero(m)))
@@ -255,3 +268,28 @@ def test_only_instructions_whose_boundedness_depends_on_the_placement_are_tracke
       total += float(state.reward)
     time = simulate_placement(problem, hardware, np.array(levels))
     assert total == pytest.approx((slow - time) / slow, abs=1e-6), levels
+
+
+def test_rewards_count_copy_stalls_on_xla_model():
+  """A windowed problem with no idle bandwidth: every copy stalls, and the
+  game's return is the simulator's saving, stalls included."""
+  import dataclasses
+
+  from tests.test_windows import _hardware as windows_hardware
+  from tests.test_windows import _problem as windows_problem
+  from malloc_muzero.windows import split_into_windows
+
+  problem = dataclasses.replace(windows_problem(), flops=np.full(40, 1e3))
+  windowed = split_into_windows(problem, min_gap=16, prefetch_steps=4).problem
+  hardware = windows_hardware()
+  config = game.game_config([windowed], granularity=1024, num_slots=16, hardware=hardware)
+  assert config.max_copies == 2
+  gp = game.make_game_problem(windowed, hardware, config)
+  # Every window in fast memory, at the lowest legal offset.
+  state, total, _ = _play(gp, config, lambda m: int(np.flatnonzero(m)[1]))
+  levels, _ = game.placement_of(gp, state, config)
+  assert levels.tolist() == [1, 1, 1]
+  slow, _ = simulation_bounds(windowed, hardware)
+  time = simulate_placement(windowed, hardware, levels)
+  assert total == pytest.approx((slow - time) / slow, abs=1e-6)
+  assert float(state.stall_s) > 0.05 * slow  # the stalls are not negligible

@@ -36,7 +36,11 @@ def test_json_round_trip(tmp_path):
   assert loaded.solver == "hand"
   assert load_placement(path, PROBLEM).offsets.tolist() == [64, -1, 8, 0]
   data = json.loads(path.read_text())
-  assert data["format"] == "malloc_muzero.placement" and data["version"] == 1
+  assert data["format"] == "malloc_muzero.placement" and data["version"] == 3
+  assert data["copies"] == [] and data["hardware_model"]["levels"][1] == {
+      "name": HARDWARE.levels[1].name, "read_bandwidth": HARDWARE.levels[1].bandwidth,
+      "write_bandwidth": HARDWARE.levels[1].bandwidth, "capacity": 256,
+      "alignment": HARDWARE.levels[1].alignment}
   assert data["problem"] == "toy" and data["hardware"] == "toy3"
   assert data["capacity"] == [256, 64]
   assert data["simulated_time_s"] == 1.5
@@ -60,6 +64,13 @@ def test_save_refuses_bad_times_and_lengths(tmp_path):
   assert not path.exists()
 
 
+def _as_version_1(data: dict) -> dict:
+  """A version-3 file of whole buffers, as version 1 wrote it."""
+  del data["copies"], data["hardware_model"]
+  data["version"] = 1
+  return data
+
+
 def _edit(tmp_path, change):
   path = tmp_path / "p.json"
   _save(path)
@@ -71,18 +82,18 @@ def _edit(tmp_path, change):
 
 @pytest.mark.parametrize("change, where, expected", [
     (lambda d: d.update(format="other"), "format", "malloc_muzero.placement"),
-    (lambda d: d.update(version=2), "version", "newer"),
+    (lambda d: d.update(version=4), "version", "newer"),
     (lambda d: d.update(version=True), "version", "an integer"),
     (lambda d: d.pop("solver"), "", '"solver"'),
     (lambda d: d.update(extra=1), "", "only the fields"),
     (lambda d: d.update(capacity=[1.5]), r"capacity\[0\]", "an integer"),
     (lambda d: d["bounds"].update(all_slow_s="1"), "bounds.all_slow_s",
      "seconds"),
-    (lambda d: d["buffers"].pop(), "buffers", "4 buffers"),
+    (lambda d: d["buffers"].pop(), "buffers", "no segment"),
     (lambda d: d["buffers"][2].update(name="q"), r"buffers\[2\]\.name",
-     "'c'"),
+     "the name of a buffer"),
     (lambda d: d["buffers"][2].update(size=17), r"buffers\[2\]\.size", "16"),
-    (lambda d: d["buffers"][1].update(end=9), r"buffers\[1\]\.end", "4"),
+    (lambda d: d["buffers"][1].update(end=9), "buffers", "do not cover"),
     (lambda d: d["buffers"][0].update(level=True), r"buffers\[0\]\.level",
      "an integer"),
     (lambda d: d["buffers"][0].update(level=-1), r"buffers\[0\]\.level",
@@ -91,8 +102,14 @@ def _edit(tmp_path, change):
      "byte offset"),
     (lambda d: d["buffers"][0].update(offset=1.0), r"buffers\[0\]\.offset",
      "an integer"),
-    (lambda d: d["buffers"][1].update(offset=0), r"buffers\[1\]\.offset",
+    (lambda d: _as_version_1(d)["buffers"][1].update(offset=0), r"buffers\[1\]\.offset",
      "null"),
+    (lambda d: d["copies"].append({"name": "a", "kind": "prefetch", "start": 0,
+                                   "done": 9}), r"copies\[0\]\.done", "an integer in"),
+    (lambda d: d["copies"].append({"name": "a", "kind": "prefetch", "start": 1,
+                                   "done": 2}), "buffers", "no fast segment begins"),
+    (lambda d: d["hardware_model"].update(peak_flops=-1), "hardware_model.peak_flops",
+     "positive"),
     (lambda d: d["buffers"][1].pop("offset"), r"buffers\[1\]", '"offset"'),
 ])
 def test_json_errors_name_file_and_path(tmp_path, change, where, expected):

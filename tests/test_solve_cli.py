@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -80,16 +81,37 @@ def test_windows_solve_and_eval_agree_and_prefetching_helps_a_transformer(tmp_pa
   out = tmp_path / "windows.json"
   assert main([dump_dir, "--solver", "xla-msa", "--capacity", "200000", "--windows",
                "--min-gap", "64", "-o", str(out)]) == 0
-  assert "valid:          yes" in capsys.readouterr().out
-  assert '"name": "' in out.read_text() and "@1" in out.read_text()
+  solved = capsys.readouterr().out
+  assert "valid:          yes" in solved
+  # Version 3: the original buffers' segments, the copies and the model.
+  data = json.loads(out.read_text())
+  assert data["version"] == 3 and data["hardware_model"]["time_model"] == "xla"
+  assert data["copies"] and all(copy["kind"] in ("prefetch", "eviction")
+                                for copy in data["copies"])
+  names = [row["name"] for row in data["buffers"]]
+  assert len(names) > len(set(names))  # some buffers have several segments
   source = tmp_path / "problem.json"
   from malloc_muzero.solve_cli import load_any_problem
   problem = load_any_problem(dump_dir)
   problem.save_json(source)
-  assert eval_main([str(source), str(out), "--capacity", "200000", "--windows",
-                    "--min-gap", "64"]) == 0
-  # Without --windows the placement's buffers are not the problem's.
-  assert eval_main([str(source), str(out), "--capacity", "200000"]) == 2
+  # The file alone (its segments, copies and hardware model) gives the same
+  # time as the solve, with no --windows or --capacity.
+  assert eval_main([str(source), str(out)]) == 0
+  evaluated = capsys.readouterr().out
+  line = [x for x in solved.splitlines() if x.startswith("simulated time")]
+  assert line and line == [x for x in evaluated.splitlines() if x.startswith("simulated time")]
+  derived, levels = _segment_problem(problem, out)
+  assert data["simulated_time_s"] == pytest.approx(
+      simulate_placement(derived, _recorded(out), levels), rel=1e-6)
+  # Windows of the problem are not the file's buffers.
+  assert eval_main([str(source), str(out), "--windows", "--min-gap", "64"]) == 2
+  # The additive model writes windows as buffers (version 1), as before.
+  legacy = tmp_path / "legacy.json"
+  assert main([dump_dir, "--solver", "xla-msa", "--capacity", "200000", "--windows",
+               "--min-gap", "64", "--time-model", "additive", "-o", str(legacy)]) == 0
+  assert json.loads(legacy.read_text())["version"] == 1
+  assert eval_main([str(source), str(legacy), "--capacity", "200000", "--windows",
+                    "--min-gap", "64", "--time-model", "additive"]) == 0
   capsys.readouterr()
   # XLA's heuristic with prefetching beats it without on this program.
   hardware = get_hardware("tpu-v4", capacity=200000)
@@ -98,3 +120,17 @@ def test_windows_solve_and_eval_agree_and_prefetching_helps_a_transformer(tmp_pa
   prefetching = simulate_placement(windowed, hardware,
                                    solve("xla-msa", windowed, hardware).levels)
   assert simulation_bounds(windowed, hardware)[0] > plain > prefetching
+
+
+def _segment_problem(problem, path):
+  from malloc_muzero.placement_io import load_segments
+  from malloc_muzero.segments import segment_problem
+
+  derived, placement = segment_problem(problem, load_segments(path, problem)[0])
+  return derived, placement.levels
+
+
+def _recorded(path):
+  from malloc_muzero.hardware import hardware_from_json
+
+  return hardware_from_json(json.loads(path.read_text())["hardware_model"])

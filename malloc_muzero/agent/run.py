@@ -26,6 +26,7 @@ def run_identity(problems, hardwares) -> dict:
     identities.append({"problem": problem.name, "buffers": problem.num_buffers,
                        "hardware": hardware.name,
                        "capacity": [level.capacity for level in hardware.levels[1:]],
+                       "time_model": hardware.time_model,
                        **({"windows": windows} if windows else {})})
   return identities[0] if len(identities) == 1 else {"problems": identities}
 
@@ -183,6 +184,8 @@ def read_run(workdir: str) -> dict:
     curve = [json.loads(line) for line in f if line.strip()]
   return {"workdir": workdir, "problem": run["problem"], "hardware": run["hardware"],
           "capacity": run["capacity"][0],
+          # Runs from before the time model was recorded ran on the additive one.
+          "time_model": run.get("time_model", "additive"),
           "label": agent_label(run["train_config"]) + (
               ", windows" if run.get("windows") else ""),
           "time_s": placement["simulated_time_s"], "curve": curve}
