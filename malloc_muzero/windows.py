@@ -86,7 +86,8 @@ def _add_copy(copies: dict[int, int], total: int, steps: list[int]) -> None:
 
 
 def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
-                       prefetch_steps: int = DEFAULT_PREFETCH_STEPS) -> Windows:
+                       prefetch_steps: int = DEFAULT_PREFETCH_STEPS,
+                       picker=None) -> Windows:
   """The problem with each buffer split into windows around its uses.
 
   Args:
@@ -96,6 +97,10 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
     prefetch_steps: steps before a window's first access over which its
       prefetch is spread, and after its last over which an eviction is
       (>= 0; 0 puts each copy on the access itself).
+    picker: a `malloc_muzero.prefetch_picker.PrefetchIntervalPicker` (see
+      `prefetch_picker.xla_picker`), or None. With it a later window starts
+      where XLA's picker prefers its prefetch to (`prefetch_steps` before
+      its first access when the picker finds no room).
 
   Raises:
     ProblemError: a bad `min_gap` or `prefetch_steps`.
@@ -140,6 +145,11 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
         window_start = start
       else:
         window_start = max(previous_end + 1, uses[0] - prefetch_steps)
+        if picker is not None:
+          # XLA's start times are exclusive: a copy started after step t
+          # overlaps t + 1 .. use - 1, as one issued before t + 1 does here.
+          chosen = picker.preferred(picker.copy_seconds(size), previous_end, uses[0])
+          window_start = window_start if chosen is None else chosen + 1
         _add_copy(copies, size, list(range(window_start, uses[0])) or [uses[0]])
         add_async_copy(PREFETCH, window_start, uses[0])
       writes = any(problem.access_bytes_written[k] > 0 for k in group)
@@ -157,7 +167,8 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
                   copies)
       previous_end = window_end
   source = dict(problem.source)
-  source["windows"] = {"min_gap": int(min_gap), "prefetch_steps": int(prefetch_steps)}
+  source["windows"] = {"min_gap": int(min_gap), "prefetch_steps": int(prefetch_steps),
+                       **({"prefetch_timing": "xla"} if picker is not None else {})}
   windowed = Problem(
       name=problem.name, buffer_names=tuple(buffers["names"]), sizes=buffers["sizes"],
       starts=buffers["starts"], ends=buffers["ends"], buffer_kinds=tuple(buffers["kinds"]),

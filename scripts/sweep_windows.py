@@ -2,7 +2,7 @@
 
     python scripts/sweep_windows.py [--programs conv_net,strassen_matmul,...]
         [--fractions 0.1,0.3,0.5] [--gaps 8,16,32,64,128] [--prefetch-steps 4]
-        [--exact-gap 64 --exact-seconds 30]
+        [--exact-gap 64 --exact-seconds 30] [--picker] [--time-model xla|additive]
 
 For each catalogue program and fast-memory capacity (a share of its peak live
 bytes, `tpu-v4`), prints the share of the slow-fast gap that `xla-msa` closes
@@ -10,7 +10,10 @@ on the program as it is, and on the program split into windows
 (`malloc_muzero.windows`) at each `--gaps` value (accesses further apart than
 that many steps go to different windows, with a prefetch or an eviction
 between them). With `--exact-seconds`, CP-SAT (`exact`) also solves the
-windows at `--exact-gap`: its best placement and the bound it proves.
+windows at `--exact-gap`: its best placement and the bound it proves. With
+`--picker`, one more column: `xla-msa` on the windows at `--exact-gap` whose
+prefetches start where XLA's prefetch interval picker prefers
+(`malloc_muzero.prefetch_picker`) instead of `--prefetch-steps` before the use.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from experiments.problem_sources import program_problem  # noqa: E402
 from malloc_muzero import get_hardware, simulate_placement, simulation_bounds  # noqa: E402
 from malloc_muzero.solvers import solve  # noqa: E402
 from malloc_muzero.solvers.exact import solve_exact  # noqa: E402
+from malloc_muzero.prefetch_picker import xla_picker  # noqa: E402
 from malloc_muzero.windows import DEFAULT_PREFETCH_STEPS, split_into_windows  # noqa: E402
 
 
@@ -40,6 +44,7 @@ def main() -> None:
   parser.add_argument("--exact-gap", type=int, default=64)
   parser.add_argument("--exact-seconds", type=float, default=0.0)
   parser.add_argument("--time-model", choices=("xla", "additive"), default="xla")
+  parser.add_argument("--picker", action="store_true")
   args = parser.parse_args()
   gaps = [int(g) for g in args.gaps.split(",")]
 
@@ -47,8 +52,11 @@ def main() -> None:
       f" {'gap ' + str(g):>8}" for g in gaps)
   if args.exact_seconds:
     header += f" {'exact@' + str(args.exact_gap):>9} {'bound':>7}"
-  print(f"share of the slow-fast gap closed (tpu-v4, prefetch over "
-        f"{args.prefetch_steps} steps); xla-msa on the program, then on its windows")
+  if args.picker:
+    header += f" {'picker@' + str(args.exact_gap):>10}"
+  print(f"share of the slow-fast gap closed (tpu-v4, {args.time_model} time model, "
+        f"prefetch over {args.prefetch_steps} steps); xla-msa on the program, then on "
+        "its windows")
   print(header)
   for fraction in (float(f) for f in args.fractions.split(",")):
     for name in args.programs.split(","):
@@ -69,6 +77,10 @@ def main() -> None:
         result = solve_exact(windows, hardware, time_limit_s=args.exact_seconds)
         row += (f" {gap_closed(result.objective_s, slow, fast):>9.1%}"
                 f" {gap_closed(result.bound_s, slow, fast):>7.1%}")
+      if args.picker:
+        picked = split_into_windows(problem, args.exact_gap, args.prefetch_steps,
+                                    picker=xla_picker(problem, hardware)).problem
+        row += f" {closed(picked):>10.1%}"
       print(row, flush=True)
 
 

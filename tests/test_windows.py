@@ -125,3 +125,23 @@ def test_xla_msa_on_xla_model_prefetches_only_what_its_stalls_allow(flops, place
   # read that saves 3.7 us, so it stays in the default memory; a@0's
   # eviction stalls too, but a@0 saves a write and a read.
   assert levels.tolist() == ([1, 1, 1] if placed else [1, 0, 1])
+
+
+def test_xla_picker_times_the_prefetch():
+  from malloc_muzero.prefetch_picker import PrefetchIntervalPicker, xla_picker
+
+  # 1 s per step, a copy of a's 4096 B takes 4 s: XLA prefers an overlap of
+  # 1.5 copies, 6 steps strictly between the copy's start and the use at 30,
+  # so the copy starts after step 23 and the window at 24.
+  picker = PrefetchIntervalPicker(elapsed_s=np.ones(40), executions=np.ones(40),
+                                  max_interval_s=100.0, seconds_per_byte=1 / 1024)
+  windows = split_into_windows(_problem(), min_gap=16, prefetch_steps=4, picker=picker)
+  p = windows.problem
+  assert p.buffer_names[1] == "a@1" and p.starts[1] == 24
+  assert p.copy_start[p.copy_kind == PREFETCH].tolist() == [24]
+  assert p.source["windows"]["prefetch_timing"] == "xla"
+  # The picker of a problem on a hardware model: elapsed times with every
+  # buffer in the default memory, copies at its bandwidth.
+  picker = xla_picker(_problem(), _hardware())
+  assert picker.copy_seconds(1e9) == pytest.approx(1.0)
+  assert picker.elapsed_s[30] == pytest.approx(4096 / 1e9)

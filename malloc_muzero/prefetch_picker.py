@@ -1,0 +1,156 @@
+"""When to start a prefetch: XLA's `CostAnalysisPrefetchIntervalPicker`.
+
+From `xla/service/memory_space_assignment/prefetch_interval_picker.cc`. The
+time between steps `s` and `e` is `elapsed(s, e)`, the elapsed times of the
+instructions strictly between them, each weighted by how often it runs and
+divided by the fewest runs in the range (XLA: `5^nest level` over `5^min
+level`). A prefetch of a buffer whose copy takes `copy_s` seconds, for a use
+at step `use`, may start at a step `t`:
+
+* no later than the latest `t < use` with `elapsed(t, use) + reduction >=
+  min_ratio * copy_s` (`reduction`: what the use saves in alternate memory);
+* no earlier than the first `t >= start` with `elapsed(t, use) <=
+  max_interval`, where `max_interval` is `max_ratio` times the copy time of
+  the whole alternate memory;
+* preferably where `elapsed(t, use)` is closest to `preferred_ratio *
+  copy_s` (the earliest such `t`).
+
+Like XLA, only steps that run as often as the use are candidates (XLA: the
+same computation nest level). `candidates` lists them in XLA's order: the
+preferred step, then one later, one earlier, alternating, and once the
+later side is exhausted the earlier side in jumps of at least 1/100 of
+`elapsed(earliest, use)`. The ratios default to XLA's tests' (0.8, 1.5, 10).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+MIN_RATIO = 0.8
+PREFERRED_RATIO = 1.5
+MAX_RATIO = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PrefetchIntervalPicker:
+  """XLA's prefetch interval picker over one schedule.
+
+  Attributes:
+    elapsed_s: [T] float64 elapsed seconds of each step's instruction, once.
+    executions: [T] float64 times each instruction runs.
+    max_interval_s: the longest overlap a prefetch may have (`max_ratio`
+      times the copy time of the whole alternate memory).
+    min_ratio: shortest overlap, in copy times.
+    preferred_ratio: preferred overlap, in copy times.
+    seconds_per_byte: of a copy (`1 / default memory bandwidth`).
+  """
+  elapsed_s: np.ndarray
+  executions: np.ndarray
+  max_interval_s: float
+  min_ratio: float = MIN_RATIO
+  preferred_ratio: float = PREFERRED_RATIO
+  seconds_per_byte: float = 0.0
+
+  def copy_seconds(self, size: int) -> float:
+    """Seconds a copy of `size` bytes takes."""
+    return float(size) * self.seconds_per_byte
+
+  def __post_init__(self):
+    weighted = np.asarray(self.elapsed_s, np.float64) * np.asarray(self.executions, np.float64)
+    object.__setattr__(self, "_cumsum", np.concatenate([[0.0], np.cumsum(weighted)]))
+
+  def interval(self, start: int, end: int) -> float:
+    """Seconds of the steps strictly between `start` and `end`, each weighted
+    by its executions over the fewest executions among them."""
+    if end - start <= 1:
+      return 0.0
+    runs = np.asarray(self.executions)[start + 1:end]
+    fewest = max(float(runs.min()), 1e-30)
+    return float(self._cumsum[end] - self._cumsum[start + 1]) / fewest
+
+  def _same_level(self, t: int, use: int) -> bool:
+    return self.executions[t] == self.executions[use]
+
+  def latest(self, copy_s: float, start: int, use: int, reduction_s: float = 0.0) -> int:
+    """The latest start step (may be < `start`: no room)."""
+    t = use - 1
+    while t >= start and (not self._same_level(t, use) or
+                          self.min_ratio * copy_s > self.interval(t, use) + reduction_s):
+      t -= 1
+    return t
+
+  def candidates(self, copy_s: float, start: int, use: int,
+                 reduction_s: float = 0.0) -> list[int]:
+    """Start steps for a prefetch of a copy of `copy_s` seconds for the use
+    at `use`, no earlier than `start`, in XLA's order of preference."""
+    latest = self.latest(copy_s, start, use, reduction_s)
+    earliest = start
+    while earliest < latest and (not self._same_level(earliest, use) or
+                                 self.max_interval_s < self.interval(earliest, use)):
+      earliest += 1
+    if earliest > latest:
+      return []
+    target = self.preferred_ratio * copy_s
+    preferred, best = earliest, np.inf
+    for t in range(earliest, latest + 1):
+      gap = abs(target - self.interval(t, use))
+      if self._same_level(t, use) and gap < best:
+        preferred, best = t, gap
+    return self._order(preferred, earliest, latest, use)
+
+  def _order(self, preferred: int, earliest: int, latest: int, use: int) -> list[int]:
+    """XLA's `Begin` and `Next`: alternate around `preferred`, then jump."""
+    def later(t: int) -> int:
+      while t <= latest and not self._same_level(t, use):
+        t += 1
+      return t
+
+    increasing, decreasing = later(preferred + 1), preferred
+    use_increasing = False
+    order = []
+    while increasing <= latest or decreasing >= earliest:
+      if use_increasing:
+        order.append(increasing)
+        increasing = later(increasing + 1)
+        use_increasing = decreasing < earliest
+        continue
+      t = decreasing
+      order.append(t)
+      decreasing -= 1
+      floor = (self.interval(t, use) + self.interval(earliest, use) / 100
+               if increasing > latest else -np.inf)
+      while decreasing >= earliest and (not self._same_level(decreasing, use) or
+                                        self.interval(decreasing, use) < floor):
+        decreasing -= 1
+      use_increasing = increasing <= latest
+    return order
+
+  def preferred(self, copy_s: float, start: int, use: int, reduction_s: float = 0.0) -> int | None:
+    """The first candidate, or None when no start fits."""
+    order = self.candidates(copy_s, start, use, reduction_s)
+    return order[0] if order else None
+
+
+def xla_picker(problem, hardware, max_ratio: float = MAX_RATIO, min_ratio: float = MIN_RATIO,
+               preferred_ratio: float = PREFERRED_RATIO) -> PrefetchIntervalPicker:
+  """The picker of a problem on a hardware model, as XLA builds it: each
+  step's elapsed time with every buffer in the default memory
+  (`GetInstructionElapsed`), copies at the default memory's bandwidth, and a
+  longest overlap of `max_ratio` copy times of the fastest level's capacity."""
+  import jax.numpy as jnp
+
+  from malloc_muzero.simulator import instruction_times, simulation_inputs
+
+  inputs = simulation_inputs(problem, hardware)
+  runs = np.asarray(inputs.executions, np.float64)
+  weighted = np.asarray(instruction_times(inputs, jnp.zeros(problem.num_buffers, jnp.int32)),
+                        np.float64)
+  elapsed = np.where(runs > 0, weighted / np.where(runs > 0, runs, 1.0), 0.0)
+  per_byte = 1.0 / hardware.levels[0].bandwidth
+  fastest = max(hardware.levels[1:], key=lambda level: level.bandwidth)
+  return PrefetchIntervalPicker(elapsed_s=elapsed, executions=runs,
+                                max_interval_s=max_ratio * fastest.capacity * per_byte,
+                                min_ratio=min_ratio, preferred_ratio=preferred_ratio,
+                                seconds_per_byte=per_byte)
