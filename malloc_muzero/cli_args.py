@@ -39,7 +39,9 @@ def add_hardware_arguments(parser: argparse.ArgumentParser, recorded: bool = Fal
 
   default = ("the model the placement file records, else " if recorded else "") + \
       DEFAULT_HARDWARE
-  parser.add_argument("--hardware", help=f"hardware preset (default: {default})")
+  parser.add_argument("--hardware", help=f"hardware preset (default: {default}; for a "
+                      "MiniMalloc CSV problem, MiniMalloc's semantics: one memory of "
+                      "the file's capacity, alignment 1)")
   parser.add_argument("--capacity", type=byte_count, metavar="BYTES",
                       help="capacity of the first fast memory level, bytes "
                       "(default: from a MiniMalloc file name, else the "
@@ -80,14 +82,23 @@ def windows_for(problem, args):
 
 def hardware_for(problem, name: str | None, capacity: int | None,
                  time_model: str | None = None):
-  """The preset `name` (None: `DEFAULT_HARDWARE`), with `capacity` or a
-  MiniMalloc problem's own, on `time_model` (None: the preset's)."""
-  from malloc_muzero.hardware import get_hardware
+  """The preset `name`, with `capacity` or a MiniMalloc problem's own, on
+  `time_model` (None: the preset's). Without a name, `DEFAULT_HARDWARE`, or
+  for a MiniMalloc problem MiniMalloc's semantics (`minimalloc_hardware`:
+  one memory, alignment 1)."""
+  import dataclasses
 
-  name = DEFAULT_HARDWARE if name is None else name
-  if capacity is None and problem.source.get("kind") == "minimalloc":
+  from malloc_muzero.hardware import get_hardware, minimalloc_hardware
+
+  minimalloc = problem.source.get("kind") == "minimalloc"
+  if capacity is None and minimalloc:
     capacity = problem.source.get("capacity")
-  return get_hardware(name, capacity=capacity, time_model=time_model)
+  if name is None and minimalloc:
+    hardware = minimalloc_hardware(capacity)
+    return hardware if time_model is None else dataclasses.replace(hardware,
+                                                                   time_model=time_model)
+  return get_hardware(DEFAULT_HARDWARE if name is None else name, capacity=capacity,
+                      time_model=time_model)
 
 
 def run_command(prog: str, parser: argparse.ArgumentParser, body, argv,

@@ -235,6 +235,16 @@ def get_hardware(name: str, capacity: int | None = None,
   return hardware
 
 
+def minimalloc_hardware(capacity: int | None = None) -> Hardware:
+  """MiniMalloc's semantics for its CSV files: one memory of `capacity`
+  bytes (None: the tpu-v4 preset's) with alignment 1, on tpu-v4's
+  bandwidths (a CSV file's buffers are scored as written and read once).
+  Named "minimalloc"."""
+  hardware = PRESETS["tpu-v4"].with_capacity(capacity or PRESETS["tpu-v4"].levels[1].capacity)
+  memory = dataclasses.replace(hardware.levels[1], name="memory", alignment=1)
+  return dataclasses.replace(hardware, name="minimalloc", levels=(hardware.levels[0], memory))
+
+
 def hardware_to_json(hardware: Hardware) -> dict:
   """The model a placement was simulated on, as plain JSON types: enough to
   simulate it again (`hardware_from_json`). Each level's one bandwidth is

@@ -183,6 +183,26 @@ def test_minimalloc_capacity_from_a_renamed_file(tmp_path, capsys):
   solution = tmp_path / "solution.csv"
   save_placement_csv(solution, problem, everything)
   assert main([str(renamed), str(solution)]) == 0
-  assert "CMEM 134,217,728 B (128.0 MiB)" in capsys.readouterr().out
+  assert "minimalloc: memory 134,217,728 B (128.0 MiB)" in capsys.readouterr().out
   assert main([str(CHALLENGING[0]), str(solution)]) == 1
   assert "capacity of 1048576 bytes" in capsys.readouterr().out
+
+
+def test_minimalloc_semantics_for_csv_files(tmp_path, capsys):
+  # Issue 16's packing: one memory, alignment 1, half-open ranges. Offsets
+  # 0, 4, 0, 8 at capacity 10 are valid; moving b onto a, or d past 10, is not.
+  problem = tmp_path / "p.csv"
+  problem.write_text("id,lower,upper,size\na,0,4,4\nb,2,6,4\nc,6,8,8\nd,0,8,2\n")
+  for offsets, status, words in (((0, 4, 0, 8), 0, "valid:          yes"),
+                                 ((0, 2, 0, 8), 1, "NO, overlap"),
+                                 ((0, 4, 0, 9), 1, "NO, capacity")):
+    solution = tmp_path / "s.csv"
+    solution.write_text("id,lower,upper,size,offset\n" + "".join(
+        f"{n},{lo},{up},{size},{o}\n" for (n, lo, up, size), o in zip(
+            (("a", 0, 4, 4), ("b", 2, 6, 4), ("c", 6, 8, 8), ("d", 0, 8, 2)), offsets)))
+    assert main([str(problem), str(solution), "--capacity", "10"]) == status
+    out = capsys.readouterr().out
+    assert words in out and "minimalloc: memory 10 B" in out
+  # A hardware preset brings its own alignment (512 B on tpu-v4).
+  assert main([str(problem), str(solution), "--capacity", "10", "--hardware", "tpu-v4"]) == 1
+  assert "alignment of 512 bytes" in capsys.readouterr().out
