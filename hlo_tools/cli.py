@@ -58,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   # Imported here so that `--help` stays fast.
   from malloc_muzero import ProblemError, write_minimalloc_csv
+  from malloc_muzero.atomic_file import check_writable, refuse_input_as_output
   try:
+    if args.output:
+      refuse_input_as_output(args.output, args.input)
+      check_writable(args.output)
     module = load_module(args.input, args.module)
     if args.live_ranges:
       liveness = run_guarded(module, None, analyze_liveness, module)

@@ -75,7 +75,11 @@ def _solve(args) -> list[str]:
   from malloc_muzero.simulator import simulate_placement, simulation_bounds
   from malloc_muzero.solvers import SolverOptions, get_solver, solve
 
+  from malloc_muzero.atomic_file import check_writable, refuse_input_as_output
+
   get_solver(args.solver)  # An unknown name fails before any work.
+  refuse_input_as_output(args.output, args.input)  # So does an output we may not write.
+  check_writable(args.output)
   as_csv = args.output.lower().endswith(".csv")
   if as_csv and not args.input.lower().endswith(".csv"):
     raise ProblemError("a .json output for a problem that is not a MiniMalloc CSV",

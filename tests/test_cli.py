@@ -79,3 +79,13 @@ def test_command_exit_status_without_traceback(tmp_path):
   assert result.returncode == 1
   assert "Traceback" not in result.stderr
   assert result.stderr.strip().count("\n") == 0
+
+
+def test_extract_refuses_its_input_as_output(tmp_path, capsys):
+  from hlo_tools.cli import main as extract_main
+
+  hlo = tmp_path / "m.txt"
+  hlo.write_text("HloModule m\n\nENTRY e {\n  ROOT p = f32[4] parameter(0)\n}\n")
+  assert extract_main([str(hlo), "-o", str(hlo)]) == 1
+  assert "an output other than the input" in capsys.readouterr().err
+  assert hlo.read_text().startswith("HloModule m")

@@ -134,3 +134,28 @@ def _recorded(path):
   from malloc_muzero.hardware import hardware_from_json
 
   return hardware_from_json(json.loads(path.read_text())["hardware_model"])
+
+
+def test_outputs_that_are_inputs_or_not_regular_files_are_refused(tmp_path, capsys):
+  import os
+
+  problem = Problem.from_arrays(sizes=[8, 8], starts=[0, 1], ends=[2, 3])
+  path = tmp_path / "p.json"
+  problem.save_json(path)
+  before = path.read_text()
+  # -o equal to the input: refused, the input untouched.
+  assert main([str(path), "--solver", "first-fit", "-o", str(path)]) == 2
+  assert "an output other than the input" in capsys.readouterr().err
+  assert path.read_text() == before
+  # A symbolic link, a FIFO and a directory are not replaced.
+  link = tmp_path / "link.json"
+  link.symlink_to(tmp_path / "elsewhere.json")
+  fifo = tmp_path / "fifo.json"
+  os.mkfifo(fifo)
+  for target, kind in ((link, "a symbolic link"), (fifo, "a FIFO"),
+                       (tmp_path, "a directory")):
+    assert main([str(path), "--solver", "first-fit", "-o", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "a regular file or a new path" in err and kind in err and str(target) in err
+    assert len(err.strip().splitlines()) == 1
+  assert link.is_symlink() and not (tmp_path / "elsewhere.json").exists()
