@@ -114,3 +114,48 @@ def test_training_run_writes_its_outputs(tmp_path):
   again = train([problem], [hardware], str(tmp_path), 0.0, 0, trainer.config,
                 progress=False)
   assert again["resumed"] and again["iterations"] == 1  # no budget: nothing more
+
+
+def test_metrics_keep_one_line_per_iteration_and_survive_a_torn_line(tmp_path):
+  import json
+
+  from malloc_muzero.agent import run_files
+  from malloc_muzero.agent.run import train
+
+  trainer, problem, hardware, _ = _trainer("learned")
+  train([problem], [hardware], str(tmp_path), 0.0, 0, trainer.config, progress=False)
+  metrics = tmp_path / "metrics.jsonl"
+  # A dead run's lines past the checkpoint, and a line torn by a kill.
+  with open(metrics, "a") as f:
+    f.write(json.dumps({"iteration": 2, "games": 8, "seconds": 9.0}) + "\n")
+    f.write('{"iteration": 3, "ga')
+  with pytest.warns(UserWarning, match="torn last line"):
+    assert [row["iteration"] for row in run_files.read_metrics(str(metrics))] == [1, 2]
+  with pytest.warns(UserWarning):
+    again = train([problem], [hardware], str(tmp_path), 0.0, 0, trainer.config,
+                  progress=False)
+  assert again["resumed"] and again["iterations"] == 1
+  rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+  assert [row["iteration"] for row in rows] == [1]  # nothing counted twice
+
+
+def test_a_workdir_is_locked_while_a_run_uses_it(tmp_path):
+  import os
+
+  from malloc_muzero.agent import run_files
+
+  with run_files.lock(str(tmp_path)):
+    with pytest.raises(ProblemError, match=f"pid {os.getpid()} holds it"):
+      with run_files.lock(str(tmp_path)):
+        pass
+  with run_files.lock(str(tmp_path)):  # released when the holder is done
+    pass
+
+
+def test_bad_metrics_lines_name_the_file_and_line(tmp_path):
+  from malloc_muzero.agent import run_files
+
+  path = tmp_path / "metrics.jsonl"
+  path.write_text('{"iteration": 1}\nnot json\n{"iteration": 2}\n')
+  with pytest.raises(ProblemError, match="line 2"):
+    run_files.read_metrics(str(path))

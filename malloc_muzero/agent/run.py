@@ -5,16 +5,21 @@ resumes from the latest checkpoint in its work directory (orbax,
 `agent.checkpoint`), appends one line per iteration to `metrics.jsonl` and to
 TensorBoard (`tensorboard/`, written with tensorboardX: returns, loss terms,
 games/s against games played), keeps, on one problem, `best_placement.json`
-(the best placement any self-play game found), checkpoints every
-`checkpoint_every_s` seconds and at the end, draws `training_curve.png`, and
-shows a progress bar with the time left.
+(the best placement any self-play game found), checkpoints
+after the first iteration, then every `checkpoint_every_s` seconds and at
+the end, draws `training_curve.png`, and shows a progress bar with the time
+left. A killed run resumes where its last checkpoint left it
+(`agent.run_files`: the workdir's lock and its metrics).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import time
+
+from malloc_muzero.agent import run_files
 
 
 def run_identity(problems, hardwares) -> dict:
@@ -93,11 +98,30 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   Args:
     problems, hardwares: a problem and its hardware, or lists of them (a set).
 
+  A run into a workdir that holds a checkpoint of the same configuration
+  resumes from it, says so on stderr, drops the metrics of iterations after
+  it, and spends only what is left of `time_budget_s` (the seconds the
+  metrics record); a larger budget continues it. A checkpoint is written
+  after the first iteration, then every `checkpoint_every_s`. The workdir is
+  locked for the run's life (`run_files.lock`).
+
   Returns:
     A summary: iterations, games, the best return, whether it resumed, the
     trainer and its decoders (one per problem); for one problem also the best
     placement, its time and the bounds.
+
+  Raises:
+    ProblemError: another run holds the workdir, or its checkpoint is of
+      another configuration or damaged.
   """
+  os.makedirs(workdir, exist_ok=True)
+  with run_files.lock(workdir):
+    return _train(problems, hardwares, workdir, time_budget_s, seed, config, progress,
+                  checkpoint_every_s)
+
+
+def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
+           config, progress: bool, checkpoint_every_s: float) -> dict:
   from tqdm import tqdm
 
   from malloc_muzero.agent import checkpoint
@@ -106,15 +130,22 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
 
   if not isinstance(problems, (list, tuple)):
     problems, hardwares = [problems], [hardwares]
-  os.makedirs(workdir, exist_ok=True)
   decoders, trainer = make_trainer(problems, hardwares, config, seed)
   identity = run_identity(problems, hardwares)
   resumed = checkpoint.restore(workdir, trainer, identity)
   single = len(problems) == 1
   problem, hardware, decoder = problems[0], hardwares[0], decoders[0]
   bounds = simulation_bounds(problem, hardware) if single else None
-  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  metrics_path = os.path.join(workdir, run_files.METRICS_FILE)
+  kept = run_files.truncate_metrics(metrics_path, trainer.iteration if resumed else 0)
+  spent = float(kept[-1].get("seconds", 0.0)) if resumed and kept else 0.0
+  if resumed:
+    print(f"train: resuming {workdir} from its checkpoint at iteration "
+          f"{trainer.iteration}; {spent:.0f} s of the {time_budget_s:g} s budget spent"
+          + ("" if spent < time_budget_s else ", nothing left (a larger "
+             "--time_budget_s continues it)"), file=sys.stderr, flush=True)
   best_saved = trainer.best[0] if resumed else -float("inf")
+  saved_once = resumed
   start = last_checkpoint = time.monotonic()
   from tensorboardX import SummaryWriter
 
@@ -122,11 +153,12 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
       SummaryWriter(os.path.join(workdir, "tensorboard")) as board, tqdm(
       total=round(time_budget_s), disable=not progress, unit="s",
       desc="train", bar_format="{l_bar}{bar}| {n:.0f}/{total}s [{elapsed}<{remaining}] {postfix}") as bar:
-    while trainer.iteration == 0 or time.monotonic() - start < time_budget_s:
+    while trainer.iteration == 0 or spent + time.monotonic() - start < time_budget_s:
       report = trainer.run_iteration()
       record = {"iteration": report.iteration,
                 "games": report.iteration * config.games_per_iteration,
-                "seconds": time.monotonic() - start, "mean_return": report.mean_return,
+                "seconds": spent + time.monotonic() - start,
+                "mean_return": report.mean_return,
                 "best_return": report.best_return, "games_per_s": report.games_per_s,
                 **{f"loss_{k}": v for k, v in report.losses.items()}}
       metrics.write(json.dumps(record) + "\n")
@@ -141,10 +173,10 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
                             hardware, placement,
                             simulate_placement(problem, hardware, placement.levels),
                             bounds)
-      if time.monotonic() - last_checkpoint >= checkpoint_every_s:
+      if not saved_once or time.monotonic() - last_checkpoint >= checkpoint_every_s:
         checkpoint.save(workdir, trainer, identity)
-        last_checkpoint = time.monotonic()
-      bar.n = min(time.monotonic() - start, time_budget_s)
+        last_checkpoint, saved_once = time.monotonic(), True
+      bar.n = min(spent + time.monotonic() - start, time_budget_s)
       bar.set_postfix_str(f"best {report.best_return:.4f} mean {report.mean_return:.4f} "
                           f"{report.games_per_s:.1f} games/s")
       bar.refresh()
@@ -180,8 +212,7 @@ def read_run(workdir: str) -> dict:
         raise ProblemError("a run on one problem", workdir,
                            found="a run on a set (its results are in evaluation.json)")
   placement = read_json_file(paths["best_placement.json"])
-  with open(paths["metrics.jsonl"]) as f:
-    curve = [json.loads(line) for line in f if line.strip()]
+  curve = run_files.read_metrics(paths["metrics.jsonl"])
   return {"workdir": workdir, "problem": run["problem"], "hardware": run["hardware"],
           "capacity": run["capacity"][0],
           # Runs from before the time model was recorded ran on the additive one.
@@ -200,8 +231,7 @@ def plot_curve(metrics_path: str, path: str) -> None:
 
   from malloc_muzero.atomic_file import atomic_write_bytes
 
-  with open(metrics_path) as f:
-    rows = [json.loads(line) for line in f if line.strip()]
+  rows = run_files.read_metrics(metrics_path)
   figure = Figure(figsize=(6, 3.5))
   FigureCanvasAgg(figure)
   axes = figure.add_subplot()
