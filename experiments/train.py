@@ -113,6 +113,7 @@ def main(argv: list[str]) -> None:
   from malloc_muzero import ProblemError
   from malloc_muzero.agent.run import comparison, train
   try:
+    check_numeric_flags()
     problems = load_problem_flag(_PROBLEM.value, _PROGRAM.value)
     held_out = load_problem_flag(_EVAL_PROBLEM.value, _EVAL_PROGRAM.value, required=False)
     hardwares = [hardware_for(p) for p in problems + held_out]
@@ -137,12 +138,40 @@ def main(argv: list[str]) -> None:
     sys.exit(2)
 
 
+def check_numeric_flags() -> None:
+  """One line naming the flag for a budget, capacity or fraction out of range.
+
+  Raises:
+    ProblemError: where="--FLAG".
+  """
+  import math
+
+  from malloc_muzero import ProblemError
+
+  checks = (
+      ("--time_budget_s", _BUDGET.value, "a finite number of seconds >= 0",
+       lambda v: math.isfinite(v) and v >= 0),
+      ("--checkpoint_every_s", _CHECKPOINT_S.value, "a finite number of seconds >= 0",
+       lambda v: math.isfinite(v) and v >= 0),
+      ("--capacity_fraction", _FRACTION.value, "a fraction in (0, 1]",
+       lambda v: math.isfinite(v) and 0 < v <= 1),
+      ("--capacity", _CAPACITY.value, "a number of bytes in [1, 2**63 - 1]",
+       lambda v: v is None or 1 <= v <= 2**63 - 1),
+  )
+  for flag, value, expected, ok in checks:
+    if not ok(value):
+      raise ProblemError(expected, "command line", flag, value)
+
+
 def hardware_for(problem):
   """The hardware preset with `--capacity`, or `--capacity_fraction` of the
   problem's peak live bytes."""
   from malloc_muzero import get_hardware
+  capacity = _CAPACITY.value
+  if capacity is None and problem.source.get("kind") == "minimalloc":
+    capacity = problem.source.get("capacity")  # A MiniMalloc file's own.
   return get_hardware(_HARDWARE.value,
-                      capacity=_CAPACITY.value or problem.capacity_for(_FRACTION.value),
+                      capacity=capacity or problem.capacity_for(_FRACTION.value),
                       time_model=_TIME_MODEL.value)
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 
 
+MAX_BYTES = 2**63 - 1  # Sizes and capacities are int64.
+
+
 class UsageError(Exception):
   """A command-line usage error, reported in one line."""
 
@@ -25,6 +28,22 @@ def byte_count(text: str) -> int:
   if value < 0:
     raise argparse.ArgumentTypeError(
         f"expected a non-negative number of bytes, found {value}")
+  if value > MAX_BYTES:
+    raise argparse.ArgumentTypeError(
+        f"expected at most {MAX_BYTES} bytes (2**63 - 1), found {value}")
+  return value
+
+
+def seconds(text: str) -> float:
+  """A positive, finite number of seconds."""
+  import math
+
+  try:
+    value = float(text)
+  except ValueError:
+    value = math.nan
+  if not (math.isfinite(value) and value > 0):
+    raise argparse.ArgumentTypeError(f"expected a positive number of seconds, found {text!r}")
   return value
 
 
@@ -125,6 +144,9 @@ def run_command(prog: str, parser: argparse.ArgumentParser, body, argv,
     return 2
   try:
     return body(args)
+  except KeyboardInterrupt:
+    print(f"{prog}: interrupted", file=sys.stderr)
+    return 130
   except (ProblemError, HloParseError) as error:
     print(f"{prog}: error: {error}", file=sys.stderr)
   except OSError as error:

@@ -19,7 +19,7 @@ settings), and the placement is one of windows.
 It prints whether the placement is valid (and its first conflict if not), the
 bytes in fast memory, the simulated time, the two bounds (all buffers in slow
 memory, all in fast memory) and the share of the gap between them that the
-placement closes. Exit status: 0 valid, 1 invalid, 2 bad input (one line on
+placement closes. Exit status: 0 valid, 1 invalid, 130 interrupted, 2 bad input (one line on
 stderr).
 """
 

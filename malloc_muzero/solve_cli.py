@@ -15,7 +15,7 @@ prefetches and evictions (`malloc_muzero.windows`): `--solver xla-msa
 the same way. On XLA's time model (the default) the placement JSON records
 the original buffers' segments and copies and the hardware model (version
 3), so `malloc-eval PROBLEM OUT` checks and times it without `--windows`.
-Exit status: 0 done, 2 bad input (one line on stderr).
+Exit status: 0 done, 2 bad input (one line on stderr), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import sys
 import time
 
 from malloc_muzero.cli_args import (Parser, add_hardware_arguments, add_window_arguments,
-                                    hardware_for, run_command, windows_for)
+                                    hardware_for, run_command, seconds, windows_for)
 
 _PROG = "malloc-solve"
 
@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument("--solver", required=True, help="solver name")
   add_hardware_arguments(parser)
   parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--time-limit", type=float, metavar="SECONDS",
+  parser.add_argument("--time-limit", type=seconds, metavar="SECONDS",
                       help="wall-clock budget of the solver")
   parser.add_argument("--module", help="module of an XLA dump directory")
   parser.add_argument("--checkpoint", metavar="DIR",
@@ -81,6 +81,9 @@ def _solve(args) -> list[str]:
   refuse_input_as_output(args.output, args.input)  # So does an output we may not write.
   check_writable(args.output)
   as_csv = args.output.lower().endswith(".csv")
+  if not as_csv and not args.output.lower().endswith(".json"):
+    raise ProblemError("a .json placement (or .csv for a MiniMalloc problem)",
+                       "command line", "-o", args.output)
   if as_csv and not args.input.lower().endswith(".csv"):
     raise ProblemError("a .json output for a problem that is not a MiniMalloc CSV",
                        where="-o", found=args.output)

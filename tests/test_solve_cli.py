@@ -159,3 +159,34 @@ def test_outputs_that_are_inputs_or_not_regular_files_are_refused(tmp_path, caps
     assert "a regular file or a new path" in err and kind in err and str(target) in err
     assert len(err.strip().splitlines()) == 1
   assert link.is_symlink() and not (tmp_path / "elsewhere.json").exists()
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--time-limit", "-3"], "positive number of seconds"),
+    (["--time-limit", "nan"], "positive number of seconds"),
+    (["--capacity", str(2**63)], "at most 9223372036854775807"),
+    (["-o", "out.txt"], "a .json placement"),
+])
+def test_bad_flags_are_one_line_and_exit_2(tmp_path, capsys, flags, words):
+  problem = Problem.from_arrays(sizes=[8, 8], starts=[0, 1], ends=[2, 3])
+  path = tmp_path / "p.json"
+  problem.save_json(path)
+  argv = [str(path), "--solver", "first-fit"] + flags
+  if "-o" not in flags:
+    argv += ["-o", str(tmp_path / "out.json")]
+  assert main(argv) == 2
+  err = capsys.readouterr().err
+  assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_interrupt_exits_130_without_a_traceback(tmp_path, capsys, monkeypatch):
+  import malloc_muzero.solve_cli as solve_cli
+
+  def interrupted(args):
+    raise KeyboardInterrupt
+  monkeypatch.setattr(solve_cli, "_solve", interrupted)
+  problem = Problem.from_arrays(sizes=[8], starts=[0], ends=[2])
+  path = tmp_path / "p.json"
+  problem.save_json(path)
+  assert main([str(path), "--solver", "first-fit", "-o", str(tmp_path / "o.json")]) == 130
+  assert capsys.readouterr().err.strip() == "malloc-solve: interrupted"

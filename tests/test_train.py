@@ -51,3 +51,20 @@ def test_short_run_is_finite_valid_and_seeded(dynamics):
   repeat = again.run_iteration()
   assert repeat.losses == pytest.approx(second.losses, rel=1e-5)
   assert repeat.mean_return == pytest.approx(second.mean_return, rel=1e-6)
+
+
+@pytest.mark.parametrize("flag, words", [
+    ("--capacity=0", "--capacity: expected a number of bytes"),
+    ("--capacity_fraction=nan", "--capacity_fraction: expected a fraction in (0, 1]"),
+    ("--time_budget_s=-5", "--time_budget_s: expected a finite number"),
+])
+def test_out_of_range_flags_are_refused_naming_the_flag(tmp_path, flag, words):
+  import subprocess
+  import sys
+
+  done = subprocess.run([sys.executable, "-m", "experiments.train", "--program=scan_rnn",
+                         f"--workdir={tmp_path}", flag], capture_output=True, text=True,
+                        timeout=300)
+  assert done.returncode == 2
+  assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1
+  assert not (tmp_path / "metrics.jsonl").exists()
