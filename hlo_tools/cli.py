@@ -18,9 +18,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 
 from hlo_tools.errors import HloParseError
-from hlo_tools.extract import load_module, module_to_problem, run_guarded
+from hlo_tools.extract import (UnpricedOpcodeWarning, load_module, module_to_problem,
+                               run_guarded)
 from hlo_tools.liveness import analyze_liveness
 from hlo_tools.schedule import DEFAULT_TRIP_COUNT
 
@@ -48,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="print XLA's BufferLiveRange lines instead of the summary")
   parser.add_argument("--format", choices=("json", "csv"),
                       help="output format (default: from the -o extension)")
+  parser.add_argument("--strict", action="store_true",
+                      help="refuse opcodes that XLA's cost analysis would price and this "
+                      "one cannot (by default they cost their bytes, with a warning)")
   parser.add_argument("--default-trip-count", type=_trip_count, default=DEFAULT_TRIP_COUNT,
                       help="iterations of a while loop whose trip count XLA does "
                       f"not know (default {DEFAULT_TRIP_COUNT}, as XLA's cost analysis)")
@@ -68,7 +73,12 @@ def main(argv: list[str] | None = None) -> int:
       liveness = run_guarded(module, None, analyze_liveness, module)
       sys.stdout.write("".join(line + "\n" for line in liveness.xla_lines()))
       return 0
-    problem = module_to_problem(module, default_trip_count=args.default_trip_count)
+    with warnings.catch_warnings(record=True) as caught:
+      warnings.simplefilter("always", UnpricedOpcodeWarning)
+      problem = module_to_problem(module, default_trip_count=args.default_trip_count,
+                                  strict=args.strict)
+    for warning in caught:
+      print(f"malloc-extract: warning: {warning.message}", file=sys.stderr)
     print(problem.summary())
     if args.output:
       fmt = args.format or ("csv" if args.output.endswith(".csv") else "json")

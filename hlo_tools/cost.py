@@ -52,6 +52,32 @@ _NOT_FROM_SUBCOMPUTATION = ("bytes accessed", "utilization")
 # Convolutions with more (kernel, output) pairs per dimension are not enumerated.
 _MAX_WINDOW_PAIRS = 1 << 22
 CONTROL_FLOW = frozenset(("while", "call", "conditional", "async-start"))
+# XLA opcodes whose cost, in HloCostAnalysis, is the bytes of their operands
+# and outputs and no flops: the default rule below gives them exactly that.
+_BYTES_ONLY = frozenset((
+    "copy", "broadcast", "reshape", "dynamic-reshape", "transpose", "concatenate", "pad",
+    "iota", "reverse", "copy-start", "copy-done", "async-update", "async-done",
+    "all-gather", "all-gather-start", "all-gather-done", "all-reduce-done", "all-to-all",
+    "ragged-all-to-all", "collective-broadcast", "collective-permute",
+    "collective-permute-start", "collective-permute-done", "reduce-scatter", "send",
+    "send-done", "recv", "recv-done", "infeed", "outfeed", "partition-id", "replica-id",
+    "optimization-barrier", "get-dimension-size", "set-dimension-size",
+    "rng-get-and-update-state"))
+# Every opcode `CostAnalysis` prices as XLA does; others get the bytes-only
+# rule, and `unpriced_opcodes` lists them so that extraction can warn.
+PRICED = _ELEMENTWISE | _BYTES_ONLY | CONTROL_FLOW | frozenset((
+    "parameter", "constant", "get-tuple-element", "bitcast", "domain", "after-all",
+    "add-dependency", "tuple", "slice", "dynamic-slice", "dynamic-update-slice", "dot",
+    "convolution", "fft", "rng", "rng-bit-generator", "map", "reduce", "reduce-window",
+    "select-and-scatter", "fusion", "custom-call", "sort", "gather", "scatter",
+    "all-reduce", "all-reduce-start"))
+
+
+def unpriced_opcodes(module: HloModule) -> list[str]:
+  """Opcodes of `module` (fused computations included) that `CostAnalysis`
+  does not price as XLA does: it charges them their operand and output
+  bytes and no flops."""
+  return sorted({x.opcode for x in module.instructions()} - PRICED)
 
 
 _OPERAND_KEYS = [f"bytes accessed{i}{{}}" for i in range(256)]

@@ -21,11 +21,13 @@ from XLA's per-operand and per-output byte counts.
 from __future__ import annotations
 
 import os
+import warnings
 from collections import defaultdict
 
 import numpy as np
 
-from hlo_tools.cost import CONTROL_FLOW, CostAnalysis, operand_key, output_key
+from hlo_tools.cost import (CONTROL_FLOW, CostAnalysis, operand_key, output_key,
+                           unpriced_opcodes)
 from hlo_tools.errors import HloParseError
 from hlo_tools.gc_pause import gc_paused
 from hlo_tools.jax_capture import find_dump_module
@@ -47,7 +49,7 @@ def load_module(path: str | os.PathLike, module: str | None = None) -> HloModule
 
 
 def module_to_problem(module: HloModule, name: str | None = None,
-                      default_trip_count: float = DEFAULT_TRIP_COUNT):
+                      default_trip_count: float = DEFAULT_TRIP_COUNT, strict: bool = False):
   """Extract the buffer-assignment problem of a parsed module.
 
   Args:
@@ -55,14 +57,30 @@ def module_to_problem(module: HloModule, name: str | None = None,
     name: the problem's name (default: the module's).
     default_trip_count: iterations of a `while` whose backend config has no
       `known_trip_count` (> 0; 5 as in XLA's cost analysis).
+    strict: refuse opcodes that the cost analysis does not price as XLA does
+      (`cost.unpriced_opcodes`); otherwise they cost their operand and
+      output bytes and no flops, with a `UnpricedOpcodeWarning`.
 
   Raises:
     HloParseError: the module is inconsistent in a way the parser cannot see
       (for instance an operand count an opcode does not allow); the error names
       the instruction's line.
   """
+  unpriced = unpriced_opcodes(module)
+  if unpriced:
+    listed = ", ".join(unpriced)
+    if strict:
+      raise HloParseError(f"opcodes XLA's cost analysis prices (not {listed})",
+                          module.filename)
+    warnings.warn(UnpricedOpcodeWarning(
+        f"{module.filename}: opcodes costed as their operand and output bytes with no "
+        f"flops, as for an opcode XLA's cost analysis does not know: {listed}"))
   with gc_paused():
     return _module_to_problem(module, name, default_trip_count)
+
+
+class UnpricedOpcodeWarning(UserWarning):
+  """Extraction met opcodes that it costs by their bytes alone."""
 
 
 def _module_to_problem(module: HloModule, name: str | None, default_trip_count: float):

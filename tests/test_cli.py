@@ -89,3 +89,21 @@ def test_extract_refuses_its_input_as_output(tmp_path, capsys):
   assert extract_main([str(hlo), "-o", str(hlo)]) == 1
   assert "an output other than the input" in capsys.readouterr().err
   assert hlo.read_text().startswith("HloModule m")
+
+
+def test_unknown_opcodes_are_named_and_strict_refuses_them(tmp_path, capsys):
+  from hlo_tools.cli import main as extract_main
+
+  hlo = tmp_path / "u.txt"
+  hlo.write_text("HloModule m\n\nENTRY %e (p: f32[128]) -> f32[128] {\n"
+                 "  %p = f32[128]{0} parameter(0)\n"
+                 "  ROOT %s = f32[128]{0} frobnicate(f32[128]{0} %p)\n}\n")
+  assert extract_main([str(hlo)]) == 0
+  err = capsys.readouterr().err
+  assert "warning" in err and "frobnicate" in err and "no flops" in err
+  assert extract_main([str(hlo), "--strict"]) == 1
+  assert "frobnicate" in capsys.readouterr().err
+  # A known opcode that costs flops (sine) is priced: no warning.
+  hlo.write_text(hlo.read_text().replace("frobnicate", "sine"))
+  assert extract_main([str(hlo), "--strict"]) == 0
+  assert capsys.readouterr().err == ""
