@@ -12,8 +12,10 @@ refused with an error naming what differs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
 
 import jax
@@ -67,6 +69,21 @@ def _state(trainer) -> dict:
   return state
 
 
+@contextlib.contextmanager
+def _quiet_orbax():
+  """Orbax logs what it cannot read (and asyncio its tracebacks) before
+  raising; the error we raise says it in one line, so they are silenced."""
+  loggers = [logging.getLogger(name) for name in ("absl", "asyncio", "orbax")]
+  levels = [logger.level for logger in loggers]
+  for logger in loggers:
+    logger.setLevel(logging.CRITICAL)
+  try:
+    yield
+  finally:
+    for logger, level in zip(loggers, levels):
+      logger.setLevel(level)
+
+
 def _manager(workdir: str):
   import orbax.checkpoint as ocp
 
@@ -92,9 +109,10 @@ def latest_iteration(workdir: str) -> int | None:
   directory = os.path.join(workdir, CHECKPOINTS)
   if not os.path.isdir(directory):
     return None
-  manager = _manager(workdir)
-  step = manager.latest_step()
-  manager.close()
+  with _quiet_orbax():
+    manager = _manager(workdir)
+    step = manager.latest_step()
+    manager.close()
   return step
 
 
@@ -125,7 +143,8 @@ def restore(workdir: str, trainer, extra: dict) -> bool:
   template = jax.tree.map(np.asarray, _state(trainer))
   manager = _manager(workdir)
   try:
-    restored = manager.restore(step, args=ocp.args.StandardRestore(template))
+    with _quiet_orbax():
+      restored = manager.restore(step, args=ocp.args.StandardRestore(template))
   except Exception as error:  # orbax raises many types for damaged files.
     raise ProblemError(f"a complete checkpoint at iteration {step} "
                        f"({type(error).__name__}: {error})",
