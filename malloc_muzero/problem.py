@@ -332,14 +332,24 @@ class Problem:
   def peak_live_bytes(self) -> tuple[int, int]:
     """The most bytes live at once, and the earliest step where they are.
 
+    In O(N log N), whatever the schedule's length: only the steps where a
+    buffer starts or ends change the live bytes.
+
     Returns:
       (bytes, step); (0, 0) for an empty schedule.
     """
-    live = self.live_bytes()
-    if not live.size:
+    if not self.schedule_length:
       return 0, 0
-    step = int(np.argmax(live))
-    return int(live[step]), step
+    times = np.concatenate([self.starts.astype(np.int64), self.ends.astype(np.int64) + 1])
+    deltas = np.concatenate([self.sizes, -self.sizes])
+    steps, where = np.unique(times, return_inverse=True)
+    change = np.zeros(len(steps), np.int64)
+    np.add.at(change, where, deltas)  # (in int64: bincount would round big sizes)
+    live = np.cumsum(change)
+    if not len(live) or live.max() <= 0:
+      return 0, 0
+    best = int(np.argmax(live))
+    return int(live[best]), int(steps[best])
 
   def capacity_for(self, fraction: float) -> int:
     """A fast-memory capacity of `fraction` of the peak live bytes (>= 1 byte)."""

@@ -311,3 +311,16 @@ def test_minimalloc_single_heuristic(letter, heuristic):
 def test_minimalloc_challenging_all(letter):
   result = _solve_file(letter, 60)
   assert result.seconds < 60
+
+
+def test_a_buffer_over_the_longest_schedule_packs_at_once():
+  import time as _time
+
+  from malloc_muzero import Problem
+  from malloc_muzero.solvers.pack import pack
+
+  problem = Problem.from_arrays([8, 8], [0, 3], [2**31 - 2, 2**31 - 2])
+  began = _time.monotonic()
+  offsets = pack(problem, capacity=16, deadline=_time.monotonic() + 5)
+  assert sorted(offsets.tolist()) == [0, 8]
+  assert _time.monotonic() - began < 5

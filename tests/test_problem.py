@@ -635,3 +635,20 @@ def test_copied_bytes_round_trip_as_version_2_and_old_files_read_as_zero(tmp_pat
   data["version"] = 1  # Four numbers need version 2.
   with pytest.raises(ProblemError, match="bytes_written]"):
     Problem.from_json_dict(data)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 8), st.integers(0, 50)),
+                min_size=1, max_size=12))
+def test_peak_from_events_equals_the_peak_of_live_bytes(rows):
+  starts = [s for s, _, _ in rows]
+  ends = [s + d for s, d, _ in rows]
+  problem = Problem.from_arrays([z for _, _, z in rows], starts, ends)
+  live = problem.live_bytes()
+  expected = (int(live.max()), int(np.argmax(live))) if live.max() > 0 else (0, 0)
+  assert problem.peak_live_bytes() == expected
+
+
+def test_peak_of_a_huge_schedule_takes_no_memory_in_its_length():
+  problem = Problem.from_arrays([8, 4], [0, 5], [2**31 - 2, 9])
+  assert problem.peak_live_bytes() == (12, 5)
