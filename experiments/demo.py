@@ -94,6 +94,11 @@ def main(argv: list[str]) -> None:
 
 def run() -> None:
   """Console-script entry point."""
+  # The console script's __main__ is not this module: lend it this module's
+  # docstring and flags, which `--help` lists.
+  sys.modules["__main__"].__doc__ = __doc__
+  for flag in flags.FLAGS.get_key_flags_for_module(__name__):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
   app.run(main)
 
 

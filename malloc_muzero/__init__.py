@@ -23,7 +23,8 @@ from malloc_muzero.viz import plot_memory_map
 # The simulator imports JAX; load it on first use so that reading and writing
 # problems (and `malloc-extract`) stay quick to start.
 _LAZY = {"simulate_placement": "malloc_muzero.simulator",
-         "simulation_bounds": "malloc_muzero.simulator"}
+         "simulation_bounds": "malloc_muzero.simulator",
+         "solve": "malloc_muzero.solvers", "solver_names": "malloc_muzero.solvers"}
 
 
 def __getattr__(name: str):
@@ -37,6 +38,7 @@ __all__ = [
     "ProblemError", "all_slow", "check_placement", "get_hardware",
     "load_minimalloc_csv", "load_placement", "load_placement_csv",
     "load_placement_json", "load_problem", "plot_memory_map",
-    "read_minimalloc_csv", "save_placement_csv", "save_placement_json",
+    "read_minimalloc_csv", "save_placement_csv", "save_placement_json", "solve",
+    "solver_names",
     "simulate_placement", "simulation_bounds", "write_minimalloc_csv",
 ]

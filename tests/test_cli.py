@@ -107,3 +107,23 @@ def test_unknown_opcodes_are_named_and_strict_refuses_them(tmp_path, capsys):
   hlo.write_text(hlo.read_text().replace("frobnicate", "sine"))
   assert extract_main([str(hlo), "--strict"]) == 0
   assert capsys.readouterr().err == ""
+
+
+def test_demo_help_lists_its_flags():
+  import subprocess
+  import sys
+
+  done = subprocess.run([sys.executable, "-c", "import sys; sys.argv = ['malloc-demo', "
+                         "'--help']; from experiments.demo import run; run()"],
+                        capture_output=True, text=True, timeout=120)
+  text = done.stdout + done.stderr
+  assert "--program" in text and "--train_seconds" in text and "--agent" in text
+
+
+def test_solve_is_part_of_the_package():
+  import malloc_muzero
+
+  problem = malloc_muzero.Problem.from_arrays([8, 8], [0, 1], [2, 3])
+  hardware = malloc_muzero.get_hardware("tpu-v4", capacity=1024)
+  assert malloc_muzero.solve("first-fit", problem, hardware).levels.tolist() == [1, 1]
+  assert "xla-msa" in malloc_muzero.solver_names()
