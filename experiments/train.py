@@ -91,6 +91,8 @@ _FOLLOW_BEST = flags.DEFINE_bool(
     "follow_best", None, "guide the search by the best game found so far instead of "
     "XLA's placement (default: the preset's; the rollout preset does)")
 _GAMES = flags.DEFINE_integer("games_per_iteration", 16, "self-play games per iteration")
+_ITERATIONS = flags.DEFINE_integer("iterations", None, "stop after this many iterations "
+                                   "in all, whatever is left of --time_budget_s")
 _CHECKPOINT_S = flags.DEFINE_float("checkpoint_every_s", 60.0, "seconds between checkpoints")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None,
                                    "host:port of process 0, for a multi-host run")
@@ -124,7 +126,7 @@ def main(argv: list[str]) -> None:
     config = train_config(_AGENT.value)
     summary = train(problems, hardwares[:len(problems)], _WORKDIR.value, _BUDGET.value,
                     _SEED.value, config, progress=sys.stderr.isatty(),
-                    checkpoint_every_s=_CHECKPOINT_S.value)
+                    checkpoint_every_s=_CHECKPOINT_S.value, max_iterations=_ITERATIONS.value)
     print(f"{summary['iterations']} iterations, {summary['games']} games"
           + (" (resumed)" if summary["resumed"] else ""))
     if len(problems) == 1 and not held_out:
@@ -157,6 +159,8 @@ def check_numeric_flags() -> None:
        lambda v: math.isfinite(v) and 0 < v <= 1),
       ("--capacity", _CAPACITY.value, "a number of bytes in [1, 2**63 - 1]",
        lambda v: v is None or 1 <= v <= 2**63 - 1),
+      ("--iterations", _ITERATIONS.value, "a number of iterations >= 1",
+       lambda v: v is None or v >= 1),
   )
   for flag, value, expected, ok in checks:
     if not ok(value):

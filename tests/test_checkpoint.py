@@ -159,3 +159,47 @@ def test_bad_metrics_lines_name_the_file_and_line(tmp_path):
   path.write_text('{"iteration": 1}\nnot json\n{"iteration": 2}\n')
   with pytest.raises(ProblemError, match="line 2"):
     run_files.read_metrics(str(path))
+
+
+@pytest.mark.slow
+def test_twenty_kills_lose_and_repeat_nothing(tmp_path):
+  """Fault injection: a run killed 20 times at random moments (compilation,
+  self-play, update, checkpoint and metrics writes) and resumed each time
+  ends with the checkpoint and metrics of a run never killed."""
+  import json
+  import random
+
+  from malloc_muzero.agent import run_files
+
+  def command(workdir):
+    return [sys.executable, "-m", "experiments.train", "--program=scan_rnn",
+            f"--workdir={workdir}", "--checkpoint_every_s=0", "--games_per_iteration=4",
+            "--num_simulations=4", "--time_budget_s=100000", "--iterations=12"]
+
+  straight = tmp_path / "straight"
+  subprocess.run(command(straight), check=True, capture_output=True, timeout=900)
+  killed = tmp_path / "killed"
+  rng = random.Random(0)
+  kills = 0
+  while kills < 20:
+    process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+      code = process.wait(timeout=rng.uniform(3.0, 20.0))
+    except subprocess.TimeoutExpired:
+      process.send_signal(signal.SIGKILL)
+      process.wait()
+      kills += 1
+      continue
+    assert code == 0 and kills >= 20, f"finished after {kills} kills (exit {code})"
+  done = subprocess.run(command(killed), capture_output=True, text=True, timeout=900)
+  assert done.returncode == 0, done.stderr
+  assert checkpoint.latest_iteration(str(killed)) == 12
+
+  def rows(workdir):
+    return [{k: v for k, v in row.items() if k not in ("seconds", "games_per_s")}
+            for row in run_files.read_metrics(str(workdir / "metrics.jsonl"))]
+  assert rows(killed) == rows(straight)
+  assert [r["iteration"] for r in rows(killed)] == list(range(1, 13))
+  assert json.loads((killed / "best_placement.json").read_text())["buffers"] == \
+      json.loads((straight / "best_placement.json").read_text())["buffers"]

@@ -91,12 +91,15 @@ def play_with_search(trainer, decoder, reference, seed: int, params=None):
 
 
 def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
-          config, progress: bool = True, checkpoint_every_s: float = 60.0) -> dict:
+          config, progress: bool = True, checkpoint_every_s: float = 60.0,
+          max_iterations: int | None = None) -> dict:
   """Train on a problem or a set of problems, keeping checkpoints, metrics, a
   curve and, for one problem, the best placement self-play found.
 
   Args:
     problems, hardwares: a problem and its hardware, or lists of them (a set).
+    max_iterations: stop after this many iterations in all (resumed ones
+      included), whatever is left of the budget; None: the budget decides.
 
   A run into a workdir that holds a checkpoint of the same configuration
   resumes from it, says so on stderr, drops the metrics of iterations after
@@ -117,11 +120,12 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   os.makedirs(workdir, exist_ok=True)
   with run_files.lock(workdir):
     return _train(problems, hardwares, workdir, time_budget_s, seed, config, progress,
-                  checkpoint_every_s)
+                  checkpoint_every_s, max_iterations)
 
 
 def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
-           config, progress: bool, checkpoint_every_s: float) -> dict:
+           config, progress: bool, checkpoint_every_s: float,
+           max_iterations: int | None) -> dict:
   from tqdm import tqdm
 
   from malloc_muzero.agent import checkpoint
@@ -153,7 +157,9 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
       SummaryWriter(os.path.join(workdir, "tensorboard")) as board, tqdm(
       total=round(time_budget_s), disable=not progress, unit="s",
       desc="train", bar_format="{l_bar}{bar}| {n:.0f}/{total}s [{elapsed}<{remaining}] {postfix}") as bar:
-    while trainer.iteration == 0 or spent + time.monotonic() - start < time_budget_s:
+    while trainer.iteration == 0 or (
+        spent + time.monotonic() - start < time_budget_s and
+        (max_iterations is None or trainer.iteration < max_iterations)):
       report = trainer.run_iteration()
       record = {"iteration": report.iteration,
                 "games": report.iteration * config.games_per_iteration,
