@@ -367,15 +367,17 @@ def _percent(share: float | None) -> str:
   return "-" if share is None else f"{100 * share:.1f}%"
 
 
-def describe_hardware(name: str) -> str:
+def describe_hardware(name: str, time_model: str = "xla") -> str:
   """A markdown line per memory level and the compute of a preset."""
   from malloc_muzero import get_hardware
   from malloc_muzero.formatting import format_bytes
 
   hardware = get_hardware(name)
+  copies = (f"asynchronous copies on {hardware.levels[0].name}'s idle bandwidth"
+            if time_model == "xla" else
+            f"copies at {hardware.copy_bandwidth / 1e9:g} GB/s")
   lines = [f"- **{hardware.name}**: peak {hardware.peak_flops / 1e12:g} TFLOP/s, "
-           f"{hardware.peak_transcendentals / 1e12:.3g} T transcendentals/s, copies at "
-           f"{hardware.copy_bandwidth / 1e9:g} GB/s"]
+           f"{hardware.peak_transcendentals / 1e12:.3g} T transcendentals/s, {copies}"]
   for index, level in enumerate(hardware.levels):
     capacity = ("holds everything (default memory)" if level.capacity is None else
                 f"preset capacity {format_bytes(level.capacity)}")
@@ -490,7 +492,7 @@ def render(entries: list[Entry], records: list[dict], settings: Settings, comman
               " (compute and memory summed, loop bodies once, copies charged to the "
               "instructions they overlap; the model of results before XLA's)."), "",
            "Hardware presets (`malloc_muzero.hardware`):", ""]
-  lines += [describe_hardware(h) for h in settings.hardware] + [""]
+  lines += [describe_hardware(h, settings.time_model) for h in settings.hardware] + [""]
   for hardware in settings.hardware:
     mine = [r for r in records if r["hardware"] == hardware]
     plots = _plots(mine, problems, solvers, hardware, directory)
