@@ -271,9 +271,9 @@ def game_config(problems: list[Problem], granularity: int, num_slots: int,
   max_tracked = None
   max_copies = max(len(p.copy_buffer) for p in problems)
   if hardware is not None:
-    max_tracked = max(int(tracked_instructions(simulation_inputs(p, hardware)).sum())
-                      for p in problems)
-    max_copies = max(len(simulation_inputs(p, hardware).copy_buffer) for p in problems)
+    inputs = [simulation_inputs(p, hardware) for p in problems]
+    max_tracked = max(int(tracked_instructions(i).sum()) for i in inputs)
+    max_copies = max(len(i.copy_buffer) for i in inputs)
   return GameConfig(
       granularity=granularity, num_slots=num_slots,
       max_buffers=max(max(p.num_buffers for p in problems), 1),
