@@ -79,6 +79,7 @@ def main(argv: list[str]) -> None:
   from experiments.alphatensor_programs import extract_problem
   from experiments.comparison import gap_closed, hardware_for, timed_solve
   from malloc_muzero import save_placement_json, simulation_bounds
+  from malloc_muzero.placement_io import save_segments_json
   from malloc_muzero.formatting import format_bytes
   from malloc_muzero.agent.run import train
   from malloc_muzero.agent.presets import agent_config
@@ -106,9 +107,13 @@ def main(argv: list[str]) -> None:
         solved = timed_solve(name, problem, hardware,
                              SolverOptions(time_limit_s=_TIME_LIMIT.value))
         times[name], walls[name] = solved.time_s, solved.wall_s
-        save_placement_json(os.path.join(_OUT.value, f"{program.name}.{name}.json"),
-                            problem, hardware, solved.placement, solved.time_s,
-                            (slow, fast))
+        path = os.path.join(_OUT.value, f"{program.name}.{name}.json")
+        if solved.segments is not None:
+          save_segments_json(path, problem, hardware, name, solved.segments, solved.time_s,
+                             (slow, fast))
+        else:
+          save_placement_json(path, problem, hardware, solved.placement, solved.time_s,
+                              (slow, fast))
         bar.update()
       if _TRAIN.value > 0:
         bar.set_postfix_str(f"{program.name}: mallocMuZero")

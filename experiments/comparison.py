@@ -41,13 +41,17 @@ class Solved:
   """One checked placement, its simulated time and how long it took.
 
   Attributes:
-    placement: the placement, checked by `solve` with the independent checker.
+    placement: the placement, checked by `solve` with the independent checker
+      (of the problem's windows or segments, when the solver placed those).
     time_s: its simulated time in seconds.
     wall_s: wall-clock seconds of the solve (without the simulation).
+    segments: the segments of the problem's buffers, when the solver placed
+      segments (`places_segments`), else None.
   """
   placement: object
   time_s: float
   wall_s: float
+  segments: object = None
 
 
 # A solver name ending so places the problem's windows (`malloc_muzero.windows`,
@@ -66,21 +70,24 @@ def timed_solve(solver: str, problem, hardware, options) -> Solved:
   """Runs `malloc_muzero.solvers.solve` (which checks the placement) and
   simulates its answer. With `WINDOWS_SUFFIX` the solver places the problem's
   windows, and the placement is one of windows (the time and both bounds are
-  comparable with the unwindowed problem's).
+  comparable with the unwindowed problem's); a solver that places segments
+  (`places_segments`) gives a placement of its segments, timed alike.
 
   Raises:
     ProblemError: the solver cannot take the problem.
   """
   from malloc_muzero import simulate_placement
-  from malloc_muzero.solvers import solve
+  from malloc_muzero.solvers import places_segments, solve_segments
   from malloc_muzero.windows import split_into_windows
 
   start = time.monotonic()
   if solver.endswith(WINDOWS_SUFFIX):
     problem = split_into_windows(problem).problem
-  placement = solve(solver.removesuffix(WINDOWS_SUFFIX), problem, hardware, options)
+  solution = solve_segments(solver.removesuffix(WINDOWS_SUFFIX), problem, hardware, options)
   wall = time.monotonic() - start
-  return Solved(placement, simulate_placement(problem, hardware, placement.levels), wall)
+  return Solved(solution.placement,
+                simulate_placement(solution.problem, hardware, solution.placement.levels),
+                wall, solution.segments if places_segments(solver) else None)
 
 
 def grouped_bars(path: str, groups: list[str], series: list[str],

@@ -234,13 +234,13 @@ class _Skip(Exception):
 
 
 def _solve(solver: str, problem, hardware, settings: Settings, workdir: str):
-  """(placement, wall seconds, detail) of one solver or the agent.
+  """(simulated seconds, wall seconds, detail) of one solver or the agent.
 
   Raises:
     _Skip: the solver does not apply to the problem.
   """
   from experiments.comparison import timed_solve
-  from malloc_muzero import ProblemError, check_placement
+  from malloc_muzero import ProblemError, check_placement, simulate_placement
   from malloc_muzero.solvers import SolverOptions
 
   start = time.monotonic()
@@ -272,19 +272,18 @@ def _solve(solver: str, problem, hardware, settings: Settings, workdir: str):
       solved = timed_solve(solver, problem, hardware, options)
     except ProblemError as error:
       raise _Skip(str(error)) from None
-    return solved.placement, solved.wall_s, ""
+    return solved.time_s, solved.wall_s, ""
   wall = time.monotonic() - start
   conflict = check_placement(problem, hardware, placement)
   if conflict is not None:
     raise RuntimeError(f"{solver} returned an invalid placement: {conflict}")
-  return placement, wall, detail
+  return simulate_placement(problem, hardware, placement.levels), wall, detail
 
 
 def _compute(entry: Entry, problem, solver: str, hardware_name: str,
              settings: Settings, benchmark: str, bounds: tuple[float, float]) -> dict:
   """One result record (status ok, skipped or failed)."""
   from experiments.comparison import hardware_for
-  from malloc_muzero import simulate_placement
 
   hardware = hardware_for(problem, hardware_name, settings.fraction, settings.time_model)
   record = dict(zip(_KEY, _key(entry, solver, hardware_name, settings)))
@@ -293,9 +292,8 @@ def _compute(entry: Entry, problem, solver: str, hardware_name: str,
                 status="ok", detail="", time_s=None, wall_s=None, cache=True)
   workdir = _agent_dir(benchmark, entry, hardware_name, settings)
   try:
-    placement, wall, detail = _solve(solver, problem, hardware, settings, workdir)
-    record.update(time_s=simulate_placement(problem, hardware, placement.levels),
-                  wall_s=wall, detail=detail)
+    time_s, wall, detail = _solve(solver, problem, hardware, settings, workdir)
+    record.update(time_s=time_s, wall_s=wall, detail=detail)
   except _Skip as skip:
     record.update(status="skipped", detail=str(skip), cache=skip.cache)
   except Exception as error:  # A bug in one solver must not lose the others' hours.

@@ -88,24 +88,48 @@ def save_placement_json(path: str | os.PathLike, problem: Problem, hardware,
       is not a finite number.
   """
   placement.check_matches(problem)
+  times = _times(simulated_time_s, bounds)
+  if hardware.time_model == "additive":
+    _write(path, problem, hardware, placement.solver, whole_buffers(problem, placement),
+           times, version=1)
+    return
+  owner = windows.original if windows is not None else problem
+  segments = (from_windows(windows, placement) if windows is not None
+              else whole_buffers(problem, placement))
+  _write(path, owner, hardware, placement.solver, segments, times, VERSION)
+
+
+def save_segments_json(path: str | os.PathLike, problem: Problem, hardware, solver: str,
+                       segments: Segments, simulated_time_s: float,
+                       bounds: tuple[float, float]) -> None:
+  """Writes the segments and copies of `problem`'s buffers and their
+  evaluation as JSON version 3, atomically (see `save_placement_json`).
+
+  Raises:
+    ProblemError: a time that is not a finite number, or the additive model
+      (version 1 holds whole buffers only).
+  """
+  if hardware.time_model == "additive":
+    raise ProblemError("XLA's time model (segments are written as version 3)",
+                       where="hardware", found=hardware.time_model)
+  _write(path, problem, hardware, solver, segments, _times(simulated_time_s, bounds), VERSION)
+
+
+def _times(simulated_time_s, bounds) -> dict:
   times = {"simulated_time_s": simulated_time_s}
   if len(bounds) != 2:
-    raise ProblemError("(all_slow_s, all_fast_s)", where="bounds",
-                       found=bounds)
+    raise ProblemError("(all_slow_s, all_fast_s)", where="bounds", found=bounds)
   times.update(zip(_BOUND_KEYS, bounds))
   for name, value in times.items():
     if (isinstance(value, bool)
         or not isinstance(value, (int, float, np.number))
         or not math.isfinite(value)):
       raise ProblemError("a finite number of seconds", where=name, found=value)
-  if hardware.time_model == "additive":
-    version, owner = 1, problem
-    segments = whole_buffers(problem, placement)
-  else:
-    version = VERSION
-    owner = windows.original if windows is not None else problem
-    segments = (from_windows(windows, placement) if windows is not None
-                else whole_buffers(problem, placement))
+  return times
+
+
+def _write(path, owner: Problem, hardware, solver: str, segments: Segments, times: dict,
+           version: int) -> None:
   buffers = [
       {"name": owner.buffer_names[b], "size": int(owner.sizes[b]), "start": start,
        "end": end, "level": level, "offset": None if level == 0 else offset}
@@ -114,10 +138,10 @@ def save_placement_json(path: str | os.PathLike, problem: Problem, hardware,
           segments.level.tolist(), segments.offset.tolist())]
   data = {
       "format": FORMAT, "version": version, "problem": owner.name,
-      "solver": placement.solver, "hardware": hardware.name,
+      "solver": solver, "hardware": hardware.name,
       "capacity": [None if level.capacity is None else int(level.capacity)
                    for level in hardware.levels[1:]],
-      "simulated_time_s": float(simulated_time_s),
+      "simulated_time_s": float(times["simulated_time_s"]),
       "bounds": {key: float(times[key]) for key in _BOUND_KEYS},
       "buffers": buffers,
   }

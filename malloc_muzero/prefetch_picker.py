@@ -58,17 +58,41 @@ class PrefetchIntervalPicker:
     return float(size) * self.seconds_per_byte
 
   def __post_init__(self):
-    weighted = np.asarray(self.elapsed_s, np.float64) * np.asarray(self.executions, np.float64)
+    runs = np.asarray(self.executions, np.float64)
+    weighted = np.asarray(self.elapsed_s, np.float64) * runs
     object.__setattr__(self, "_cumsum", np.concatenate([[0.0], np.cumsum(weighted)]))
+    # A sparse table of range minima of the executions: `_fewest[k][i]` is
+    # the fewest runs among steps i .. i + 2^k - 1, so any range is two reads.
+    table = [runs]
+    while 2 ** len(table) <= len(runs):
+      half = 2 ** (len(table) - 1)
+      table.append(np.minimum(table[-1][:-half], table[-1][half:]))
+    object.__setattr__(self, "_fewest", table)
 
   def interval(self, start: int, end: int) -> float:
     """Seconds of the steps strictly between `start` and `end`, each weighted
     by its executions over the fewest executions among them."""
     if end - start <= 1:
       return 0.0
-    runs = np.asarray(self.executions)[start + 1:end]
-    fewest = max(float(runs.min()), 1e-30)
-    return float(self._cumsum[end] - self._cumsum[start + 1]) / fewest
+    low, high = start + 1, end  # the steps [low, high)
+    k = (high - low).bit_length() - 1
+    fewest = max(min(self._fewest[k][low], self._fewest[k][high - 2 ** k]), 1e-30)
+    return float(self._cumsum[high] - self._cumsum[low]) / fewest
+
+  def no_copy(self, start: int, end: int) -> bool:
+    """Whether a buffer may stay in alternate memory from `start` to `end`
+    without a copy: XLA's `CanAllocateInAlternateMemoryNoCopy`, the time
+    between them shorter than the longest overlap (`max_interval_s`)."""
+    return self.max_interval_s > self.interval(start, end)
+
+  def preferred_eviction_end(self, copy_s: float, start: int, latest_end: int) -> int:
+    """XLA's `PreferredEvictionEndTime`: the first end after `start` whose
+    time since `start` is at least `preferred_ratio` copy times, else
+    `latest_end + 1`."""
+    end = start + 1
+    while end <= latest_end and self.interval(start, end) < self.preferred_ratio * copy_s:
+      end += 1
+    return end
 
   def _same_level(self, t: int, use: int) -> bool:
     return self.executions[t] == self.executions[use]

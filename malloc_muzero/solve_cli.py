@@ -15,6 +15,8 @@ prefetches and evictions (`malloc_muzero.windows`): `--solver xla-msa
 the same way. On XLA's time model (the default) the placement JSON records
 the original buffers' segments and copies and the hardware model (version
 3), so `malloc-eval PROBLEM OUT` checks and times it without `--windows`.
+`--solver xla-msa-prefetch` is XLA's own algorithm, use by use: it splits
+buffers into segments and times its copies itself (no `--windows`).
 Exit status: 0 done, 2 bad input (one line on stderr), 130 interrupted.
 """
 
@@ -70,10 +72,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _solve(args) -> list[str]:
   from malloc_muzero.errors import ProblemError
-  from malloc_muzero.placement_io import save_placement_csv, save_placement_json
+  from malloc_muzero.placement_io import (save_placement_csv, save_placement_json,
+                                         save_segments_json)
   from malloc_muzero.placement_report import report_lines
   from malloc_muzero.simulator import simulate_placement, simulation_bounds
-  from malloc_muzero.solvers import SolverOptions, get_solver, solve
+  from malloc_muzero.solvers import (SolverOptions, get_solver, places_segments, solve,
+                                     solve_segments)
 
   from malloc_muzero.atomic_file import check_writable, refuse_input_as_output
 
@@ -87,15 +91,28 @@ def _solve(args) -> list[str]:
   if as_csv and not args.input.lower().endswith(".csv"):
     raise ProblemError("a .json output for a problem that is not a MiniMalloc CSV",
                        where="-o", found=args.output)
+  segmented = places_segments(args.solver)
+  if segmented and (args.windows or as_csv):
+    raise ProblemError("a .json output and no --windows (the solver splits buffers "
+                       "into segments itself)", "command line", where="--solver",
+                       found=args.solver)
   original = load_any_problem(args.input, args.module)
   windows = windows_for(original, args)
   problem = windows.problem if windows else original
   hardware = hardware_for(problem, args.hardware, args.capacity, args.time_model)
+  options = SolverOptions(seed=args.seed, time_limit_s=args.time_limit,
+                          progress=sys.stderr.isatty(), checkpoint=args.checkpoint)
   start = time.monotonic()
-  placement = solve(args.solver, problem, hardware,
-                    SolverOptions(seed=args.seed, time_limit_s=args.time_limit,
-                                  progress=sys.stderr.isatty(),
-                                  checkpoint=args.checkpoint))
+  if segmented:
+    solution = solve_segments(args.solver, problem, hardware, options)
+    seconds = time.monotonic() - start
+    save_segments_json(args.output, problem, hardware, args.solver, solution.segments,
+                       simulate_placement(solution.problem, hardware,
+                                          solution.placement.levels),
+                       simulation_bounds(problem, hardware))
+    return report_lines(solution.problem, hardware, solution.placement, None,
+                        args.output) + [f"solve time:     {seconds:.2f} s ({args.solver})"]
+  placement = solve(args.solver, problem, hardware, options)
   seconds = time.monotonic() - start
   if as_csv:
     save_placement_csv(args.output, problem, placement)

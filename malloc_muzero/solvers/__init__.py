@@ -1,5 +1,6 @@
 """Solvers: every one takes a Problem, a Hardware and options, and returns a
-Placement (`registry`). Importing this package registers them all."""
+Placement, or Segments for those that split buffers (`registry`). Importing
+this package registers them all."""
 
 # Each import registers its solver.
 from malloc_muzero.solvers import anneal  # noqa: F401
@@ -14,7 +15,10 @@ from malloc_muzero.solvers import pack  # noqa: F401
 from malloc_muzero.solvers import random_placement  # noqa: F401
 from malloc_muzero.solvers import reinforce  # noqa: F401
 from malloc_muzero.solvers import xla_msa  # noqa: F401
-from malloc_muzero.solvers.registry import (SolverOptions, get_solver, register,
-                                            solve, solver_names)
+from malloc_muzero.solvers import xla_msa_prefetch  # noqa: F401
+from malloc_muzero.solvers.registry import (SegmentedSolution, SolverOptions, get_solver,
+                                            places_segments, register, register_segments,
+                                            solve, solve_segments, solver_names)
 
-__all__ = ["SolverOptions", "get_solver", "register", "solve", "solver_names"]
+__all__ = ["SegmentedSolution", "SolverOptions", "get_solver", "places_segments",
+           "register", "register_segments", "solve", "solve_segments", "solver_names"]

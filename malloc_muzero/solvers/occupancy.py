@@ -83,6 +83,15 @@ class LevelOccupancy:
     the buffer) free over [start, end]."""
     return [o for o, _ in self._fits(size, self.free_ranges(start, end))]
 
+  def mark(self) -> int:
+    """A mark of what is placed now, for `rollback`."""
+    return len(self._starts)
+
+  def rollback(self, mark: int) -> None:
+    """Takes back everything placed since `mark`."""
+    for placed in (self._starts, self._ends, self._offsets, self._sizes):
+      del placed[mark:]
+
   def place(self, size: int, start: int, end: int, offset: int) -> None:
     self._starts.append(int(start))
     self._ends.append(int(end))
