@@ -94,67 +94,72 @@ class PrefetchIntervalPicker:
       end += 1
     return end
 
-  def _same_level(self, t: int, use: int) -> bool:
-    return self.executions[t] == self.executions[use]
+  def _intervals(self, start: int, use: int) -> np.ndarray:
+    """[use - start] `interval(t, use)` for t in [start, use), at once."""
+    low = max(start, 0)
+    sums = self._cumsum[use] - self._cumsum[low + 1:use + 1]
+    runs = np.asarray(self.executions, np.float64)[low + 1:use]
+    fewest = np.minimum.accumulate(runs[::-1])[::-1] if len(runs) else runs
+    fewest = np.append(np.maximum(fewest, 1e-30), 1.0)
+    return np.where(np.arange(low, use) >= use - 1, 0.0, sums / fewest)
 
   def latest(self, copy_s: float, start: int, use: int, reduction_s: float = 0.0) -> int:
     """The latest start step (may be < `start`: no room)."""
-    t = use - 1
-    while t >= start and (not self._same_level(t, use) or
-                          self.min_ratio * copy_s > self.interval(t, use) + reduction_s):
-      t -= 1
-    return t
+    intervals = self._intervals(start, use)
+    same = np.asarray(self.executions)[start:use] == self.executions[use]
+    fit = np.flatnonzero(same & (intervals + reduction_s >= self.min_ratio * copy_s))
+    return start + int(fit[-1]) if len(fit) else start - 1
 
   def candidates(self, copy_s: float, start: int, use: int,
                  reduction_s: float = 0.0) -> list[int]:
     """Start steps for a prefetch of a copy of `copy_s` seconds for the use
     at `use`, no earlier than `start`, in XLA's order of preference."""
-    latest = self.latest(copy_s, start, use, reduction_s)
-    earliest = start
-    while earliest < latest and (not self._same_level(earliest, use) or
-                                 self.max_interval_s < self.interval(earliest, use)):
-      earliest += 1
-    if earliest > latest:
-      return []
-    target = self.preferred_ratio * copy_s
-    preferred, best = earliest, np.inf
-    for t in range(earliest, latest + 1):
-      gap = abs(target - self.interval(t, use))
-      if self._same_level(t, use) and gap < best:
-        preferred, best = t, gap
-    return self._order(preferred, earliest, latest, use)
+    return list(self.iter_candidates(copy_s, start, use, reduction_s))
 
-  def _order(self, preferred: int, earliest: int, latest: int, use: int) -> list[int]:
+  def iter_candidates(self, copy_s: float, start: int, use: int, reduction_s: float = 0.0):
+    """`candidates`, one at a time (a long range need not be listed whole)."""
+    latest = self.latest(copy_s, start, use, reduction_s)
+    if latest < start:
+      return
+    intervals = self._intervals(start, use)
+    same = np.asarray(self.executions)[start:use] == self.executions[use]
+    early = np.flatnonzero(same[:latest - start] &
+                           (intervals[:latest - start] <= self.max_interval_s))
+    earliest = start + int(early[0]) if len(early) else latest
+    target = self.preferred_ratio * copy_s
+    gaps = np.where(same, np.abs(target - intervals), np.inf)[earliest - start:latest - start + 1]
+    preferred = earliest + int(np.argmin(gaps)) if np.isfinite(gaps).any() else earliest
+    yield from self._order(preferred, earliest, latest, lambda t: intervals[t - start],
+                           lambda t: bool(same[t - start]))
+
+  @staticmethod
+  def _order(preferred: int, earliest: int, latest: int, interval, same_level):
     """XLA's `Begin` and `Next`: alternate around `preferred`, then jump."""
     def later(t: int) -> int:
-      while t <= latest and not self._same_level(t, use):
+      while t <= latest and not same_level(t):
         t += 1
       return t
 
     increasing, decreasing = later(preferred + 1), preferred
     use_increasing = False
-    order = []
     while increasing <= latest or decreasing >= earliest:
       if use_increasing:
-        order.append(increasing)
+        yield increasing
         increasing = later(increasing + 1)
         use_increasing = decreasing < earliest
         continue
       t = decreasing
-      order.append(t)
+      yield t
       decreasing -= 1
-      floor = (self.interval(t, use) + self.interval(earliest, use) / 100
-               if increasing > latest else -np.inf)
-      while decreasing >= earliest and (not self._same_level(decreasing, use) or
-                                        self.interval(decreasing, use) < floor):
+      floor = (interval(t) + interval(earliest) / 100 if increasing > latest else -np.inf)
+      while decreasing >= earliest and (not same_level(decreasing) or
+                                        interval(decreasing) < floor):
         decreasing -= 1
       use_increasing = increasing <= latest
-    return order
 
   def preferred(self, copy_s: float, start: int, use: int, reduction_s: float = 0.0) -> int | None:
     """The first candidate, or None when no start fits."""
-    order = self.candidates(copy_s, start, use, reduction_s)
-    return order[0] if order else None
+    return next(self.iter_candidates(copy_s, start, use, reduction_s), None)
 
 
 def xla_picker(problem, hardware, max_ratio: float = MAX_RATIO, min_ratio: float = MIN_RATIO,

@@ -36,27 +36,27 @@ class LevelOccupancy:
   def __init__(self, capacity: int, alignment: int):
     self.capacity = int(capacity)
     self.alignment = max(int(alignment), 1)
-    self._starts: list[int] = []
-    self._ends: list[int] = []
-    self._offsets: list[int] = []
-    self._sizes: list[int] = []
+    # Rows (start, end, offset, top) of the placed buffers; the first
+    # `_count` are in use (the array doubles as it fills).
+    self._rows = np.zeros((16, 4), np.int64)
+    self._count = 0
 
   def free_ranges(self, start: int, end: int) -> list[tuple[int, int]]:
     """Maximal free address ranges [lo, hi) during steps [start, end] (inclusive)."""
-    if not self._starts:
+    if not self._count:
       return [(0, self.capacity)]
-    starts, ends = np.asarray(self._starts), np.asarray(self._ends)
-    live = (starts <= end) & (ends >= start)
-    offsets = np.asarray(self._offsets)[live]
-    tops = offsets + np.asarray(self._sizes)[live]
-    order = np.argsort(offsets, kind="stable")
-    ranges, cursor = [], 0
-    for low, high in zip(offsets[order].tolist(), tops[order].tolist()):
-      if low > cursor:
-        ranges.append((cursor, low))
-      cursor = max(cursor, high)
-    if cursor < self.capacity:
-      ranges.append((cursor, self.capacity))
+    rows = self._rows[:self._count]
+    live = rows[(rows[:, 0] <= end) & (rows[:, 1] >= start)]
+    live = live[np.argsort(live[:, 2], kind="stable")]
+    # Below each live buffer, everything up to the highest top of those
+    # under it is taken; a gap is free where the buffer starts above that.
+    reach = np.maximum.accumulate(live[:, 3]) if len(live) else np.zeros(0, np.int64)
+    below = np.concatenate([[0], reach[:-1]])
+    gap = live[:, 2] > below
+    ranges = list(zip(below[gap].tolist(), live[gap, 2].tolist()))
+    top = int(reach[-1]) if len(reach) else 0
+    if top < self.capacity:
+      ranges.append((top, self.capacity))
     return ranges
 
   def _fits(self, size: int, ranges):
@@ -85,18 +85,17 @@ class LevelOccupancy:
 
   def mark(self) -> int:
     """A mark of what is placed now, for `rollback`."""
-    return len(self._starts)
+    return self._count
 
   def rollback(self, mark: int) -> None:
     """Takes back everything placed since `mark`."""
-    for placed in (self._starts, self._ends, self._offsets, self._sizes):
-      del placed[mark:]
+    self._count = mark
 
   def place(self, size: int, start: int, end: int, offset: int) -> None:
-    self._starts.append(int(start))
-    self._ends.append(int(end))
-    self._offsets.append(int(offset))
-    self._sizes.append(int(size))
+    if self._count == len(self._rows):
+      self._rows = np.concatenate([self._rows, np.zeros_like(self._rows)])
+    self._rows[self._count] = (start, end, offset, offset + size)
+    self._count += 1
 
 
 def fast_levels_by_speed(hardware) -> list[int]:

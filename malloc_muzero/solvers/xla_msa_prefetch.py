@@ -311,22 +311,23 @@ class _Heap:
   def _prefetch(self, b, size, copy_s, earliest, use, reserve_to, ends, copies):
     """A prefetch for `use` starting after step `earliest` or later; the new
     fast segment, or None."""
-    candidates = self.picker.candidates(copy_s, earliest, use, self.reduction.get((b, use), 0.0))
-    if not candidates:
-      return None
-    # A chunk free from t + 1 is free from any later start: find the earliest
-    # start with one once, rather than a chunk search per candidate.
-    low, high = min(candidates), max(candidates)
-    if self._best_chunk(size, high + 1, [reserve_to]) is None:
-      return None
-    while low < high:
-      middle = (low + high) // 2
-      if self._best_chunk(size, middle + 1, [reserve_to]) is None:
-        low = middle + 1
-      else:
-        high = middle
-    for t in candidates:
-      if t < low or not self._outstanding_ok(PREFETCH, t + 1, use):
+    first_free = None  # the earliest start with a free chunk until `reserve_to`
+    for t in self.picker.iter_candidates(copy_s, earliest, use,
+                                         self.reduction.get((b, use), 0.0)):
+      if first_free is None:
+        # A chunk free from t + 1 is free from any later start: find the
+        # earliest such start once (by bisection), not a chunk per candidate.
+        if self._best_chunk(size, use, [reserve_to]) is None:
+          return None
+        low, high = earliest, use - 1
+        while low < high:
+          middle = (low + high) // 2
+          if self._best_chunk(size, middle + 1, [reserve_to]) is None:
+            low = middle + 1
+          else:
+            high = middle
+        first_free = low
+      if t < first_free or not self._outstanding_ok(PREFETCH, t + 1, use):
         continue
       if not self.prefetches.fits(t, use, copy_s):
         continue
