@@ -253,7 +253,8 @@ def _solve(solver: str, problem, hardware, settings: Settings, workdir: str):
     shutil.rmtree(workdir, ignore_errors=True)  # Train afresh, never resume.
     summary = train([problem], [hardware], workdir, settings.train_seconds, settings.seed,
                     agent_config(settings.agent), progress=False)
-    placement, detail = summary["placement"], f"{summary['games']} games"
+    placement, detail = summary["placement"], f"{summary['games']} games" + (
+        "; xla-msa's placement, no game beat it" if summary.get("from_reference") else "")
   elif solver == "exact":
     from malloc_muzero.solvers.exact import solve_exact
     if problem.num_buffers > settings.exact_max_buffers:
@@ -409,6 +410,34 @@ def _summary(records: list[dict], solvers: list[str]) -> list[str]:
   return lines
 
 
+# XLA's heuristic, whole buffers and as its source runs it: what every
+# placement is measured against problem by problem.
+_REFERENCES = ("xla-msa", "xla-msa-prefetch")
+
+
+def _versus(records: list[dict], solvers: list[str]) -> list[str]:
+  """On how many problems each placement is strictly faster, and slower,
+  than each of `_REFERENCES` that ran (problems where both have a time)."""
+  time = {(r["problem"], r["solver"]): r["time_s"] for r in records
+          if r["time_s"] is not None}
+  references = [name for name in _REFERENCES if any(k[1] == name for k in time)]
+  if not references:
+    return []
+  lines = ["| placement | " + " | ".join(f"faster / slower than {name}"
+                                         for name in references) + " |",
+           "|---|" + "---:|" * len(references)]
+  for solver in solvers:
+    cells = []
+    for reference in references:
+      pairs = [(t, time[p, reference]) for (p, s), t in time.items()
+               if s == solver and (p, reference) in time]
+      faster = sum(t < ref * (1 - 1e-9) for t, ref in pairs)
+      slower = sum(t > ref * (1 + 1e-9) for t, ref in pairs)
+      cells.append(f"{faster} / {slower} of {len(pairs)}")
+    lines.append(f"| {solver} | " + " | ".join(cells) + " |")
+  return lines
+
+
 def _problem_table(entry: Entry, records: list[dict]) -> list[str]:
   from malloc_muzero.formatting import format_bytes
 
@@ -495,6 +524,7 @@ def render(entries: list[Entry], records: list[dict], settings: Settings, comman
     mine = [r for r in records if r["hardware"] == hardware]
     plots = _plots(mine, problems, solvers, hardware, directory)
     lines += [f"## {hardware}", "", "### Summary", "", *_summary(mine, solvers), "",
+              *_versus(mine, solvers), "",
               *(f"![{name}](results/{name})" for name in plots), "",
               "### Per problem", ""]
     for entry in entries:

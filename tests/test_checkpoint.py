@@ -203,3 +203,26 @@ def test_twenty_kills_lose_and_repeat_nothing(tmp_path):
   assert [r["iteration"] for r in rows(killed)] == list(range(1, 13))
   assert json.loads((killed / "best_placement.json").read_text())["buffers"] == \
       json.loads((straight / "best_placement.json").read_text())["buffers"]
+
+
+def test_a_guided_run_is_never_slower_than_the_placement_it_starts_from(tmp_path):
+  import dataclasses
+
+  from malloc_muzero import simulate_placement
+  from malloc_muzero.agent.run import train
+  from malloc_muzero.placement_io import load_placement_json
+  from malloc_muzero.solvers import solve
+
+  trainer, problem, hardware, _ = _trainer("learned")
+  # One iteration of an untrained guided search: its games may or may not
+  # reach XLA's placement; the answer never falls below it.
+  config = dataclasses.replace(trainer.config, search=dataclasses.replace(
+      trainer.config.search, reference_bonus=0.5))
+  summary = train([problem], [hardware], str(tmp_path), 0.0, 0, config, progress=False)
+  msa = simulate_placement(problem, hardware, solve("xla-msa", problem, hardware).levels)
+  assert summary["time_s"] <= msa * (1 + 1e-9)
+  saved = load_placement_json(tmp_path / "best_placement.json", problem)
+  assert simulate_placement(problem, hardware, saved.levels) == pytest.approx(
+      summary["time_s"])
+  if summary["from_reference"]:
+    assert summary["time_s"] == pytest.approx(msa)

@@ -111,7 +111,9 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   Returns:
     A summary: iterations, games, the best return, whether it resumed, the
     trainer and its decoders (one per problem); for one problem also the best
-    placement, its time and the bounds.
+    placement, its time and the bounds. When the search starts from XLA's
+    placement (`reference_bonus`), the best placement is the better of the
+    best game and `xla-msa`'s own, and `from_reference` says which.
 
   Raises:
     ProblemError: another run holds the workdir, or its checkpoint is of
@@ -131,6 +133,7 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   from malloc_muzero.agent import checkpoint
   from malloc_muzero.placement_io import save_placement_json
   from malloc_muzero.simulator import simulate_placement, simulation_bounds
+  from malloc_muzero.solvers import solve
 
   if not isinstance(problems, (list, tuple)):
     problems, hardwares = [problems], [hardwares]
@@ -194,8 +197,20 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
              "decoders": decoders}
   if single:
     placement = decoder.placement(trainer.best[2])
-    summary.update(time_s=simulate_placement(problem, hardware, placement.levels),
-                   bounds=bounds, placement=placement)
+    time_s = simulate_placement(problem, hardware, placement.levels)
+    from_reference = False
+    if trainer.config.search.reference_bonus:
+      # The answer is the best of the games and the placement they start
+      # from, XLA's (off the game's grid, so it can be a little better than
+      # its replay): never worse than the reference.
+      reference = solve("xla-msa", problem, hardware)
+      reference_s = simulate_placement(problem, hardware, reference.levels)
+      if reference_s < time_s:
+        placement, time_s, from_reference = reference, reference_s, True
+        save_placement_json(os.path.join(workdir, "best_placement.json"), problem,
+                            hardware, placement, time_s, bounds)
+    summary.update(time_s=time_s, bounds=bounds, placement=placement,
+                   from_reference=from_reference)
   return summary
 
 
