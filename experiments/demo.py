@@ -66,7 +66,7 @@ def compare(problem, fraction: float, train_seconds: float, agent: str = "rollou
   if train_seconds > 0:
     with tempfile.TemporaryDirectory() as workdir:
       summary = train([problem], [hardware], workdir, train_seconds, 0, agent_config(agent),
-                      progress=sys.stderr.isatty())
+                      progress=True)
     rows.append((f"mallocMuZero {agent} ({summary['games']} games, {train_seconds:.0f} s)",
                  summary["time_s"]))
   rows.append(("all fast (bound)", fast))

@@ -68,21 +68,21 @@ def evaluate(problems, solvers: list[str], hardware_name: str, fraction: float,
              progress: bool = True, time_model: str | None = None) -> list[Row]:
   """Solve every problem with every solver; one `Row` each (`time_model`:
   None for the preset's, XLA's)."""
-  from tqdm import tqdm
-
   from malloc_muzero import simulation_bounds
+  from malloc_muzero.progress import progress_bar
   from malloc_muzero.solvers import SolverOptions
 
   for name in solvers:
     check_solver(name)  # Unknown names fail before any work.
   rows = []
-  with tqdm(total=len(problems) * len(solvers), disable=not progress,
-            desc="evaluate", unit="solve") as bar:
+  with progress_bar(len(problems) * len(solvers), "evaluate", "solves",
+                    enabled=progress) as bar:
     for name, problem in problems:
       hardware = hardware_for(problem, hardware_name, fraction, time_model)
       slow, fast = simulation_bounds(problem, hardware)
       for solver in solvers:
         bar.set_postfix_str(f"{name}: {solver}")
+        bar.refresh()
         solved = timed_solve(solver, problem, hardware,
                              SolverOptions(seed=seed, time_limit_s=time_limit_s))
         rows.append(Row(name, solver, problem.num_buffers,

@@ -313,10 +313,9 @@ def run(entries: list[Entry], settings: Settings, benchmark: str, cache: Cache,
   Raises:
     ProblemError: a problem file that cannot be read.
   """
-  from tqdm import tqdm
-
   from experiments.comparison import hardware_for
   from malloc_muzero import load_problem, simulation_bounds
+  from malloc_muzero.progress import progress_bar
 
   solvers = ([AGENT] if settings.train_seconds > 0 else []) + list(settings.solvers)
   tasks = [(e, h, s) for e in entries for h in settings.hardware for s in solvers]
@@ -324,9 +323,10 @@ def run(entries: list[Entry], settings: Settings, benchmark: str, cache: Cache,
   print(f"report: {len(tasks) - len(todo)} results cached, {len(todo)} to compute",
         file=sys.stderr)
   problems, bounds, fresh = {}, {}, {}
-  with tqdm(total=len(todo), disable=not progress, desc="report", unit="solve") as bar:
+  with progress_bar(len(todo), "report", "solves", enabled=progress) as bar:
     for entry, hardware, solver in todo:
       bar.set_postfix_str(f"{entry.name}: {solver}")
+      bar.refresh()
       if entry.name not in problems:
         problems[entry.name] = load_problem(entry.path)
       problem = problems[entry.name]

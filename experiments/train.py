@@ -125,7 +125,7 @@ def main(argv: list[str]) -> None:
                              for p in group] for group in (problems, held_out))
     config = train_config(_AGENT.value)
     summary = train(problems, hardwares[:len(problems)], _WORKDIR.value, _BUDGET.value,
-                    _SEED.value, config, progress=sys.stderr.isatty(),
+                    _SEED.value, config, progress=True,
                     checkpoint_every_s=_CHECKPOINT_S.value, max_iterations=_ITERATIONS.value)
     print(f"{summary['iterations']} iterations, {summary['games']} games"
           + (" (resumed)" if summary["resumed"] else ""))

@@ -7,13 +7,14 @@ TensorBoard (`tensorboard/`, written with tensorboardX: returns, loss terms,
 games/s against games played), keeps, on one problem, `best_placement.json`
 (the best placement any self-play game found), checkpoints
 after the first iteration, then every `checkpoint_every_s` seconds and at
-the end, draws `training_curve.png`, and shows a progress bar with the time
-left. A killed run resumes where its last checkpoint left it
+the end, draws `training_curve.png`, and shows its progress with the time
+left (`progress_bar`: a bar on a terminal, a line every 10 s elsewhere). A killed run resumes where its last checkpoint left it
 (`agent.run_files`: the workdir's lock and its metrics).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -128,9 +129,8 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
 def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
            config, progress: bool, checkpoint_every_s: float,
            max_iterations: int | None) -> dict:
-  from tqdm import tqdm
-
   from malloc_muzero.agent import checkpoint
+  from malloc_muzero.progress import progress_bar
   from malloc_muzero.placement_io import save_placement_json
   from malloc_muzero.simulator import simulate_placement, simulation_bounds
   from malloc_muzero.solvers import solve
@@ -157,9 +157,10 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   from tensorboardX import SummaryWriter
 
   with open(metrics_path, "a") as metrics, \
-      SummaryWriter(os.path.join(workdir, "tensorboard")) as board, tqdm(
-      total=round(time_budget_s), disable=not progress, unit="s",
-      desc="train", bar_format="{l_bar}{bar}| {n:.0f}/{total}s [{elapsed}<{remaining}] {postfix}") as bar:
+      SummaryWriter(os.path.join(workdir, "tensorboard")) as board, \
+      (progress_bar(round(time_budget_s), "train", "s", every_s=10.0,
+                    bar_format="{l_bar}{bar}| {n:.0f}/{total}s [{elapsed}<{remaining}] "
+                    "{postfix}") if progress else contextlib.nullcontext()) as bar:
     while trainer.iteration == 0 or (
         spent + time.monotonic() - start < time_budget_s and
         (max_iterations is None or trainer.iteration < max_iterations)):
@@ -185,10 +186,11 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
       if not saved_once or time.monotonic() - last_checkpoint >= checkpoint_every_s:
         checkpoint.save(workdir, trainer, identity)
         last_checkpoint, saved_once = time.monotonic(), True
-      bar.n = min(spent + time.monotonic() - start, time_budget_s)
-      bar.set_postfix_str(f"best {report.best_return:.4f} mean {report.mean_return:.4f} "
-                          f"{report.games_per_s:.1f} games/s")
-      bar.refresh()
+      if bar is not None:
+        bar.n = min(spent + time.monotonic() - start, time_budget_s)
+        bar.set_postfix_str(f"best {report.best_return:.4f} mean {report.mean_return:.4f} "
+                            f"{report.games_per_s:.1f} games/s")
+        bar.refresh()
   checkpoint.save(workdir, trainer, identity)
   plot_curve(metrics_path, os.path.join(workdir, "training_curve.png"))
   summary = {"iterations": trainer.iteration,
