@@ -55,6 +55,7 @@ Manifest format, `DIR/manifest.json`:
         "peak_live_bytes": 1573025108,  # int bytes, Problem.peak_live_bytes()[0]
         "flops": 191867486208.0,        # float, Problem.total_flops
         "fingerprint": "3f5c...",       # str, 64 hex digits (see above)
+        "split": "train",               # "train" or "held_out" (`split_of`)
         # More keys, which readers may ignore:
         "kind": "model",                # "model" or "alphatensor"
         "config": {...},                # what the fingerprint covers of the workload
@@ -69,6 +70,13 @@ Manifest format, `DIR/manifest.json`:
         "jax_version": "0.10.2",
         "file_bytes": 12345678},        # int, size of the problem file
        ...]}
+
+The split keeps whole families out of training: every problem of a workload
+in `HELD_OUT_WORKLOADS` (the decoder LM, MobileNetV2 and the 3x3x3 AlphaTensor
+programs, both variants of each) is "held_out", the rest "train". An agent
+trained on the "train" problems (or on generated ones) is measured on the
+"held_out" ones, which it never saw. The split is not part of the
+fingerprint: changing it rewrites the manifest, not the problems.
 
 Problems are listed models first (registry order), then AlphaTensor programs
 in flag order, then other problems of earlier runs by name. Progress goes to
@@ -96,6 +104,16 @@ MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 FINGERPRINT_VERSION = 1
 DEFAULT_ALPHATENSOR = ("2x2x2:2:2048", "3x3x3:1:1536", "3x3x3:2:2304", "4x4x4:1:2048")
+
+# Workloads whose problems no agent trains on (the manifest's "split").
+HELD_OUT_WORKLOADS = ("decoder_lm", "mobilenet_v2", "alphatensor_3x3x3")
+SPLITS = ("train", "held_out")
+
+
+def split_of(workload: str) -> str:
+  """"held_out" for a workload of `HELD_OUT_WORKLOADS`, else "train"."""
+  return "held_out" if workload in HELD_OUT_WORKLOADS else "train"
+
 
 class UsageError(ValueError):
   """Bad flags: an unknown workload name or a malformed --alphatensor item."""
@@ -302,7 +320,9 @@ def write_manifest(out: str, entries: dict[str, dict], order: list[str]) -> None
 
   rank = {name: i for i, name in enumerate(order)}
   names = sorted(entries, key=lambda n: (rank.get(n, len(rank)), n))
-  data = {"version": MANIFEST_VERSION, "problems": [entries[n] for n in names]}
+  data = {"version": MANIFEST_VERSION,
+          "problems": [{**entries[n], "split": split_of(str(entries[n].get("workload")))}
+                       for n in names]}
   atomic_write_text(os.path.join(out, MANIFEST), dump_json(data))
 
 

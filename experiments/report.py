@@ -442,8 +442,10 @@ def _problem_table(entry: Entry, records: list[dict]) -> list[str]:
   from malloc_muzero.formatting import format_bytes
 
   first = records[0]
-  info = ", ".join(str(entry.info[k]) for k in ("workload", "variant", "source")
-                   if entry.info.get(k))
+  info = ", ".join([str(entry.info[k]) for k in ("workload", "variant", "source")
+                    if entry.info.get(k)] +
+                   (["held out from training"] if entry.info.get("split") == "held_out"
+                    else []))
   lines = [f"#### {entry.name}", "",
            f"{info + '; ' if info else ''}{first['buffers']:,} buffers; fast memory "
            f"{format_bytes(first['capacity'])}; all slow {first['slow_s'] * 1e6:.4g} us, "

@@ -17,7 +17,7 @@ from malloc_muzero import Problem
 SMALL = "2x2x2:1:256"
 SMALL_NAME = "alphatensor_2x2x2_l1_256"
 MANIFEST_KEYS = {"name", "workload", "variant", "source", "file", "buffers",
-                 "peak_live_bytes", "flops", "fingerprint"}
+                 "peak_live_bytes", "flops", "fingerprint", "split"}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -59,8 +59,10 @@ def test_builds_then_skips(tmp_path):
   assert (mobilenet["workload"], mobilenet["variant"], mobilenet["source"]) == (
       "mobilenet_v2", "inference",
       "experiments.workloads.mobilenet:mobilenet_v2 (inference, batch 1, 224x224 images)")
+  assert mobilenet["split"] == "held_out"
   strassen = entries[SMALL_NAME]
   assert (strassen["workload"], strassen["variant"]) == ("alphatensor_2x2x2", "l1_256")
+  assert strassen["split"] == "train"
   assert strassen["buffers"] > 10 and strassen["flops"] > 7 * 2 * 128 ** 3
   _check_agrees_with_files(out, manifest)
 
@@ -121,3 +123,16 @@ def test_bad_alphatensor_items_are_named(tmp_path, item, message):
   with pytest.raises(benchmark.UsageError) as error:
     benchmark.make_benchmark(str(tmp_path), [], [item], force=False)
   assert message in str(error.value) and repr(item) in str(error.value)
+
+
+def test_the_split_holds_out_whole_families_among_them_a_decoder_lm_and_alphatensor():
+  names = [item.name for item in benchmark.model_items()] + [
+      benchmark.alphatensor_item(spec).name for spec in benchmark.DEFAULT_ALPHATENSOR]
+  items = {item.name: item for item in benchmark.model_items()}
+  items.update({benchmark.alphatensor_item(spec).name: benchmark.alphatensor_item(spec)
+                for spec in benchmark.DEFAULT_ALPHATENSOR})
+  held_out = [n for n in names if benchmark.split_of(items[n].workload) == "held_out"]
+  assert len(held_out) >= 5 and "decoder_lm_train" in held_out
+  assert any(n.startswith("alphatensor_") for n in held_out)
+  trained = {items[n].workload for n in names if n not in held_out}
+  assert not trained & {items[n].workload for n in held_out}  # no family on both sides
