@@ -57,20 +57,34 @@ class Solved:
 # A solver name ending so places the problem's windows (`malloc_muzero.windows`,
 # default settings): "xla-msa+windows" is XLA's heuristic with prefetching.
 WINDOWS_SUFFIX = "+windows"
+# A solver name ending so places the pieces XLA's own algorithm cuts the
+# buffers into (`windows.from_segments` of `xla-msa-prefetch`'s segments),
+# each with its copies: "anneal+xla_cut" searches where XLA's answer is one
+# placement among others.
+XLA_CUT_SUFFIX = "+xla_cut"
+
+
+def _split_name(name: str) -> tuple[str, str]:
+  """(solver, suffix) of a name that may end with a suffix above."""
+  for suffix in (WINDOWS_SUFFIX, XLA_CUT_SUFFIX):
+    if name.endswith(suffix):
+      return name.removesuffix(suffix), suffix
+  return name, ""
 
 
 def check_solver(name: str) -> None:
-  """Raises `ProblemError` for an unknown solver (with or without the suffix)."""
+  """Raises `ProblemError` for an unknown solver (with or without a suffix)."""
   from malloc_muzero.solvers import get_solver
 
-  get_solver(name.removesuffix(WINDOWS_SUFFIX))
+  get_solver(_split_name(name)[0])
 
 
 def timed_solve(solver: str, problem, hardware, options) -> Solved:
   """Runs `malloc_muzero.solvers.solve` (which checks the placement) and
   simulates its answer. With `WINDOWS_SUFFIX` the solver places the problem's
-  windows, and the placement is one of windows (the time and both bounds are
-  comparable with the unwindowed problem's); a solver that places segments
+  windows, with `XLA_CUT_SUFFIX` the pieces of XLA's cut, and the placement
+  is one of those (the time and both bounds are comparable with the
+  unwindowed problem's); a solver that places segments
   (`places_segments`) gives a placement of its segments, timed alike.
 
   Raises:
@@ -78,12 +92,16 @@ def timed_solve(solver: str, problem, hardware, options) -> Solved:
   """
   from malloc_muzero import simulate_placement
   from malloc_muzero.solvers import places_segments, solve_segments
-  from malloc_muzero.windows import split_into_windows
+  from malloc_muzero.solvers.xla_msa_prefetch import assign
+  from malloc_muzero.windows import from_segments, split_into_windows
 
   start = time.monotonic()
-  if solver.endswith(WINDOWS_SUFFIX):
+  solver, suffix = _split_name(solver)
+  if suffix == WINDOWS_SUFFIX:
     problem = split_into_windows(problem).problem
-  solution = solve_segments(solver.removesuffix(WINDOWS_SUFFIX), problem, hardware, options)
+  elif suffix == XLA_CUT_SUFFIX:
+    problem = from_segments(problem, assign(problem, hardware))[0].problem
+  solution = solve_segments(solver, problem, hardware, options)
   wall = time.monotonic() - start
   return Solved(solution.placement,
                 simulate_placement(solution.problem, hardware, solution.placement.levels),

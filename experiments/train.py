@@ -18,7 +18,10 @@ losses, games/s) and `training_curve.png`. It prints the best placement's
 simulated time next to `xla-msa`'s and the bounds. With `--windows` the
 agent places windows around the uses, with prefetches and evictions
 (`malloc_muzero.windows`; `xla-msa` then prefetches too); the capacity is still
-a share of the whole buffers' peak.
+a share of the whole buffers' peak. With `--xla_cut` it places the pieces
+XLA's own algorithm (`xla-msa-prefetch`) cuts each buffer into, with their
+copies (`agent.reference.xla_cut`); a guided agent starts from XLA's
+placement of them, so its best is never slower than XLA's on the game's grid.
 
 Given several problems (comma-separated), it trains one network on the set,
 each problem on its own fast memory, and then plays each problem of the set
@@ -79,6 +82,10 @@ _VALUE_SCALE = flags.DEFINE_float("value_scale", 0.1,
 _WINDOWS = flags.DEFINE_bool("windows", False,
                              "place windows around the uses, with prefetches and "
                              "evictions (malloc_muzero.windows), not whole buffers")
+_XLA_CUT = flags.DEFINE_bool(
+    "xla_cut", False, "place the pieces into which XLA's memory space assignment "
+    "(xla-msa-prefetch) cuts each buffer, with their prefetches and evictions, "
+    "starting from its placement (a guided agent's reference)")
 _MIN_GAP = flags.DEFINE_integer("min_gap", windows.DEFAULT_MIN_GAP, "with --windows: steps "
                                 "between two uses above which they go to different windows")
 _PREFETCH_STEPS = flags.DEFINE_integer("prefetch_steps", windows.DEFAULT_PREFETCH_STEPS,
@@ -119,18 +126,29 @@ def main(argv: list[str]) -> None:
     problems = load_problem_flag(_PROBLEM.value, _PROGRAM.value)
     held_out = load_problem_flag(_EVAL_PROBLEM.value, _EVAL_PROGRAM.value, required=False)
     hardwares = [hardware_for(p) for p in problems + held_out]
+    originals, placements = problems, None
+    if _WINDOWS.value and _XLA_CUT.value:
+      raise ProblemError("one of --windows and --xla_cut", "command line", "--xla_cut")
     if _WINDOWS.value:  # (The capacity stays a share of the whole buffers' peak.)
       problems, held_out = ([windows.split_into_windows(p, _MIN_GAP.value,
                                                         _PREFETCH_STEPS.value).problem
                              for p in group] for group in (problems, held_out))
+    if _XLA_CUT.value:
+      from malloc_muzero.agent.reference import xla_cut
+      cuts = [xla_cut(p, h) for p, h in zip(problems, hardwares)]
+      problems = [cut.problem for cut, _ in cuts]
+      placements = [placement for _, placement in cuts]
+      held_out = [xla_cut(p, h)[0].problem for p, h in zip(held_out,
+                                                            hardwares[len(problems):])]
     config = train_config(_AGENT.value)
     summary = train(problems, hardwares[:len(problems)], _WORKDIR.value, _BUDGET.value,
                     _SEED.value, config, progress=True,
-                    checkpoint_every_s=_CHECKPOINT_S.value, max_iterations=_ITERATIONS.value)
+                    checkpoint_every_s=_CHECKPOINT_S.value, max_iterations=_ITERATIONS.value,
+                    reference_placements=placements)
     print(f"{summary['iterations']} iterations, {summary['games']} games"
           + (" (resumed)" if summary["resumed"] else ""))
     if len(problems) == 1 and not held_out:
-      print(comparison(problems[0], hardwares[0], summary))
+      print(comparison(problems[0], hardwares[0], summary, originals[0]))
       print(f"wrote {_WORKDIR.value}/best_placement.json, metrics.jsonl, "
             "training_curve.png")
     else:

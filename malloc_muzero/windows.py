@@ -166,10 +166,18 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
       _add_window(buffers, accesses, problem, b, name, window_start, window_end, group,
                   copies)
       previous_end = window_end
-  source = dict(problem.source)
-  source["windows"] = {"min_gap": int(min_gap), "prefetch_steps": int(prefetch_steps),
-                       **({"prefetch_timing": "xla"} if picker is not None else {})}
-  windowed = Problem(
+  windowed = _windowed_problem(problem, buffers, accesses, async_copies, {
+      "min_gap": int(min_gap), "prefetch_steps": int(prefetch_steps),
+      **({"prefetch_timing": "xla"} if picker is not None else {})})
+  return Windows(windowed, problem, np.asarray(buffers["of"], np.int64), min_gap,
+                 prefetch_steps)
+
+
+def _windowed_problem(problem: Problem, buffers: dict, accesses: dict, async_copies: dict,
+                      settings: dict) -> Problem:
+  """The problem of the windows collected in `buffers`, `accesses` and
+  `async_copies`; `settings` go to its `source["windows"]`."""
+  return Problem(
       name=problem.name, buffer_names=tuple(buffers["names"]), sizes=buffers["sizes"],
       starts=buffers["starts"], ends=buffers["ends"], buffer_kinds=tuple(buffers["kinds"]),
       instruction_names=problem.instruction_names, opcodes=problem.opcodes,
@@ -182,10 +190,9 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
       access_bytes_copied=np.asarray(accesses["copied"], np.int64),
       copy_buffer=async_copies["buffer"], copy_kind=async_copies["kind"],
       copy_start=async_copies["start"], copy_done=async_copies["done"],
-      schedule_length=problem.schedule_length, source=source,
+      schedule_length=problem.schedule_length,
+      source={**problem.source, "windows": settings},
       buffer_values=tuple(buffers["values"]) if problem.buffer_values else ())
-  return Windows(windowed, problem, np.asarray(buffers["of"], np.int64), min_gap,
-                 prefetch_steps)
 
 
 def _groups(uses: list[int], min_gap: int) -> list[list[int]]:
@@ -216,3 +223,72 @@ def _add_window(buffers: dict, accesses: dict, problem: Problem, b: int, name: s
     accesses["read"].append(int(problem.access_bytes_read[k]) if k is not None else 0)
     accesses["written"].append(int(problem.access_bytes_written[k]) if k is not None else 0)
     accesses["copied"].append(copies.get(step, 0))
+
+
+def from_segments(problem: Problem, segments) -> tuple[Windows, "Placement"]:
+  """The windows that `segments` cut `problem`'s buffers into, and the
+  placement of those windows that the segments are.
+
+  Each segment becomes a window over its range, with the buffer's accesses
+  in it, in whatever level the placement then puts it. A window's copies are
+  those the segment rules ask of it in a fast level: each window but a
+  buffer's first is prefetched, issued at its start and done at its first
+  access (at its end + 1 if it has none); each window but the last is
+  evicted when it is the first (the buffer is made there) or it writes, issued
+  after its last write (after its start if none) and done at its end + 1.
+  These are the copies XLA's memory space assignment gives its own segments
+  (`solvers.xla_msa_prefetch`), so the returned placement takes exactly their
+  time; another placement of the windows drops some of those pieces to the
+  default memory, or moves others up, each with its copies.
+
+  Args:
+    problem: a problem without copies.
+    segments: `malloc_muzero.segments.Segments` of its buffers.
+
+  Raises:
+    ProblemError: a problem with copies.
+  """
+  from malloc_muzero.placement import Placement
+
+  if len(problem.copy_buffer) or problem.access_bytes_copied.any():
+    raise ProblemError("a problem without copies (it is windowed already)",
+                       where="problem", found=problem.name)
+  buffers: dict[str, list] = {key: [] for key in (
+      "names", "sizes", "starts", "ends", "kinds", "values", "of")}
+  accesses: dict[str, list] = {key: [] for key in (
+      "buffer", "instruction", "read", "written", "copied")}
+  async_copies: dict[str, list] = {key: [] for key in ("buffer", "kind", "start", "done")}
+  first_access = np.searchsorted(problem.access_buffer, np.arange(problem.num_buffers + 1))
+  order = np.lexsort((segments.start, segments.buffer))
+  count = np.bincount(segments.buffer, minlength=problem.num_buffers)
+  rank = np.zeros(len(order), np.int64)
+  for i, s in enumerate(order.tolist()):
+    b = int(segments.buffer[s])
+    rank[i] = 0 if i == 0 or segments.buffer[order[i - 1]] != b else rank[i - 1] + 1
+  for i, s in enumerate(order.tolist()):
+    b, k = int(segments.buffer[s]), int(rank[i])
+    start, end = int(segments.start[s]), int(segments.end[s])
+    size = int(problem.sizes[b])
+    rows = [r for r in range(first_access[b], first_access[b + 1])
+            if start <= problem.access_instruction[r] <= end]
+    steps = [int(problem.access_instruction[r]) for r in rows]
+    writes = [int(problem.access_instruction[r]) for r in rows
+              if problem.access_bytes_written[r] > 0]
+    window = len(buffers["names"])
+    copies: dict[int, int] = {}
+    if k > 0:
+      done = steps[0] if steps else end + 1
+      _add_copy(copies, size, list(range(start, done)) or [min(done, end)])
+      for key, value in zip(async_copies, (window, PREFETCH, start, done)):
+        async_copies[key].append(value)
+    if k < count[b] - 1 and (k == 0 or writes):
+      issue = (max(writes) if writes else start) + 1
+      _add_copy(copies, size, list(range(issue, end + 1)) or [end])
+      for key, value in zip(async_copies, (window, EVICTION, issue, end + 1)):
+        async_copies[key].append(value)
+    name = problem.buffer_names[b] + (f"@{k}" if count[b] > 1 else "")
+    _add_window(buffers, accesses, problem, b, name, start, end, rows, copies)
+  windowed = _windowed_problem(problem, buffers, accesses, async_copies, {"cut": "segments"})
+  placement = Placement(levels=segments.level[order],
+                        offsets=np.where(segments.level[order] > 0, segments.offset[order], -1))
+  return Windows(windowed, problem, segments.buffer[order].astype(np.int64), 0, 0), placement

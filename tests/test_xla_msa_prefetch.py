@@ -146,3 +146,48 @@ def test_valid_on_programs_and_timed_alike_from_its_file(name, tmp_path):
     assert solver == "xla-msa-prefetch"
     assert simulate_placement(again, hardware, placement.levels) == pytest.approx(time_s)
   assert name in PROGRAMS
+
+
+@pytest.mark.parametrize("name", ["transformer_train_step", "scan_rnn"])
+def test_xla_cut_windows_reproduce_xla_and_any_placement_of_them_is_valid(name):
+  from malloc_muzero.placement import Placement, check_placement
+  from malloc_muzero.segments import check_segments, from_windows
+  from malloc_muzero.windows import from_segments
+
+  problem = module_to_problem(parse_hlo(compile_program(name).captured.hlo_text))
+  hardware = get_hardware("tpu-v4", capacity=problem.capacity_for(0.2))
+  segments = assign(problem, hardware)
+  windows, placement = from_segments(problem, segments)
+  assert check_placement(windows.problem, hardware, placement) is None
+  derived, derived_placement = segment_problem(problem, segments)
+  assert simulate_placement(windows.problem, hardware, placement.levels) == pytest.approx(
+      simulate_placement(derived, hardware, derived_placement.levels), rel=1e-6)
+  # Any subset of XLA's pieces, and pieces XLA left in default memory moved
+  # up, keep the segment rules (their copies come with them).
+  rng = np.random.default_rng(0)
+  for _ in range(5):
+    keep = rng.random(windows.problem.num_buffers) < 0.5
+    levels = np.where(keep, placement.levels, 0)
+    subset = Placement(levels=levels, offsets=np.where(levels > 0, placement.offsets, -1))
+    assert check_segments(problem, from_windows(windows, subset)) is None
+  everything = Placement(levels=np.ones(windows.problem.num_buffers, np.int32),
+                         offsets=np.zeros(windows.problem.num_buffers, np.int64))
+  assert check_segments(problem, from_windows(windows, everything)) is None
+
+
+def test_xla_cut_is_a_legal_reference_game():
+  from malloc_muzero.agent.reference import make_reference, play_reference, xla_cut
+  from malloc_muzero.solvers.chromosome import make_decoder
+
+  problem = module_to_problem(parse_hlo(compile_program("transformer_train_step")
+                                        .captured.hlo_text))
+  hardware = get_hardware("tpu-v4", capacity=problem.capacity_for(0.2))
+  windows, placement = xla_cut(problem, hardware)
+  decoder = make_decoder(windows.problem, hardware)
+  reference = make_reference(windows.problem, hardware, decoder, placement)
+  total, final = play_reference(decoder.problem, decoder.config.num_slots, reference)
+  slow, _ = simulation_bounds(windows.problem, hardware)
+  replayed = decoder.placement(final)  # every action was legal: XLA's levels all taken
+  np.testing.assert_array_equal(replayed.levels, placement.levels)
+  assert float(total) == pytest.approx(
+      1 - simulate_placement(windows.problem, hardware, placement.levels) / slow, abs=1e-4)

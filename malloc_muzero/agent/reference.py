@@ -53,9 +53,10 @@ class Reference:
   next_claim: chex.Array
 
 
-def make_reference(problem, hardware, decoder: Decoder) -> Reference:
-  """The `Reference` of XLA's memory space assignment on the game's grid."""
-  return reference_of_actions(reference_actions(problem, hardware, decoder),
+def make_reference(problem, hardware, decoder: Decoder, placement=None) -> Reference:
+  """The `Reference` of XLA's memory space assignment on the game's grid, or
+  of `placement` (a placement of `problem` on that grid, e.g. `xla_cut`'s)."""
+  return reference_of_actions(reference_actions(problem, hardware, decoder, placement),
                               decoder.problem, decoder.config.num_slots,
                               len(hardware.levels) - 1)
 
@@ -95,13 +96,45 @@ def _play_reference(problem, num_slots, actions):
   return rewards.sum(), final
 
 
-def reference_actions(problem, hardware, decoder: Decoder) -> np.ndarray:
+def on_grid(problem, hardware, granularity: int, num_slots: int):
+  """(problem, hardware) as a game of `num_slots` slots of `granularity`
+  bytes sees them: sizes rounded up to slots, each fast level's capacity cut
+  to the grid and its alignment a multiple of a slot. A placement of these
+  is a placement of the originals whose offsets all lie on the grid."""
+  grid_problem = dataclasses.replace(
+      problem, sizes=-(-problem.sizes // granularity) * granularity)
+  levels = [hardware.levels[0]]
+  for level in hardware.levels[1:]:
+    capacity = min(level.capacity, num_slots * granularity) // granularity * granularity
+    levels.append(dataclasses.replace(level, capacity=capacity,
+                                      alignment=int(np.lcm(level.alignment, granularity))))
+  return grid_problem, dataclasses.replace(hardware, levels=tuple(levels))
+
+
+def xla_cut(problem, hardware, num_slots: int | None = None):
+  """(windows, placement): the pieces into which XLA's memory space
+  assignment, run on the game's grid (`xla-msa-prefetch`), cuts `problem`'s
+  buffers, as a problem of windows (`windows.from_segments`), and XLA's
+  placement of them. An agent that places these windows starts from XLA's
+  own answer, prefetches and evictions included."""
+  from malloc_muzero.solvers.chromosome import grid
+  from malloc_muzero.solvers.xla_msa_prefetch import assign
+  from malloc_muzero.windows import from_segments
+
+  granularity, slots = grid(hardware, num_slots)
+  grid_problem, grid_hardware = on_grid(problem, hardware, granularity, slots)
+  return from_segments(problem, assign(grid_problem, grid_hardware))
+
+
+def reference_actions(problem, hardware, decoder: Decoder, placement=None) -> np.ndarray:
   """[N] int32 the action XLA's memory space assignment takes at each turn.
 
   Args:
     problem: the instance.
     hardware: its memory levels.
     decoder: the game set up for them (`chromosome.make_decoder`).
+    placement: the placement to take, on the game's grid; None: `xla-msa`'s
+      on the grid.
 
   Returns:
     One action per (padded) turn of the game, in its decision order; 0 (stay
@@ -109,19 +142,14 @@ def reference_actions(problem, hardware, decoder: Decoder) -> np.ndarray:
   """
   config = decoder.config
   g = config.granularity
-  grid_problem = dataclasses.replace(problem, sizes=-(-problem.sizes // g) * g)
-  levels = [hardware.levels[0]]
-  for level in hardware.levels[1:]:
-    capacity = min(level.capacity, config.num_slots * g) // g * g
-    levels.append(dataclasses.replace(level, capacity=capacity,
-                                      alignment=int(np.lcm(level.alignment, g))))
-  grid_hardware = dataclasses.replace(hardware, levels=tuple(levels))
-  placement = place_in_order(grid_problem, grid_hardware,
-                             placement_order(problem, hardware), "best-fit")
+  if placement is None:
+    grid_problem, grid_hardware = on_grid(problem, hardware, g, config.num_slots)
+    placement = place_in_order(grid_problem, grid_hardware,
+                               placement_order(problem, hardware), "best-fit")
   index = np.asarray(decoder.problem.buffer_index)
   actions = np.zeros(index.shape, np.int32)
   real = np.flatnonzero(index >= 0)
-  buffer_levels = placement.levels[index[real]]
-  slots = placement.offsets[index[real]] // g
+  buffer_levels = np.asarray(placement.levels)[index[real]]
+  slots = np.asarray(placement.offsets)[index[real]] // g
   actions[real] = game.action_of(buffer_levels, slots, config.num_slots)
   return actions

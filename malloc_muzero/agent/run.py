@@ -37,24 +37,27 @@ def run_identity(problems, hardwares) -> dict:
   return identities[0] if len(identities) == 1 else {"problems": identities}
 
 
-def _reference(problem, hardware, decoder, search):
-  """XLA's placement as the search's reference, when the search uses one."""
+def _reference(problem, hardware, decoder, search, placement=None):
+  """XLA's placement (or `placement`, on the game's grid) as the search's
+  reference, when the search uses one."""
   from malloc_muzero.agent.reference import make_reference
   if search.reference_bonus or search.leaf_value == "rollout":
-    return make_reference(problem, hardware, decoder)
+    return make_reference(problem, hardware, decoder, placement)
   return None
 
 
-def make_trainer(problems, hardwares, config, seed: int):
+def make_trainer(problems, hardwares, config, seed: int, placements=None):
   """(decoders, Trainer) for a problem or a set of problems (each on its own
   hardware, padded to one shape), with XLA's placement as the search's
-  reference when `config.search.reference_bonus` asks for one."""
+  reference when `config.search.reference_bonus` asks for one (or, per
+  problem, the one of `placements` that is not None: e.g. `xla_cut`'s)."""
   from malloc_muzero.agent.train import Trainer
   from malloc_muzero.solvers.chromosome import make_decoders
 
   decoders = make_decoders(problems, hardwares)
-  references = [_reference(p, h, d, config.search)
-                for p, h, d in zip(problems, hardwares, decoders)]
+  placements = placements or [None] * len(problems)
+  references = [_reference(p, h, d, config.search, placement)
+                for p, h, d, placement in zip(problems, hardwares, decoders, placements)]
   if all(r is None for r in references):
     references = None
   return decoders, Trainer([d.problem for d in decoders], decoders[0].config,
@@ -93,7 +96,7 @@ def play_with_search(trainer, decoder, reference, seed: int, params=None):
 
 def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
           config, progress: bool = True, checkpoint_every_s: float = 60.0,
-          max_iterations: int | None = None) -> dict:
+          max_iterations: int | None = None, reference_placements=None) -> dict:
   """Train on a problem or a set of problems, keeping checkpoints, metrics, a
   curve and, for one problem, the best placement self-play found.
 
@@ -101,6 +104,9 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
     problems, hardwares: a problem and its hardware, or lists of them (a set).
     max_iterations: stop after this many iterations in all (resumed ones
       included), whatever is left of the budget; None: the budget decides.
+    reference_placements: per problem, the placement (on the game's grid)
+      that a guided search starts from instead of `xla-msa`'s (`xla_cut`'s
+      placement of XLA's own segments), or None.
 
   A run into a workdir that holds a checkpoint of the same configuration
   resumes from it, says so on stderr, drops the metrics of iterations after
@@ -123,12 +129,12 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   os.makedirs(workdir, exist_ok=True)
   with run_files.lock(workdir):
     return _train(problems, hardwares, workdir, time_budget_s, seed, config, progress,
-                  checkpoint_every_s, max_iterations)
+                  checkpoint_every_s, max_iterations, reference_placements)
 
 
 def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
            config, progress: bool, checkpoint_every_s: float,
-           max_iterations: int | None) -> dict:
+           max_iterations: int | None, reference_placements=None) -> dict:
   from malloc_muzero.agent import checkpoint
   from malloc_muzero.progress import progress_bar
   from malloc_muzero.placement_io import save_placement_json
@@ -137,7 +143,7 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
 
   if not isinstance(problems, (list, tuple)):
     problems, hardwares = [problems], [hardwares]
-  decoders, trainer = make_trainer(problems, hardwares, config, seed)
+  decoders, trainer = make_trainer(problems, hardwares, config, seed, reference_placements)
   identity = run_identity(problems, hardwares)
   resumed = checkpoint.restore(workdir, trainer, identity)
   single = len(problems) == 1
@@ -271,15 +277,22 @@ def plot_curve(metrics_path: str, path: str) -> None:
   atomic_write_bytes(path, buffer.getvalue())
 
 
-def comparison(problem, hardware, summary: dict) -> str:
-  """The trained agent's best placement next to xla-msa's and the bounds."""
+def comparison(problem, hardware, summary: dict, original=None) -> str:
+  """The trained agent's best placement next to xla-msa's (on the same
+  problem), XLA's own algorithm's (`xla-msa-prefetch`, on `original`, the
+  problem before windows, on XLA's time model) and the bounds."""
   from malloc_muzero.simulator import simulate_placement
-  from malloc_muzero.solvers import solve
+  from malloc_muzero.solvers import solve, solve_segments
 
   slow, fast = summary["bounds"]
   msa = simulate_placement(problem, hardware, solve("xla-msa", problem, hardware).levels)
-  rows = [("all slow (bound)", slow), ("xla-msa", msa),
-          ("mallocMuZero (best self-play)", summary["time_s"]), ("all fast (bound)", fast)]
+  rows = [("all slow (bound)", slow), ("xla-msa", msa)]
+  whole = original if original is not None else problem
+  if hardware.time_model == "xla" and not len(whole.copy_buffer):
+    solution = solve_segments("xla-msa-prefetch", whole, hardware)
+    rows.append(("xla-msa-prefetch", simulate_placement(solution.problem, hardware,
+                                                        solution.placement.levels)))
+  rows += [("mallocMuZero (best self-play)", summary["time_s"]), ("all fast (bound)", fast)]
   lines = [f"{'placement':<32} {'time/slow':>9} {'gap closed':>10}"]
   for name, t in rows:
     gap = (slow - t) / (slow - fast) if slow > fast else 0.0

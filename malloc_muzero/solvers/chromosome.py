@@ -66,7 +66,7 @@ class Decoder:
     return Placement(levels=levels, offsets=offsets)
 
 
-def _grid(hardware, num_slots: int | None = None) -> tuple[int, int]:
+def grid(hardware, num_slots: int | None = None) -> tuple[int, int]:
   """(granularity, slots) over the largest fast level: the finest slot size
   that is a multiple of every fast level's alignment (so that every offset on
   the grid is aligned) and cuts the level into at most `MAX_SLOTS` slots, or
@@ -98,7 +98,7 @@ def make_decoders(problems, hardwares, num_slots: int | None = None) -> list[Dec
     raise ProblemError("hardware with the same number of memory levels for every "
                        "problem of a set", where="hardware",
                        found=sorted({len(h.levels) for h in hardwares}))
-  grids = [_grid(h, num_slots) for h in hardwares]
+  grids = [grid(h, num_slots) for h in hardwares]
   slots = max(count for _, count in grids)
   configs = [game.game_config([p], granularity, slots, h)
              for p, h, (granularity, _) in zip(problems, hardwares, grids)]
