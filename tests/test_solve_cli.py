@@ -190,3 +190,27 @@ def test_interrupt_exits_130_without_a_traceback(tmp_path, capsys, monkeypatch):
   problem.save_json(path)
   assert main([str(path), "--solver", "first-fit", "-o", str(tmp_path / "o.json")]) == 130
   assert capsys.readouterr().err.strip() == "malloc-solve: interrupted"
+
+
+def test_xla_msa_prefetch_writes_segments_that_eval_times_alike(tmp_path, capsys):
+  from malloc_muzero.eval_cli import main as eval_main
+
+  dump_dir = compile_program("transformer_train_step").captured.dump_dir
+  out = tmp_path / "msa.json"
+  assert main([dump_dir, "--solver", "xla-msa-prefetch", "--capacity", "200000",
+               "-o", str(out)]) == 0
+  solved = capsys.readouterr().out
+  data = json.loads(out.read_text())
+  assert data["version"] == 3 and data["solver"] == "xla-msa-prefetch"
+  assert {c["kind"] for c in data["copies"]} == {"prefetch", "eviction"}
+  source = tmp_path / "problem.json"
+  from malloc_muzero.solve_cli import load_any_problem
+  load_any_problem(dump_dir).save_json(source)
+  assert eval_main([str(source), str(out)]) == 0
+  evaluated = capsys.readouterr().out
+  line = next(x for x in solved.splitlines() if x.startswith("simulated time"))
+  assert line in evaluated
+  # It splits buffers itself: no --windows, and no CSV.
+  assert main([dump_dir, "--solver", "xla-msa-prefetch", "--windows", "-o",
+               str(tmp_path / "w.json")]) == 2
+  assert "splits buffers into segments itself" in capsys.readouterr().err
