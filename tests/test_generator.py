@@ -53,3 +53,26 @@ def test_generated_problems_are_solved_and_timed_like_any_other():
 def test_bad_settings_are_refused(settings):
   with pytest.raises(ProblemError):
     ProblemGenerator(**settings)
+
+
+def test_a_trainer_draws_a_new_problem_every_iteration():
+  from malloc_muzero.agent.generated import draw, generated_game_config, generated_trainer
+  from malloc_muzero.agent.search import SearchConfig
+  from malloc_muzero.agent.train import TrainConfig
+
+  generator = ProblemGenerator(min_instructions=24, max_instructions=48)
+  config = TrainConfig(latent_size=16, num_atoms=21, games_per_iteration=4,
+                       updates_per_iteration=2, batch_size=8, unroll_steps=2, n_step=3,
+                       replay_games=16,
+                       search=SearchConfig(num_simulations=4, max_considered=4,
+                                           reference_bonus=1.0))
+  trainer = generated_trainer(generator, "tpu-v4", 0.25, config, seed=3, num_slots=32)
+  first = trainer.run_iteration()
+  second = trainer.run_iteration()
+  assert all(np.isfinite(v) for v in {**first.losses, **second.losses}.values())
+  game_config = generated_game_config(generator, 32)
+  drawn = [draw(generator, 3, i, "tpu-v4", 0.25, game_config)[0] for i in range(2)]
+  assert drawn[0].to_json_dict() != drawn[1].to_json_dict()
+  # Many draws all fit the one padded config.
+  for i in range(40):
+    draw(generator, 3, i, "tpu-v4", 0.25, game_config)

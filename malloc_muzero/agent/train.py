@@ -143,12 +143,17 @@ class Trainer:
       (`agent.reference.make_reference`) for `config.search.reference_bonus`
       and rollout values. With `config.follow_best`, a game of self-play that
       beats its problem's reference becomes the new reference.
+    problem_source: a function of the iteration that gives the iteration's
+      (game problem, reference or None), drawn afresh (`agent.generated`);
+      then `problems` only fixes the shapes, and `best` keeps the best
+      return of any drawn problem (its index -1).
   """
 
   def __init__(self, problems: list[game.GameProblem], game_config: game.GameConfig,
                num_fast_levels: int, config: TrainConfig, seed: int,
-               references: list | None = None):
+               references: list | None = None, problem_source=None):
     self.problems = problems
+    self.problem_source = problem_source
     self.references = [None] * len(problems) if references is None else references
     if config.follow_best and any(r is None for r in self.references):
       raise ValueError("follow_best needs a reference for every problem "
@@ -192,8 +197,12 @@ class Trainer:
 
   def run_iteration(self) -> Progress:
     start = time.monotonic()
-    index = self.iteration % len(self.problems)
-    problem = self.problems[index]
+    if self.problem_source is not None:
+      index = -1
+      problem, reference = self.problem_source(self.iteration)
+    else:
+      index = self.iteration % len(self.problems)
+      problem, reference = self.problems[index], self.references[index]
     # Randomness derives from (seed, iteration) alone, so that a run resumed
     # from a checkpoint continues exactly as if it had not stopped.
     play_key = jax.random.fold_in(jax.random.key(self.seed), self.iteration)
@@ -203,13 +212,13 @@ class Trainer:
                                    self.game_config.num_slots, play_key,
                                    self.config.games_per_iteration,
                                    self._sharding(self.config.games_per_iteration),
-                                   self.references[index])
+                                   reference)
     returns = np.asarray(trajectory.rewards.sum(axis=1))
     top = int(np.argmax(returns))
     if self.best is None or returns[top] > self.best[0]:
       self.best = (float(returns[top]), index,
                    jax.tree.map(lambda x: x[top], finals))
-    if self.config.follow_best and returns[top] > self.followed[index]:
+    if self.config.follow_best and index >= 0 and returns[top] > self.followed[index]:
       self.follow(index, float(returns[top]), finals.actions[top])
     self.replay.add(trajectory)
     terms = {}
