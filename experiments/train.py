@@ -23,6 +23,10 @@ XLA's own algorithm (`xla-msa-prefetch`) cuts each buffer into, with their
 copies (`agent.reference.xla_cut`); a guided agent starts from XLA's
 placement of them, so its best is never slower than XLA's on the game's grid.
 
+With `--generate=MIN,MAX` it trains on problems drawn afresh at every
+iteration (`malloc_muzero.generator`, `agent.generated`), then plays the
+held-out ones.
+
 Given several problems (comma-separated), it trains one network on the set,
 each problem on its own fast memory, and then plays each problem of the set
 and each held-out one (`--eval_problem`, `--eval_program`) with its search,
@@ -86,6 +90,12 @@ _XLA_CUT = flags.DEFINE_bool(
     "xla_cut", False, "place the pieces into which XLA's memory space assignment "
     "(xla-msa-prefetch) cuts each buffer, with their prefetches and evictions, "
     "starting from its placement (a guided agent's reference)")
+_GENERATE = flags.DEFINE_list(
+    "generate", None, "MIN,MAX: train on problems drawn afresh each iteration, of MIN "
+    "to MAX instructions (malloc_muzero.generator), instead of --problem/--program; "
+    "--eval_problem/--eval_program are then played after training")
+_NUM_SLOTS = flags.DEFINE_integer("num_slots", 128, "with --generate: offset slots of "
+                                  "the network's action grid")
 _MIN_GAP = flags.DEFINE_integer("min_gap", windows.DEFAULT_MIN_GAP, "with --windows: steps "
                                 "between two uses above which they go to different windows")
 _PREFETCH_STEPS = flags.DEFINE_integer("prefetch_steps", windows.DEFAULT_PREFETCH_STEPS,
@@ -123,6 +133,9 @@ def main(argv: list[str]) -> None:
   from malloc_muzero.agent.run import comparison, train
   try:
     check_numeric_flags()
+    if _GENERATE.value is not None:
+      print(train_generated())
+      return
     problems = load_problem_flag(_PROBLEM.value, _PROGRAM.value)
     held_out = load_problem_flag(_EVAL_PROBLEM.value, _EVAL_PROGRAM.value, required=False)
     hardwares = [hardware_for(p) for p in problems + held_out]
@@ -156,6 +169,36 @@ def main(argv: list[str]) -> None:
   except (ProblemError, HloParseError, ValueError, OSError) as error:
     print(f"train: error: {error}", file=sys.stderr)
     sys.exit(2)
+
+
+def train_generated() -> str:
+  """`--generate`: train on drawn problems, then play the held-out ones."""
+  from malloc_muzero import ProblemError
+  from malloc_muzero.agent.run import train
+  from malloc_muzero.generator import ProblemGenerator
+
+  if _PROBLEM.value or _PROGRAM.value or _WINDOWS.value or _XLA_CUT.value:
+    raise ProblemError("no --problem, --program, --windows or --xla_cut with --generate",
+                       "command line", "--generate")
+  try:
+    low, high = (int(v) for v in _GENERATE.value)
+  except ValueError:
+    raise ProblemError("MIN,MAX instructions", "command line", "--generate",
+                       ",".join(_GENERATE.value)) from None
+  generated = {"generator": ProblemGenerator(min_instructions=low, max_instructions=high),
+               "hardware_name": _HARDWARE.value, "fraction": _FRACTION.value,
+               "num_slots": _NUM_SLOTS.value, "time_model": _TIME_MODEL.value}
+  held_out = load_problem_flag(_EVAL_PROBLEM.value, _EVAL_PROGRAM.value, required=False)
+  summary = train([], [], _WORKDIR.value, _BUDGET.value, _SEED.value,
+                  train_config(_AGENT.value), progress=True,
+                  checkpoint_every_s=_CHECKPOINT_S.value, max_iterations=_ITERATIONS.value,
+                  generated=generated)
+  lines = f"{summary['iterations']} iterations, {summary['games']} games" + (
+      " (resumed)" if summary["resumed"] else "")
+  if not held_out:
+    return lines + f"\nwrote {_WORKDIR.value}/metrics.jsonl, training_curve.png"
+  return lines + "\n" + evaluate_set(summary, [], held_out,
+                                      [hardware_for(p) for p in held_out])
 
 
 def check_numeric_flags() -> None:

@@ -76,3 +76,26 @@ def test_a_trainer_draws_a_new_problem_every_iteration():
   # Many draws all fit the one padded config.
   for i in range(40):
     draw(generator, 3, i, "tpu-v4", 0.25, game_config)
+
+
+def test_a_generated_run_checkpoints_and_resumes(tmp_path):
+  from malloc_muzero.agent.run import train
+  from malloc_muzero.agent.search import SearchConfig
+  from malloc_muzero.agent.train import TrainConfig
+
+  config = TrainConfig(latent_size=16, num_atoms=21, games_per_iteration=4,
+                       updates_per_iteration=1, batch_size=8, unroll_steps=2, n_step=3,
+                       replay_games=16, search=SearchConfig(num_simulations=4,
+                                                            max_considered=4))
+  generated = {"generator": ProblemGenerator(min_instructions=24, max_instructions=40),
+               "hardware_name": "tpu-v4", "fraction": 0.25, "num_slots": 32}
+  first = train([], [], str(tmp_path), 1e6, 0, config, progress=False, max_iterations=1,
+                generated=generated)
+  assert first["iterations"] == 1 and not first["resumed"]
+  again = train([], [], str(tmp_path), 1e6, 0, config, progress=False, max_iterations=2,
+                generated=generated)
+  assert again["resumed"] and again["iterations"] == 2
+  other = dict(generated, fraction=0.5)
+  with pytest.raises(ProblemError):
+    train([], [], str(tmp_path), 1e6, 0, config, progress=False, max_iterations=3,
+          generated=other)

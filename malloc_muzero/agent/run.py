@@ -15,6 +15,7 @@ left (`progress_bar`: a bar on a terminal, a line every 10 s elsewhere). A kille
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -96,7 +97,8 @@ def play_with_search(trainer, decoder, reference, seed: int, params=None):
 
 def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
           config, progress: bool = True, checkpoint_every_s: float = 60.0,
-          max_iterations: int | None = None, reference_placements=None) -> dict:
+          max_iterations: int | None = None, reference_placements=None,
+          generated: dict | None = None) -> dict:
   """Train on a problem or a set of problems, keeping checkpoints, metrics, a
   curve and, for one problem, the best placement self-play found.
 
@@ -107,6 +109,10 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
     reference_placements: per problem, the placement (on the game's grid)
       that a guided search starts from instead of `xla-msa`'s (`xla_cut`'s
       placement of XLA's own segments), or None.
+    generated: train on problems drawn afresh each iteration instead
+      (`agent.generated.generated_trainer`'s keyword arguments but the
+      config and seed: generator, hardware_name, fraction, num_slots,
+      time_model); `problems` and `hardwares` are then empty.
 
   A run into a workdir that holds a checkpoint of the same configuration
   resumes from it, says so on stderr, drops the metrics of iterations after
@@ -129,12 +135,13 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   os.makedirs(workdir, exist_ok=True)
   with run_files.lock(workdir):
     return _train(problems, hardwares, workdir, time_budget_s, seed, config, progress,
-                  checkpoint_every_s, max_iterations, reference_placements)
+                  checkpoint_every_s, max_iterations, reference_placements, generated)
 
 
 def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
            config, progress: bool, checkpoint_every_s: float,
-           max_iterations: int | None, reference_placements=None) -> dict:
+           max_iterations: int | None, reference_placements=None,
+           generated: dict | None = None) -> dict:
   from malloc_muzero.agent import checkpoint
   from malloc_muzero.progress import progress_bar
   from malloc_muzero.placement_io import save_placement_json
@@ -143,11 +150,19 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
 
   if not isinstance(problems, (list, tuple)):
     problems, hardwares = [problems], [hardwares]
-  decoders, trainer = make_trainer(problems, hardwares, config, seed, reference_placements)
-  identity = run_identity(problems, hardwares)
+  if generated is not None:
+    from malloc_muzero.agent.generated import generated_trainer
+    decoders, trainer = [], generated_trainer(train_config=config, seed=seed, **generated)
+    identity = {"generated": {key: (dataclasses.asdict(value)
+                                    if dataclasses.is_dataclass(value) else value)
+                              for key, value in generated.items()}}
+  else:
+    decoders, trainer = make_trainer(problems, hardwares, config, seed, reference_placements)
+    identity = run_identity(problems, hardwares)
   resumed = checkpoint.restore(workdir, trainer, identity)
   single = len(problems) == 1
-  problem, hardware, decoder = problems[0], hardwares[0], decoders[0]
+  problem, hardware, decoder = ((problems[0], hardwares[0], decoders[0]) if single
+                                else (None, None, None))
   bounds = simulation_bounds(problem, hardware) if single else None
   metrics_path = os.path.join(workdir, run_files.METRICS_FILE)
   kept = run_files.truncate_metrics(metrics_path, trainer.iteration if resumed else 0)
