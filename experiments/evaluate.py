@@ -102,6 +102,24 @@ def format_table(rows: list[Row]) -> str:
   return "\n".join(lines)
 
 
+def format_pivot(rows: list[Row]) -> str:
+  """A markdown table of the share of the gap closed: a row per problem, a
+  column per solver, and their means."""
+  problems = list(dict.fromkeys(r.problem for r in rows))
+  solvers = list(dict.fromkeys(r.solver for r in rows))
+  closed = {(r.problem, r.solver): r.gap_closed for r in rows}
+  lines = ["| problem | " + " | ".join(solvers) + " |",
+           "|---|" + "---:|" * len(solvers)]
+  for problem in problems:
+    lines.append(f"| {problem} | " + " | ".join(
+        f"{closed[problem, s]:.1%}" if (problem, s) in closed else "" for s in solvers)
+        + " |")
+  means = [[closed[p, s] for p in problems if (p, s) in closed] for s in solvers]
+  lines.append("| mean | " + " | ".join(f"{sum(m) / len(m):.1%}" if m else ""
+                                        for m in means) + " |")
+  return "\n".join(lines)
+
+
 def write_csv(rows: list[Row], path: str) -> None:
   from malloc_muzero.atomic_file import atomic_write_text
 
@@ -139,6 +157,8 @@ def main(argv: list[str]) -> None:
     print(f"evaluate: error: {error}", file=sys.stderr)
     sys.exit(2)
   print(format_table(rows))
+  print()
+  print(format_pivot(rows))
   os.makedirs(_OUT.value, exist_ok=True)
   write_csv(rows, os.path.join(_OUT.value, "evaluation.csv"))
   plot(rows, os.path.join(_OUT.value, "evaluation.png"))

@@ -6,7 +6,7 @@ import csv
 import subprocess
 import sys
 
-from experiments.evaluate import evaluate, format_table, plot, write_csv
+from experiments.evaluate import evaluate, format_pivot, format_table, plot, write_csv
 from malloc_muzero import Problem
 
 
@@ -29,6 +29,10 @@ def test_rows_csv_and_plot(tmp_path):
     assert r.fast_over_slow - 1e-6 <= r.time_over_slow <= 1 + 1e-6
     assert 0 <= r.gap_closed <= 1 + 1e-6
   assert "gap closed" in format_table(rows)
+  pivot = format_pivot(rows).splitlines()
+  assert pivot[0] == "| problem | first-fit | xla-msa | xla-msa+windows |"
+  mean = sum(r.gap_closed for r in rows if r.solver == "xla-msa") / 2
+  assert pivot[-1].split(" | ")[2] == f"{mean:.1%}"
   write_csv(rows, tmp_path / "e.csv")
   with open(tmp_path / "e.csv") as f:
     assert len(list(csv.DictReader(f))) == 6
