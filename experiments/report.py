@@ -444,7 +444,7 @@ def _problem_table(entry: Entry, records: list[dict]) -> list[str]:
   first = records[0]
   info = ", ".join([str(entry.info[k]) for k in ("workload", "variant", "source")
                     if entry.info.get(k)] +
-                   (["held out from training"] if entry.info.get("split") == "held_out"
+                   (["in the held-out split"] if entry.info.get("split") == "held_out"
                     else []))
   lines = [f"#### {entry.name}", "",
            f"{info + '; ' if info else ''}{first['buffers']:,} buffers; fast memory "
