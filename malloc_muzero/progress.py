@@ -25,7 +25,7 @@ class _Lines:
     return self
 
   def __exit__(self, *exc):
-    if exc[0] is None:
+    if exc[0] is None and (self.n or self.total):  # Nothing to do: nothing to say.
       self._print(force=True)
 
   def set_postfix_str(self, text: str) -> None:

@@ -22,3 +22,9 @@ def test_lines_are_rate_limited_but_the_last_is_printed(capsys):
       bar.update()
   lines = capsys.readouterr().err.splitlines()
   assert len(lines) == 2 and lines[-1].startswith("train: 100/100 s")
+
+
+def test_nothing_to_do_prints_nothing(capsys):
+  with progress_bar(0, "report", "solves", enabled=False):
+    pass
+  assert capsys.readouterr().err == ""
