@@ -236,7 +236,9 @@ def from_segments(problem: Problem, segments) -> tuple[Windows, "Placement"]:
   access (at its end + 1 if it has none); each window but the last is
   evicted when it is the first (the buffer is made there) or it writes, issued
   after its last write (after its start if none) and done at its end + 1.
-  These are the copies XLA's memory space assignment gives its own segments
+  (On the additive model each copy's bytes are charged to one step it
+  overlaps, `Problem.access_bytes_copied`.) These are the copies XLA's
+  memory space assignment gives its own segments
   (`solvers.xla_msa_prefetch`), so the returned placement takes exactly their
   time; another placement of the windows drops some of those pieces to the
   default memory, or moves others up, each with its copies.
@@ -276,14 +278,17 @@ def from_segments(problem: Problem, segments) -> tuple[Windows, "Placement"]:
               if problem.access_bytes_written[r] > 0]
     window = len(buffers["names"])
     copies: dict[int, int] = {}
+    # On the additive model a copy's bytes go to one step it overlaps (not
+    # spread: XLA's cut has long copies, and a row per step would swamp the
+    # accesses); XLA's model times the copy itself (`copy_*`).
     if k > 0:
       done = steps[0] if steps else end + 1
-      _add_copy(copies, size, list(range(start, done)) or [min(done, end)])
+      _add_copy(copies, size, [max(start, min(done, end + 1) - 1)])
       for key, value in zip(async_copies, (window, PREFETCH, start, done)):
         async_copies[key].append(value)
     if k < count[b] - 1 and (k == 0 or writes):
       issue = (max(writes) if writes else start) + 1
-      _add_copy(copies, size, list(range(issue, end + 1)) or [end])
+      _add_copy(copies, size, [min(issue, end)])
       for key, value in zip(async_copies, (window, EVICTION, issue, end + 1)):
         async_copies[key].append(value)
     name = problem.buffer_names[b] + (f"@{k}" if count[b] > 1 else "")
