@@ -105,8 +105,14 @@ class PrefetchIntervalPicker:
 
   def latest(self, copy_s: float, start: int, use: int, reduction_s: float = 0.0) -> int:
     """The latest start step (may be < `start`: no room)."""
-    intervals = self._intervals(start, use)
-    same = np.asarray(self.executions)[start:use] == self.executions[use]
+    intervals, same = self._intervals(start, use), self._same_runs(start, use)
+    return self._latest(intervals, same, copy_s, start, reduction_s)
+
+  def _same_runs(self, start: int, use: int) -> np.ndarray:
+    """[use - start] whether each step of [start, use) runs as often as `use`."""
+    return np.asarray(self.executions)[start:use] == self.executions[use]
+
+  def _latest(self, intervals, same, copy_s: float, start: int, reduction_s: float) -> int:
     fit = np.flatnonzero(same & (intervals + reduction_s >= self.min_ratio * copy_s))
     return start + int(fit[-1]) if len(fit) else start - 1
 
@@ -118,11 +124,10 @@ class PrefetchIntervalPicker:
 
   def iter_candidates(self, copy_s: float, start: int, use: int, reduction_s: float = 0.0):
     """`candidates`, one at a time (a long range need not be listed whole)."""
-    latest = self.latest(copy_s, start, use, reduction_s)
+    intervals, same = self._intervals(start, use), self._same_runs(start, use)
+    latest = self._latest(intervals, same, copy_s, start, reduction_s)
     if latest < start:
       return
-    intervals = self._intervals(start, use)
-    same = np.asarray(self.executions)[start:use] == self.executions[use]
     early = np.flatnonzero(same[:latest - start] &
                            (intervals[:latest - start] <= self.max_interval_s))
     earliest = start + int(early[0]) if len(early) else latest

@@ -63,6 +63,6 @@ def generated_trainer(generator, hardware_name: str, fraction: float, train_conf
     return decoder.problem, (make_reference(problem, hardware, decoder) if guided else None)
 
   first, reference = source(0)
-  _, hardware, _ = draw(generator, seed, 0, hardware_name, fraction, config, time_model)
-  return Trainer([first], config, len(hardware.levels) - 1, train_config, seed,
+  fast_levels = len(get_hardware(hardware_name).levels) - 1
+  return Trainer([first], config, fast_levels, train_config, seed,
                  [reference] if guided else None, problem_source=source)

@@ -34,7 +34,7 @@ from malloc_muzero.solvers.occupancy import fast_levels_by_speed, place_in_order
 from malloc_muzero.solvers.registry import register
 
 
-def _per_access(problem, hardware):
+def access_costs(problem, hardware):
   """Per access, in float64: its buffer, its instruction's compute seconds
   (less the memory seconds no access accounts for, `compute_less_other_s`)
   and memory seconds with every buffer in the default memory, and its own
@@ -52,7 +52,7 @@ def _per_access(problem, hardware):
 
 def memory_boundedness(problem, hardware) -> np.ndarray:
   """[N] float64 XLA's memory boundedness of each buffer (larger goes first)."""
-  buffer, compute, memory, slow, fast = _per_access(problem, hardware)
+  buffer, compute, memory, slow, fast = access_costs(problem, hardware)
   benefit = np.where(memory > compute, slow - fast, memory - compute)
   total = np.bincount(buffer, benefit, problem.num_buffers)
   return total / np.sqrt(np.maximum(problem.sizes, 1))

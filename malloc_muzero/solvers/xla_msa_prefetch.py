@@ -65,7 +65,7 @@ from malloc_muzero.segments import Segments
 from malloc_muzero.solvers.copy_resource import AsyncCopyResource
 from malloc_muzero.solvers.occupancy import fast_levels_by_speed, occupancies
 from malloc_muzero.solvers.registry import register_segments
-from malloc_muzero.solvers.xla_msa import msa_order
+from malloc_muzero.solvers.xla_msa import access_costs, msa_order
 
 # Opcodes whose elapsed time offers no copy time (XLA: their bodies do).
 _NO_COPY_TIME = ("while", "conditional")
@@ -133,21 +133,10 @@ def use_reductions(problem, hardware) -> np.ndarray:
   """[K] seconds per run that each access's instruction saves when that
   access's buffer alone is in the fastest level (XLA's
   `inst_elapsed_reduction` for a prefetch's use)."""
-  from malloc_muzero.simulator import simulation_inputs
-
-  inputs = simulation_inputs(problem, hardware)
-  runs = np.asarray(inputs.executions, np.float64)
-  instruction = np.asarray(inputs.access_instruction)
-  seconds = np.asarray(inputs.access_seconds, np.float64)
-  compute = np.asarray(inputs.compute_s, np.float64)
-  memory = np.asarray(inputs.other_memory_s, np.float64) + np.bincount(
-      instruction, seconds[:, 0], len(compute))
-  fastest = fast_levels_by_speed(hardware)[0]
-  saved = seconds[:, 0] - seconds[:, fastest]
-  c, m = compute[instruction], memory[instruction]
-  reduction = np.maximum(c, m) - np.maximum(c, m - saved)
-  per_run = runs[instruction]
-  return np.where(per_run > 0, reduction / np.where(per_run > 0, per_run, 1.0), 0.0)
+  _, compute, memory, slow, fast = access_costs(problem, hardware)
+  reduction = np.maximum(compute, memory) - np.maximum(compute, memory - (slow - fast))
+  runs = np.asarray(problem.executions, np.float64)[problem.access_instruction]
+  return np.where(runs > 0, reduction / np.where(runs > 0, runs, 1.0), 0.0)
 
 
 class _Heap:
@@ -164,12 +153,14 @@ class _Heap:
     self.fast = []    # (buffer, start, end, level, offset)
     self.copies = []  # (buffer, kind, start, done)
     reductions = use_reductions(problem, hardware) if problem.num_instructions else None
+    # Per buffer: its uses after its start (its first step is its
+    # definition), its writes, and what each use saves in alternate memory.
     self.uses, self.writes, self.reduction = {}, {}, {}
     first = np.searchsorted(problem.access_buffer, np.arange(problem.num_buffers + 1))
     for b in range(problem.num_buffers):
       rows = np.arange(first[b], first[b + 1])
       steps = problem.access_instruction[rows]
-      self.uses[b] = sorted(set(steps.tolist()))
+      self.uses[b] = sorted(set(steps[steps > problem.starts[b]].tolist()))
       self.writes[b] = sorted(set(steps[problem.access_bytes_written[rows] > 0].tolist()))
       for step in self.uses[b]:
         at = rows[steps == step]
@@ -209,7 +200,7 @@ class _Heap:
   def _no_copy_ends(self, b: int, i: int, last_end: int) -> list[int]:
     """Reservation ends to try for a chunk serving use `i` onwards: the
     latest use reachable from it without copies first (XLA's lookahead)."""
-    uses = [u for u in self.uses[b] if u > self.problem.starts[b]]
+    uses = self.uses[b]
     j = i
     while j + 1 < len(uses) and self.picker.no_copy(uses[j], uses[j + 1]):
       j += 1
@@ -219,7 +210,7 @@ class _Heap:
     problem, picker = self.problem, self.picker
     size, start, end = (int(problem.sizes[b]), int(problem.starts[b]), int(problem.ends[b]))
     copy_s = picker.copy_seconds(size)
-    uses = [u for u in self.uses[b] if u > start]
+    uses = self.uses[b]
     if not uses or not problem.num_instructions:
       # Nothing reads it later (or no schedule to time copies by): it stays
       # where it is made, in alternate memory if a chunk is free throughout.
@@ -331,8 +322,7 @@ class _Heap:
         continue
       if not self.prefetches.fits(t, use, copy_s):
         continue
-      level, offset = self._best_chunk(size, t + 1, [e for e in ends if e >= reserve_to]
-                                       or [reserve_to])
+      level, offset = self._best_chunk(size, t + 1, ends)
       self._reserve(b, level, offset, t + 1, reserve_to)
       self.prefetches.add(t, use, copy_s)
       copies.append((PREFETCH, t + 1, use))
