@@ -110,21 +110,11 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
   if (isinstance(prefetch_steps, bool) or not isinstance(prefetch_steps, (int, np.integer))
       or prefetch_steps < 0):
     raise ProblemError("an integer >= 0", where="prefetch_steps", found=prefetch_steps)
-  if len(problem.copy_buffer) or problem.access_bytes_copied.any():
-    raise ProblemError("a problem without copies (it is windowed already)",
-                       where="problem", found=problem.name)
+  refuse_copies(problem)
   if not problem.num_instructions:
     return Windows(problem, problem, np.arange(problem.num_buffers), min_gap,
                    prefetch_steps)
-  buffers: dict[str, list] = {key: [] for key in (
-      "names", "sizes", "starts", "ends", "kinds", "values", "of")}
-  accesses: dict[str, list] = {key: [] for key in (
-      "buffer", "instruction", "read", "written", "copied")}
-  async_copies: dict[str, list] = {key: [] for key in ("buffer", "kind", "start", "done")}
-
-  def add_async_copy(kind: int, start: int, done: int) -> None:
-    for key, value in zip(async_copies, (len(buffers["names"]), kind, start, done)):
-      async_copies[key].append(value)
+  buffers, accesses, async_copies = _collectors()
 
   first_access = np.searchsorted(problem.access_buffer, np.arange(problem.num_buffers + 1))
   for b in range(problem.num_buffers):
@@ -151,7 +141,7 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
           chosen = picker.preferred(picker.copy_seconds(size), previous_end, uses[0])
           window_start = window_start if chosen is None else chosen + 1
         _add_copy(copies, size, list(range(window_start, uses[0])) or [uses[0]])
-        add_async_copy(PREFETCH, window_start, uses[0])
+        _add_async_copy(async_copies, len(buffers["names"]), PREFETCH, window_start, uses[0])
       writes = any(problem.access_bytes_written[k] > 0 for k in group)
       if g == len(groups) - 1:
         window_end = end
@@ -161,7 +151,8 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
         if writes:
           window_end = min(uses[-1] + prefetch_steps, end, next_use - 1)
           _add_copy(copies, size, list(range(uses[-1] + 1, window_end + 1)) or [uses[-1]])
-          add_async_copy(EVICTION, uses[-1] + 1, window_end + 1)
+          _add_async_copy(async_copies, len(buffers["names"]), EVICTION, uses[-1] + 1,
+                          window_end + 1)
       name = problem.buffer_names[b] if len(groups) == 1 else f"{problem.buffer_names[b]}@{g}"
       _add_window(buffers, accesses, problem, b, name, window_start, window_end, group,
                   copies)
@@ -171,6 +162,26 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
       **({"prefetch_timing": "xla"} if picker is not None else {})})
   return Windows(windowed, problem, np.asarray(buffers["of"], np.int64), min_gap,
                  prefetch_steps)
+
+
+def refuse_copies(problem: Problem) -> None:
+  """ProblemError for a problem that has copies of its own (windowed already)."""
+  if len(problem.copy_buffer) or problem.access_bytes_copied.any():
+    raise ProblemError("a problem without copies (it is windowed already)",
+                       where="problem", found=problem.name)
+
+
+def _collectors() -> tuple[dict, dict, dict]:
+  """Empty columns of windows, of their accesses and of their copies."""
+  return ({key: [] for key in ("names", "sizes", "starts", "ends", "kinds", "values", "of")},
+          {key: [] for key in ("buffer", "instruction", "read", "written", "copied")},
+          {key: [] for key in ("buffer", "kind", "start", "done")})
+
+
+def _add_async_copy(async_copies: dict, window: int, kind: int, start: int,
+                    done: int) -> None:
+  for key, value in zip(async_copies, (window, kind, start, done)):
+    async_copies[key].append(value)
 
 
 def _windowed_problem(problem: Problem, buffers: dict, accesses: dict, async_copies: dict,
@@ -252,14 +263,8 @@ def from_segments(problem: Problem, segments) -> tuple[Windows, "Placement"]:
   """
   from malloc_muzero.placement import Placement
 
-  if len(problem.copy_buffer) or problem.access_bytes_copied.any():
-    raise ProblemError("a problem without copies (it is windowed already)",
-                       where="problem", found=problem.name)
-  buffers: dict[str, list] = {key: [] for key in (
-      "names", "sizes", "starts", "ends", "kinds", "values", "of")}
-  accesses: dict[str, list] = {key: [] for key in (
-      "buffer", "instruction", "read", "written", "copied")}
-  async_copies: dict[str, list] = {key: [] for key in ("buffer", "kind", "start", "done")}
+  refuse_copies(problem)
+  buffers, accesses, async_copies = _collectors()
   first_access = np.searchsorted(problem.access_buffer, np.arange(problem.num_buffers + 1))
   order = np.lexsort((segments.start, segments.buffer))
   count = np.bincount(segments.buffer, minlength=problem.num_buffers)
@@ -284,13 +289,11 @@ def from_segments(problem: Problem, segments) -> tuple[Windows, "Placement"]:
     if k > 0:
       done = steps[0] if steps else end + 1
       _add_copy(copies, size, [max(start, min(done, end + 1) - 1)])
-      for key, value in zip(async_copies, (window, PREFETCH, start, done)):
-        async_copies[key].append(value)
+      _add_async_copy(async_copies, window, PREFETCH, start, done)
     if k < count[b] - 1 and (k == 0 or writes):
       issue = (max(writes) if writes else start) + 1
       _add_copy(copies, size, [min(issue, end)])
-      for key, value in zip(async_copies, (window, EVICTION, issue, end + 1)):
-        async_copies[key].append(value)
+      _add_async_copy(async_copies, window, EVICTION, issue, end + 1)
     name = problem.buffer_names[b] + (f"@{k}" if count[b] > 1 else "")
     _add_window(buffers, accesses, problem, b, name, start, end, rows, copies)
   windowed = _windowed_problem(problem, buffers, accesses, async_copies, {"cut": "segments"})

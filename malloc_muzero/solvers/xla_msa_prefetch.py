@@ -66,6 +66,7 @@ from malloc_muzero.solvers.copy_resource import AsyncCopyResource
 from malloc_muzero.solvers.occupancy import fast_levels_by_speed, occupancies
 from malloc_muzero.solvers.registry import register_segments
 from malloc_muzero.solvers.xla_msa import access_costs, msa_order
+from malloc_muzero.windows import refuse_copies
 
 # Opcodes whose elapsed time offers no copy time (XLA: their bodies do).
 _NO_COPY_TIME = ("while", "conditional")
@@ -115,9 +116,7 @@ def assign(problem, hardware, msa: MsaOptions = MsaOptions(),
   if hardware.time_model != "xla":
     raise ProblemError("XLA's time model (xla-msa-prefetch places copies)",
                        "command line", where="--time-model", found=hardware.time_model)
-  if len(problem.copy_buffer) or problem.access_bytes_copied.any():
-    raise ProblemError("a problem without copies (not split into windows)",
-                       where=problem.name)
+  refuse_copies(problem)
   if picker is None:
     picker = xla_picker(problem, hardware, msa.max_ratio, msa.min_ratio,
                         msa.preferred_ratio)
