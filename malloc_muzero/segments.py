@@ -177,6 +177,17 @@ def _copy_rule(problem: Problem, segments: Segments, c: int) -> str | None:
   return None
 
 
+def segment_ranks(buffer: np.ndarray, num_buffers: int) -> tuple[np.ndarray, np.ndarray]:
+  """([N] segments of each buffer, [S] place of each segment among its
+  buffer's, in the order `buffer` lists them) for a column of buffers."""
+  buffer = np.asarray(buffer, np.int64)
+  count = np.bincount(buffer, minlength=num_buffers)
+  rank = np.zeros(len(buffer), np.int64)
+  for b in np.flatnonzero(count > 1):
+    rank[buffer == b] = np.arange(count[b])
+  return count, rank
+
+
 def segment_problem(problem: Problem, segments: Segments) -> tuple[Problem, Placement]:
   """The problem whose buffers are `segments`, and its placement.
 
@@ -188,10 +199,7 @@ def segment_problem(problem: Problem, segments: Segments) -> tuple[Problem, Plac
   Raises:
     ProblemError: a copy that no segment of its buffer can carry.
   """
-  count = np.bincount(segments.buffer, minlength=problem.num_buffers)
-  rank = np.zeros(len(segments.buffer), np.int64)
-  for b in np.flatnonzero(count > 1):
-    rank[segments.buffer == b] = np.arange(count[b])
+  count, rank = segment_ranks(segments.buffer, problem.num_buffers)
   names = tuple(problem.buffer_names[b] + (f"@{k}" if count[b] > 1 else "")
                 for b, k in zip(segments.buffer.tolist(), rank.tolist()))
   # Each access goes to the segment of its buffer that holds its step.

@@ -262,16 +262,13 @@ def from_segments(problem: Problem, segments) -> tuple[Windows, "Placement"]:
     ProblemError: a problem with copies.
   """
   from malloc_muzero.placement import Placement
+  from malloc_muzero.segments import segment_ranks
 
   refuse_copies(problem)
   buffers, accesses, async_copies = _collectors()
   first_access = np.searchsorted(problem.access_buffer, np.arange(problem.num_buffers + 1))
   order = np.lexsort((segments.start, segments.buffer))
-  count = np.bincount(segments.buffer, minlength=problem.num_buffers)
-  rank = np.zeros(len(order), np.int64)
-  for i, s in enumerate(order.tolist()):
-    b = int(segments.buffer[s])
-    rank[i] = 0 if i == 0 or segments.buffer[order[i - 1]] != b else rank[i - 1] + 1
+  count, rank = segment_ranks(segments.buffer[order], problem.num_buffers)
   for i, s in enumerate(order.tolist()):
     b, k = int(segments.buffer[s]), int(rank[i])
     start, end = int(segments.start[s]), int(segments.end[s])
