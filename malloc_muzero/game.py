@@ -8,13 +8,23 @@ Rules.
   offset `s * granularity`. A buffer takes `ceil(size / granularity)` slots, so
   the grid is exact when sizes are multiples of the granularity (MiniMalloc's
   files at 1 KiB); otherwise sizes are rounded up and placements stay valid.
-* `legal_action_mask` is exact for the whole live range. Because buffers come
-  in order of start, every buffer placed before buffer `i` starts no later than
-  `i`, so it overlaps `i` in time exactly when it is still live at `i`'s start.
-  The state therefore keeps, for each slot of each fast level, the last step
-  until which it is occupied (`busy_until`), and slot `s` is free for `i` when
-  `busy_until < start_i` over all the slots `i` would take. Offsets also respect
-  each level's capacity and alignment. Action 0 is legal until the game ends.
+* With `GameConfig.num_timings` K > 1 a placement also says when a window's
+  prefetch is issued: action `k * P + a` (P = `1 + (L-1) * num_slots`, `a` as
+  above, `k` < K) places it as `a` does with its window starting at its k-th
+  candidate start (`GameProblem.window_starts`: 0 is the problem's own
+  start, the others XLA's prefetch interval picker's,
+  `prefetch_picker.candidate_starts`). Earlier starts hide the copy and hold
+  the fast memory longer. Buffers are then decided in order of their latest
+  candidate start (with K = 1, their start).
+* `legal_action_mask` is exact for the whole live range. Every buffer placed
+  before buffer `i` starts (at its chosen candidate) no later than its latest
+  candidate, so no later than `i`'s latest, which is at most `i`'s end; it
+  therefore overlaps `i` in time exactly when it is still live at the start
+  `i` would take. The state keeps, for each slot of each fast level, the last
+  step until which it is occupied (`busy_until`), and slot `s` is free for `i`
+  starting at `t` when `busy_until < t` over all the slots `i` would take.
+  Offsets also respect each level's capacity and alignment. Action 0 is legal
+  until the game ends.
   The state keeps the legal offsets packed into words (`legal_slots`, see
   `slot_bits` and `free_runs`); `legal_action_mask` unpacks them into a bool
   per action for agents, while the simple players read the words.
@@ -28,10 +38,11 @@ Rules.
   instructions whose boundedness depends on the placement
   (`tracked_instructions`); on an instruction that is memory-bound whatever
   the placement, a buffer saves its own access time, precomputed. On a
-  problem with asynchronous copies (windows, on XLA's time model) a step
-  also runs the simulator's copy queues over the placement so far
-  (`simulator.copy_stalls`), and its reward counts the stalls it adds or
-  removes: a step then costs O(M), and the return is still exact.
+  problem with asynchronous copies (windows, on XLA's time model) the last
+  decision also runs the simulator's copy queues over the whole placement
+  (`simulator.copy_stalls`) and its reward pays their stalls: the return is
+  still exact, and the O(M) queue run is paid once per game (under `vmap`,
+  at the steps where some game of the batch ends).
 
 The API follows pgx: `init(problem) -> State`, `step(problem, state, action) ->
 State`, with the legal actions, `reward` and `terminated` in the state, and
@@ -56,7 +67,7 @@ from malloc_muzero.errors import ProblemError
 from malloc_muzero.hardware import Hardware
 from malloc_muzero.problem import Problem
 from malloc_muzero.simulator import (SimulationInputs, compute_less_other_s,
-                                     copy_stalls, simulation_inputs)
+                                     copy_stalls, queue_order, simulation_inputs)
 
 ILLEGAL_ACTION_REWARD = -1.0
 LOOKAHEAD = 4  # Upcoming buffers in the observation, after the current one.
@@ -78,6 +89,12 @@ class GameConfig:
       are padded to `num_tracked`.
     max_copies: the most asynchronous copies a problem has on its hardware
       (XLA's time model); 0: none, and the game never simulates copies.
+    max_copy_accesses: the most accesses a problem has, when some problem
+      has copies (the copy queues' simulation reads them all, padded to
+      this); else 0.
+    num_timings: K, the candidate start steps offered for each movable
+      prefetch (`Problem.copy_earliest`); 1: every prefetch starts where its
+      problem says, and the actions are those of a whole-buffer game.
   """
   granularity: int
   num_slots: int
@@ -86,6 +103,8 @@ class GameConfig:
   max_accesses: int
   max_tracked: int | None = None
   max_copies: int = 0
+  max_copy_accesses: int = 0
+  num_timings: int = 1
 
   @property
   def num_tracked(self) -> int:
@@ -126,9 +145,14 @@ class GameProblem:
       (1 when that is 0: no placement saves anything, every reward is 0).
     schedule_length: [] int32 steps of the schedule.
     copies: the simulator's inputs with buffers numbered in decision order,
-      padded to M instructions, N * A accesses and `config.max_copies`
-      copies, for `simulator.copy_stalls`; arrays of length 0 when
-      `config.max_copies` is 0.
+      padded to M instructions, `config.max_copy_accesses` accesses and
+      `config.max_copies` copies, for `simulator.copy_stalls`; arrays of
+      length 0 when `config.max_copies` is 0.
+    window_starts: [N, K] int32 the start of each buffer under each timing:
+      column 0 its own start, the others its movable prefetch's candidate
+      starts (-1: no such candidate).
+    prefetch_copy: [N] int32 index in `copies` of each buffer's movable
+      prefetch (-1: none, or K = 1).
   """
   buffer_index: chex.Array
   valid: chex.Array
@@ -147,12 +171,19 @@ class GameProblem:
   all_slow_s: chex.Array
   schedule_length: chex.Array
   copies: SimulationInputs
+  window_starts: chex.Array
+  prefetch_copy: chex.Array
 
 
 def action_of(level: chex.Array, slot: chex.Array, num_slots: int) -> chex.Array:
   """The action putting a buffer at `slot` of `level` (0, the default memory,
   whatever the slot)."""
   return jnp.where(level > 0, 1 + (level - 1) * num_slots + slot, 0).astype(jnp.int32)
+
+
+def num_placements(num_fast: int, num_slots: int) -> int:
+  """P: the actions of one timing, the default memory and every fast slot."""
+  return 1 + num_fast * num_slots
 
 
 def level_and_slot(action: chex.Array, num_slots: int) -> tuple[chex.Array, chex.Array]:
@@ -170,21 +201,27 @@ class State:
     turn: [] int32 position of the buffer to decide (in decision order).
     busy_until: [L-1, S] int32 last step each slot is occupied until (-1: free).
     memory_s: [M'] float32 memory seconds of each tracked instruction so far.
-    actions: [N] int32 the action taken for each buffer (decision order; 0,
-      the default memory, until decided); `levels` and `slots` read it.
+    actions: [N] int32 the placement taken for each buffer, its action less
+      its timing (decision order; 0, the default memory, until decided);
+      `levels` and `slots` read it.
+    timings: [N] int32 the timing taken for each buffer (0: its own start).
     legal_slots: [L-1, W] uint32 the legal offsets of each fast level for
       this turn, packed into words (`slot_bits`; bit `j` of word `w` is slot
-      `32 w + j`); `legal_action_mask` unpacks them.
+      `32 w + j`); `legal_action_mask` unpacks them. These are the offsets
+      at timing 0.
+    timed_slots: [K-1, L-1, W] uint32 the same at timings 1 .. K-1.
     reward: [] float32 reward of the last step.
     terminated: [] bool whether the game is over.
-    stall_s: [] float32 seconds the placement so far waits on copies (0
-      without copies).
+    stall_s: [] float32 seconds the finished placement waits on copies, set
+      at its last decision (0 before, and without copies).
   """
   turn: chex.Array
   busy_until: chex.Array
   memory_s: chex.Array
   actions: chex.Array
+  timings: chex.Array
   legal_slots: chex.Array
+  timed_slots: chex.Array
   reward: chex.Array
   terminated: chex.Array
   stall_s: chex.Array
@@ -201,11 +238,15 @@ class State:
 
   @property
   def legal_action_mask(self) -> chex.Array:
-    """[..., 1 + (L-1) * S] bool: the legal actions (none once terminated)."""
+    """[..., K * (1 + (L-1) * S)] bool: the legal actions (none once
+    terminated); the default memory only at timing 0."""
     num_slots = self.busy_until.shape[-1]
-    fast = slot_bits.unpack(self.legal_slots, num_slots)              # [..., L-1, S]
+    words = jnp.concatenate([self.legal_slots[..., None, :, :], self.timed_slots], axis=-3)
+    fast = slot_bits.unpack(words, num_slots)                         # [..., K, L-1, S]
     fast = fast.reshape(fast.shape[:-2] + (-1,))
-    return jnp.concatenate([~self.terminated[..., None], fast], axis=-1)
+    first = jnp.zeros(fast.shape[:-1] + (1,), bool).at[..., 0, 0].set(~self.terminated)
+    mask = jnp.concatenate([first, fast], axis=-1)
+    return mask.reshape(mask.shape[:-2] + (-1,))
 
 
 @chex.dataclass(frozen=True)
@@ -225,9 +266,11 @@ class Observation:
   progress: chex.Array
 
 
-def decision_order(problem: Problem) -> np.ndarray:
-  """[N] buffer indices by start, larger first at equal starts, then index."""
-  return np.lexsort((np.arange(problem.num_buffers), -problem.sizes, problem.starts))
+def decision_order(problem: Problem, starts: np.ndarray | None = None) -> np.ndarray:
+  """[N] buffer indices by start (or by `starts`, e.g. the latest candidate
+  starts), larger first at equal starts, then index."""
+  key = problem.starts if starts is None else starts
+  return np.lexsort((np.arange(problem.num_buffers), -problem.sizes, key))
 
 
 def boundedness(inputs: SimulationInputs) -> tuple[np.ndarray, np.ndarray]:
@@ -257,28 +300,37 @@ def tracked_instructions(inputs: SimulationInputs) -> np.ndarray:
 
 
 def game_config(problems: list[Problem], granularity: int, num_slots: int,
-                hardware: Hardware | None = None) -> GameConfig:
+                hardware: Hardware | None = None, num_timings: int = 1) -> GameConfig:
   """The smallest config that fits every problem of a list (on `hardware`;
-  without it, the config tracks every instruction)."""
+  without it, the config tracks every instruction), offering `num_timings`
+  start steps for each movable prefetch."""
   if granularity < 1 or num_slots < 1:
     raise ProblemError("a granularity and a number of slots of at least 1",
                        where="game", found=(granularity, num_slots))
+  if isinstance(num_timings, bool) or not isinstance(num_timings, (int, np.integer)) \
+      or num_timings < 1:
+    raise ProblemError("an integer >= 1", where="num_timings", found=num_timings)
   max_accesses = 1
   for p in problems:
     counts = np.bincount(p.access_buffer, minlength=p.num_buffers) if \
         p.num_instructions else np.ones(p.num_buffers, np.int64)
     max_accesses = max(max_accesses, int(counts.max(initial=1)))
   max_tracked = None
-  max_copies = max(len(p.copy_buffer) for p in problems)
+  copies = [len(p.copy_buffer) for p in problems]
+  accesses = [len(p.access_buffer) for p in problems]
   if hardware is not None:
     inputs = [simulation_inputs(p, hardware) for p in problems]
     max_tracked = max(int(tracked_instructions(i).sum()) for i in inputs)
-    max_copies = max(len(i.copy_buffer) for i in inputs)
+    copies = [len(i.copy_buffer) for i in inputs]
+    accesses = [len(i.access_buffer) for i in inputs]
+  max_copies = max(copies)
+  max_copy_accesses = max(accesses) if max_copies else 0
   return GameConfig(
       granularity=granularity, num_slots=num_slots,
       max_buffers=max(max(p.num_buffers for p in problems), 1),
       max_instructions=max(max(p.num_instructions or p.num_buffers for p in problems), 1),
-      max_accesses=max_accesses, max_tracked=max_tracked, max_copies=max_copies)
+      max_accesses=max_accesses, max_tracked=max_tracked, max_copies=max_copies,
+      max_copy_accesses=max_copy_accesses, num_timings=int(num_timings))
 
 
 # A step's memory accounting reads the current buffer's accesses to tracked
@@ -312,7 +364,8 @@ def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
                        found=problem.num_buffers)
   inputs = simulation_inputs(problem, hardware)
   n, m, a = config.max_buffers, config.max_instructions, config.max_accesses
-  order = decision_order(problem)
+  window_starts, prefetch_copy = _timings(problem, hardware, inputs, config.num_timings)
+  order = decision_order(problem, window_starts.max(axis=1))
   count = problem.num_buffers
 
   def pad(values, fill, dtype, length=n):
@@ -384,7 +437,31 @@ def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
       alignment_slots=jnp.asarray(np.array(alignment, np.int32)),
       all_slow_s=jnp.float32(all_slow if all_slow > 0 else 1.0),  # (nothing to save)
       schedule_length=jnp.int32(max(problem.schedule_length, 1)),
-      copies=_copy_inputs(inputs, rank, config))
+      copies=_copy_inputs(inputs, rank, config),
+      window_starts=jnp.asarray(np.concatenate(
+          [window_starts[order], np.full((n - count, config.num_timings), -1)]), jnp.int32),
+      prefetch_copy=jnp.asarray(pad(prefetch_copy[order], -1, np.int32)))
+
+
+def _timings(problem: Problem, hardware: Hardware, inputs: SimulationInputs,
+             num_timings: int) -> tuple[np.ndarray, np.ndarray]:
+  """([N, K] each buffer's start under each timing, -1 none; [N] the index in
+  queue order of its movable prefetch, -1 none), in the problem's order."""
+  window_starts = np.full((problem.num_buffers, num_timings), -1, np.int64)
+  window_starts[:, 0] = problem.starts
+  prefetch_copy = np.full(problem.num_buffers, -1, np.int64)
+  if num_timings == 1 or not inputs.copy_buffer.shape[0]:
+    return window_starts, prefetch_copy
+  from malloc_muzero.prefetch_picker import candidate_starts, xla_picker
+
+  candidates = candidate_starts(problem, xla_picker(problem, hardware), num_timings)
+  movable = np.flatnonzero((candidates[:, 1:] >= 0).any(axis=1))
+  buffer = problem.copy_buffer[movable]
+  window_starts[buffer] = candidates[movable]
+  position = np.empty(len(problem.copy_buffer), np.int64)
+  position[queue_order(problem)] = np.arange(len(problem.copy_buffer))
+  prefetch_copy[buffer] = position[movable]
+  return window_starts, prefetch_copy
 
 
 def _copy_inputs(inputs: SimulationInputs, rank: np.ndarray,
@@ -398,7 +475,11 @@ def _copy_inputs(inputs: SimulationInputs, rank: np.ndarray,
                        where="max_copies", found=config.max_copies)
   if not config.max_copies:
     return jax.tree_util.tree_map(lambda x: x[:0], inputs)
-  m, k = config.max_instructions, config.max_buffers * config.max_accesses
+  m, k = config.max_instructions, config.max_copy_accesses
+  if inputs.access_buffer.shape[0] > k:
+    raise ProblemError(f"a game config with room for {inputs.access_buffer.shape[0]} "
+                       "accesses of a problem with copies", where="max_copy_accesses",
+                       found=k)
 
   def pad(array, length, fill=0):
     array = np.asarray(array)
@@ -420,12 +501,33 @@ def _copy_inputs(inputs: SimulationInputs, rank: np.ndarray,
       copy_done=pad(inputs.copy_done, config.max_copies))
 
 
-def _stall_s(problem: GameProblem, actions: chex.Array, num_slots: int) -> chex.Array:
-  """[] seconds the placement of `actions` waits on copies (0 without)."""
-  if not problem.copies.copy_buffer.shape[0]:
-    return jnp.float32(0)
+def _stall_s(problem: GameProblem, actions: chex.Array, timings: chex.Array,
+             num_slots: int) -> chex.Array:
+  """[] seconds the placement of `actions` at `timings` waits on copies."""
   levels = level_and_slot(actions, num_slots)[0]
-  return copy_stalls(problem.copies, levels).sum()
+  copy_start = None
+  if problem.window_starts.shape[1] > 1:
+    chosen = jnp.take_along_axis(problem.window_starts, timings[:, None], axis=1)[:, 0]
+    index = jnp.where(problem.prefetch_copy >= 0, problem.prefetch_copy,
+                      problem.copies.copy_start.shape[0])
+    copy_start = problem.copies.copy_start.at[index].set(chosen, mode="drop")
+  return copy_stalls(problem.copies, levels, copy_start).sum()
+
+
+def _only_when(flag: chex.Array, compute, operand) -> chex.Array:
+  """`compute(operand)` (a float32 scalar) when `flag`, else 0.
+
+  A `lax.cond` becomes a select under `vmap`, which computes both branches
+  for every game; a loop of `flag` trips (0 or 1) is computed only when some
+  game of the batch needs it. The operand goes through the loop's carry and
+  changes at each trip, so that XLA cannot hoist `compute` out of the loop
+  as loop-invariant (it would then run at every step).
+  """
+  def body(carry):
+    trips, value, _ = carry
+    return trips + 1, jax.tree_util.tree_map(lambda x: x + 1, value), compute(value)
+  return jax.lax.while_loop(lambda carry: carry[0] < flag.astype(jnp.int32), body,
+                            (jnp.int32(0), operand, jnp.float32(0)))[2]
 
 
 # --- the game (one instance; vmap at the edge) ---------------------------------
@@ -457,29 +559,50 @@ def _move(problem: GameProblem, memory_s: chex.Array, turn: chex.Array,
   return linear + saved, memory_s.at[instruction].add(extra)
 
 
-def legal_slots(problem: GameProblem, busy_until: chex.Array,
-                turn: chex.Array) -> chex.Array:
-  """[L-1, W] uint32: the legal offsets of each fast level for the buffer at
-  `turn`, as slots packed into words (`slot_bits`)."""
+def legal_slots(problem: GameProblem, busy_until: chex.Array, turn: chex.Array,
+                start: chex.Array | None = None) -> chex.Array:
+  """[..., L-1, W] uint32: the legal offsets of each fast level for the
+  buffer at `turn` starting at `start` ([...] steps, default its own start;
+  -1: none legal), as slots packed into words (`slot_bits`)."""
   num_slots = busy_until.shape[1]
   words = slot_bits.num_words(num_slots)
   size = problem.size_slots[turn]
-  taken = slot_bits.pack(busy_until >= problem.starts[turn])            # [L-1, W]
+  start = problem.starts[turn] if start is None else start
+  start = jnp.asarray(start)[..., None, None]
+  taken = slot_bits.pack(busy_until >= start)                          # [..., L-1, W]
   free = free_runs.run_starts(taken, size, num_slots)
   fits = slot_bits.below(problem.capacity_slots - size + 1, words)
   aligned = slot_bits.every(problem.alignment_slots, words)
-  return jnp.where(problem.valid[turn], free & fits & aligned, jnp.uint32(0))
+  return jnp.where(problem.valid[turn] & (start >= 0), free & fits & aligned,
+                   jnp.uint32(0))
+
+
+def timed_legal_slots(problem: GameProblem, busy_until: chex.Array,
+                      turn: chex.Array) -> chex.Array:
+  """[K-1, L-1, W] uint32: `legal_slots` at timings 1 .. K-1 (none where the
+  buffer has no such candidate)."""
+  return legal_slots(problem, busy_until, turn, problem.window_starts[turn, 1:])
 
 
 def is_legal(state: State, action: chex.Array) -> chex.Array:
   """[] bool: whether `action` is legal in `state`."""
   num_fast, num_slots = state.busy_until.shape
-  level, slot = level_and_slot(action, num_slots)
+  timing, placement = split_action(action, num_fast, num_slots)
+  level, slot = level_and_slot(placement, num_slots)
   slot = jnp.maximum(slot, 0)
-  word = state.legal_slots[jnp.clip(level - 1, 0, num_fast - 1), slot // slot_bits.WORD_BITS]
+  words = jnp.concatenate([state.legal_slots[None], state.timed_slots])
+  word = words[jnp.clip(timing, 0, words.shape[0] - 1),
+               jnp.clip(level - 1, 0, num_fast - 1), slot // slot_bits.WORD_BITS]
   placed = ((word >> (slot % slot_bits.WORD_BITS).astype(jnp.uint32)) & 1) == 1
-  in_range = (action >= 0) & (level <= num_fast)
-  return ~state.terminated & in_range & ((action == 0) | placed)
+  in_range = (action >= 0) & (timing < words.shape[0])
+  return ~state.terminated & in_range & ((action == 0) | ((placement > 0) & placed))
+
+
+def split_action(action: chex.Array, num_fast: int,
+                 num_slots: int) -> tuple[chex.Array, chex.Array]:
+  """(timing, placement) of an action: `action = timing * P + placement`."""
+  per_timing = num_placements(num_fast, num_slots)
+  return action // per_timing, action % per_timing
 
 
 def init(problem: GameProblem, num_slots: int) -> State:
@@ -489,8 +612,9 @@ def init(problem: GameProblem, num_slots: int) -> State:
   busy = jnp.full((num_fast, num_slots), -1, jnp.int32)
   turn = jnp.int32(0)
   return State(turn=turn, busy_until=busy, memory_s=_slow_memory_s(problem),
-               actions=jnp.zeros(n, jnp.int32),
+               actions=jnp.zeros(n, jnp.int32), timings=jnp.zeros(n, jnp.int32),
                legal_slots=legal_slots(problem, busy, turn),
+               timed_slots=timed_legal_slots(problem, busy, turn),
                reward=jnp.float32(0), terminated=~problem.valid[0],
                stall_s=jnp.float32(0))
 
@@ -501,7 +625,8 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
   turn = state.turn
   legal = is_legal(state, action)
   place = legal & (action > 0)
-  level, slot = level_and_slot(jnp.where(place, action, 0), num_slots)
+  timing, placement = split_action(jnp.where(place, action, 0), num_fast, num_slots)
+  level, slot = level_and_slot(placement, num_slots)
 
   # Occupy the slots until the buffer's last step.
   slot_index = jnp.arange(num_slots)
@@ -511,21 +636,30 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
                    state.busy_until)
 
   saved, memory = _move(problem, state.memory_s, turn, level)
-  actions = state.actions.at[turn].set(jnp.where(place, action, 0))
-  stall = _stall_s(problem, actions, num_slots)
-  reward = (saved + state.stall_s - stall) / problem.all_slow_s
+  actions = state.actions.at[turn].set(placement)
+  timings = state.timings.at[turn].set(timing)
 
   next_turn = jnp.where(legal, turn + 1, turn)
   done = state.terminated | ~legal | (next_turn >= problem.valid.shape[0])
   done = done | ~problem.valid[jnp.minimum(next_turn, problem.valid.shape[0] - 1)]
   safe_turn = jnp.minimum(next_turn, problem.valid.shape[0] - 1)
+  # The copy stalls of the whole placement, at its last decision.
+  stall = jnp.float32(0)
+  if problem.copies.copy_buffer.shape[0]:
+    stall = _only_when(done & legal & ~state.terminated,
+                       lambda chosen: _stall_s(problem, *chosen, num_slots),
+                       (actions, timings))
+  reward = (saved - stall) / problem.all_slow_s
   return State(
       turn=next_turn,
       busy_until=busy,
       memory_s=memory,
       actions=actions,
+      timings=timings,
       legal_slots=jnp.where(done, jnp.zeros_like(state.legal_slots),
                             legal_slots(problem, busy, safe_turn)),
+      timed_slots=jnp.where(done, jnp.zeros_like(state.timed_slots),
+                            timed_legal_slots(problem, busy, safe_turn)),
       reward=jnp.where(state.terminated, 0.0,
                        jnp.where(legal, reward, ILLEGAL_ACTION_REWARD)).astype(jnp.float32),
       terminated=done,
@@ -579,3 +713,20 @@ def placement_of(problem: GameProblem, state: State, config: GameConfig):
   slots = np.asarray(state.slots)[keep].astype(np.int64)
   offsets[index[keep]] = np.where(slots >= 0, slots * config.granularity, -1)
   return levels, offsets
+
+
+def retimed_problem(problem: Problem, game_problem: GameProblem, state: State) -> Problem:
+  """`problem` with the prefetches of the placed buffers issued at the start
+  their timing chose (`windows.retime`): the problem that `placement_of` is
+  a placement of (`problem` itself when every timing is 0)."""
+  from malloc_muzero.windows import retime
+
+  copy = np.asarray(game_problem.prefetch_copy)
+  timings = np.asarray(state.timings)
+  moved = np.flatnonzero((copy >= 0) & (timings > 0) & (np.asarray(state.levels) > 0))
+  if not len(moved):
+    return problem
+  copy_start = problem.copy_start.astype(np.int64)
+  chosen = np.asarray(game_problem.window_starts)[moved, timings[moved]]
+  copy_start[queue_order(problem)[copy[moved]]] = chosen
+  return retime(problem, copy_start)

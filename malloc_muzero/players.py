@@ -1,11 +1,13 @@
 """Simple mallocGame players, and whole episodes under `lax.scan`.
 
 A player maps `(problem, state, key)` to an action, for one game:
-* `random_legal`: uniform over the legal actions;
+* `random_legal`: uniform over the legal actions (timings included);
 * `first_fit`: the lowest legal offset of the fastest level that has one, else
   the default memory;
 * `greedy`: the level whose immediate reward is largest (at its lowest legal
   offset), or the default memory when no fast level saves time.
+`first_fit` and `greedy` keep each prefetch where its problem starts it
+(timing 0).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ def random_legal(problem: game.GameProblem, state: game.State,
   """A random legal action, uniform over the legal actions.
 
   It draws `n` below the number of legal actions (1 for the default memory,
-  plus the set bits of `state.legal_slots`) and takes the `n`-th, read from
-  the packed words (`slot_bits.nth`) without a bool or a random number per
-  action. The draw is a 24-bit fraction times the count: its bias, at most
+  plus the set bits of `state.legal_slots` and `state.timed_slots`) and
+  takes the `n`-th, read from the packed words (`slot_bits.nth`) without a
+  bool or a random number per action. The draw is a 24-bit fraction times the count: its bias, at most
   count / 2^24, is far below what any test of uniformity can see.
 
   The key's own words seed the draw through murmur3's finaliser: keys made by
@@ -39,8 +41,12 @@ def random_legal(problem: game.GameProblem, state: game.State,
   adds only time.
   """
   del problem
-  words = state.legal_slots.reshape(-1)
-  count = 1 + slot_bits.popcount(words).sum()
+  # One row of words per (timing, level): timing 0's, then the others'
+  # (`game.State.timed_slots`).
+  rows = jnp.concatenate([state.legal_slots, state.timed_slots.reshape(
+      -1, state.legal_slots.shape[-1])])                              # [K (L-1), W]
+  per_row = slot_bits.popcount(rows).sum(axis=1)
+  count = 1 + per_row.sum()
   key_words = jax.random.key_data(key).reshape(-1).astype(jnp.uint32)
   h = functools.reduce(jnp.bitwise_xor, list(key_words))
   h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
@@ -48,11 +54,17 @@ def random_legal(problem: game.GameProblem, state: game.State,
   h = h ^ (h >> 16)
   fraction = (h >> 8).astype(jnp.float32) / (1 << 24)
   n = jnp.minimum((fraction * count).astype(jnp.int32), count - 1)
-  num_slots = state.busy_until.shape[1]
-  slot = slot_bits.nth(words, jnp.maximum(n - 1, 0))  # across levels' words
-  per_level = state.legal_slots.shape[1] * slot_bits.WORD_BITS
-  level = jnp.where(n == 0, 0, 1 + slot // per_level)
-  return game.action_of(level, slot % per_level, num_slots)
+  num_fast, num_slots = state.busy_until.shape
+  # The row of the n-th fast slot, then the slot within it (`nth` over one
+  # row's words: its cost grows with the square of the words it reads).
+  index = jnp.arange(rows.shape[0])
+  before = jnp.where(index[None, :] < index[:, None], per_row[None, :], 0).sum(axis=1)
+  fast_n = jnp.maximum(n - 1, 0)
+  row = jnp.maximum(jnp.sum(before <= fast_n) - 1, 0)
+  slot = slot_bits.nth(rows[row], fast_n - before[row])
+  timing, level = jnp.divmod(row, num_fast)
+  placement = game.action_of(1 + level, slot, num_slots)
+  return jnp.where(n == 0, 0, timing * game.num_placements(num_fast, num_slots) + placement)
 
 
 def first_fit(problem: game.GameProblem, state: game.State,

@@ -25,6 +25,7 @@ later side is exhausted the earlier side in jumps of at least 1/100 of
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 
@@ -122,18 +123,31 @@ class PrefetchIntervalPicker:
     at `use`, no earlier than `start`, in XLA's order of preference."""
     return list(self.iter_candidates(copy_s, start, use, reduction_s))
 
-  def iter_candidates(self, copy_s: float, start: int, use: int, reduction_s: float = 0.0):
-    """`candidates`, one at a time (a long range need not be listed whole)."""
+  def bounds(self, copy_s: float, start: int, use: int,
+             reduction_s: float = 0.0) -> tuple[int, int, int] | None:
+    """(earliest, preferred, latest) start steps, or None when none fits."""
+    found = self._bounds(copy_s, start, use, reduction_s)
+    return None if found is None else found[:3]
+
+  def _bounds(self, copy_s: float, start: int, use: int, reduction_s: float):
     intervals, same = self._intervals(start, use), self._same_runs(start, use)
     latest = self._latest(intervals, same, copy_s, start, reduction_s)
     if latest < start:
-      return
+      return None
     early = np.flatnonzero(same[:latest - start] &
                            (intervals[:latest - start] <= self.max_interval_s))
     earliest = start + int(early[0]) if len(early) else latest
     target = self.preferred_ratio * copy_s
     gaps = np.where(same, np.abs(target - intervals), np.inf)[earliest - start:latest - start + 1]
     preferred = earliest + int(np.argmin(gaps)) if np.isfinite(gaps).any() else earliest
+    return earliest, preferred, latest, intervals, same
+
+  def iter_candidates(self, copy_s: float, start: int, use: int, reduction_s: float = 0.0):
+    """`candidates`, one at a time (a long range need not be listed whole)."""
+    found = self._bounds(copy_s, start, use, reduction_s)
+    if found is None:
+      return
+    earliest, preferred, latest, intervals, same = found
     yield from self._order(preferred, earliest, latest, lambda t: intervals[t - start],
                            lambda t: bool(same[t - start]))
 
@@ -188,3 +202,44 @@ def xla_picker(problem, hardware, max_ratio: float = MAX_RATIO, min_ratio: float
                                 max_interval_s=max_ratio * fastest.capacity * per_byte,
                                 min_ratio=min_ratio, preferred_ratio=preferred_ratio,
                                 seconds_per_byte=per_byte)
+
+
+def candidate_starts(problem, picker: PrefetchIntervalPicker, count: int) -> np.ndarray:
+  """[C, count] steps before which each copy of a windowed problem may be
+  issued, -1 padding: first its own start, then for a movable prefetch
+  (`Problem.copy_earliest`) the picker's preferred, latest and earliest
+  start, the latest and the earliest of its range (`windows.latest_starts`,
+  `copy_earliest`: when the picker finds no start with room for the copy,
+  these), then others in XLA's order of preference, then steps spread
+  evenly over the range; all within the range, none twice.
+
+  XLA's start times are exclusive (a copy started after step `t` overlaps
+  `t + 1 .. use - 1`), so the picker's `t` is the step `t + 1` here.
+  """
+  from malloc_muzero.windows import latest_starts
+
+  if count < 1:
+    raise ValueError(f"count must be at least 1, not {count}")
+  out = np.full((len(problem.copy_buffer), count), -1, np.int64)
+  out[:, 0] = problem.copy_start
+  latest = latest_starts(problem)
+  movable = np.flatnonzero(latest > problem.copy_earliest) if count > 1 else []
+  for c in movable:
+    low, high = int(problem.copy_earliest[c]), int(latest[c])
+    copy_s = picker.copy_seconds(int(problem.sizes[problem.copy_buffer[c]]))
+    # A prefetch done at the program's end is timed as if for its last step.
+    after, use = max(low - 1, 0), min(int(problem.copy_done[c]), problem.schedule_length - 1)
+    bounds = picker.bounds(copy_s, after, use)
+    first = [] if bounds is None else [bounds[1] + 1, bounds[2] + 1, bounds[0] + 1]
+    spread = np.linspace(low, high, count + 1).round().astype(int).tolist()
+    chosen = [int(problem.copy_start[c])]
+    for t in itertools.chain(first, [high, low],
+                             (t + 1 for t in picker.iter_candidates(copy_s, after, use)),
+                             spread):
+      if len(chosen) == count:
+        break
+      t = min(max(int(t), low), high)
+      if t not in chosen:
+        chosen.append(t)
+    out[c, :len(chosen)] = chosen
+  return out

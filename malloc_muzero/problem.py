@@ -24,7 +24,9 @@ instruction: how many times it runs in one run of the program (a loop body's
 trip count, a conditional branch's share; default 1), and an optional
 `copies` to a buffer: `[[kind, start, done], ...]`, the asynchronous copies
 ("prefetch" or "eviction" of the buffer's whole size) that come with the
-buffer when it is placed outside the default memory (see `copy_buffer`). A
+buffer when it is placed outside the default memory (see `copy_buffer`); a
+prefetch that may be issued earlier than `start` has a fourth entry, its
+earliest start (`copy_earliest`). A
 file is written at the oldest version that holds it.
 """
 
@@ -89,6 +91,13 @@ class Problem:
       copy_start <= copy_done <= schedule_length (schedule_length: by the
       end of the program). A prefetch starts at or after its buffer's start;
       an eviction is done at most one step after its buffer's end.
+    copy_earliest: [C] int32 earliest step before which a prefetch may be
+      issued (default: its `copy_start`, a fixed prefetch). A prefetch that
+      starts its buffer (`copy_start == starts[buffer]`, as every window's
+      does) may be retimed (`malloc_muzero.windows.retime`) to any step from
+      `copy_earliest` to its latest start (`windows.latest_starts`), its
+      buffer's start moving with it: prefetching early hides the copy but
+      holds the fast memory longer. An eviction's is its `copy_start`.
     access_buffer: [K] int32 buffer of each access.
     access_instruction: [K] int32 instruction (= schedule step) of each access.
     access_bytes_read: [K] int64 bytes the instruction reads from the buffer.
@@ -126,6 +135,7 @@ class Problem:
   copy_kind: np.ndarray = ()
   copy_start: np.ndarray = ()
   copy_done: np.ndarray = ()
+  copy_earliest: np.ndarray = ()
 
   def __post_init__(self):
     self._normalise_fields()
@@ -155,6 +165,8 @@ class Problem:
       self._set("access_bytes_copied", np.zeros(len(self.access_buffer), np.int64))
     if not len(self.executions):
       self._set("executions", np.ones(len(self.instruction_names)))
+    if not len(self.copy_earliest):
+      self._set("copy_earliest", self.copy_start)
     for field in _COPY_FIELDS:
       if not len(getattr(self, field)):
         self._set(field, np.zeros(0, np.int32))
@@ -233,6 +245,16 @@ class Problem:
                "a done at or after its start", self.copy_start, "start")
     _check_all("copy_done", self.copy_done, self.copy_done <= self.ends[buffer] + 1,
                "a done at most one step after its buffer's end", self.ends[buffer], "end")
+    earliest = self.copy_earliest
+    _check_all("copy_earliest", earliest, (earliest >= 0) & (earliest <= self.copy_start),
+               "an earliest start in [0, start]", self.copy_start, "start")
+    _check_all("copy_earliest", earliest,
+               (earliest == self.copy_start) | (self.copy_kind == PREFETCH),
+               "an eviction's earliest start equal to its start", self.copy_start, "start")
+    _check_all("copy_earliest", earliest,
+               (earliest == self.copy_start) | (self.copy_start == self.starts[buffer]),
+               "a movable prefetch that starts its buffer", self.starts[buffer],
+               "buffer start")
 
   def _sort_accesses(self) -> None:
     """Sorts accesses by (buffer, instruction), rejecting repeated pairs."""
@@ -409,10 +431,11 @@ class Problem:
       accesses[buffer].append([instruction, read, written] + ([copied] if copies else []))
     values = self.buffer_values or ((),) * self.num_buffers
     copy_rows = [[] for _ in range(self.num_buffers)]
-    for buffer, kind, start, done in zip(
+    for buffer, kind, start, done, earliest in zip(
         self.copy_buffer.tolist(), self.copy_kind.tolist(), self.copy_start.tolist(),
-        self.copy_done.tolist()):
-      copy_rows[buffer].append([COPY_KINDS[kind], start, done])
+        self.copy_done.tolist(), self.copy_earliest.tolist()):
+      copy_rows[buffer].append([COPY_KINDS[kind], start, done] +
+                               ([earliest] if earliest != start else []))
     buffers = [
         {"name": name, "size": size, "start": start, "end": end, "kind": kind,
          "values": list(value), "accesses": access,
@@ -477,7 +500,7 @@ _INSTRUCTION_FIELDS = ("instruction_names", "opcodes", "flops",
                        "transcendentals", "bytes_accessed", "executions")
 _ACCESS_FIELDS = ("access_buffer", "access_instruction", "access_bytes_read",
                   "access_bytes_written", "access_bytes_copied")
-_COPY_FIELDS = ("copy_buffer", "copy_kind", "copy_start", "copy_done")
+_COPY_FIELDS = ("copy_buffer", "copy_kind", "copy_start", "copy_done", "copy_earliest")
 # The dtype of each array field.
 _ARRAY_DTYPES = {
     "sizes": np.int64, "starts": np.int32, "ends": np.int32,
@@ -487,7 +510,7 @@ _ARRAY_DTYPES = {
     "access_bytes_read": np.int64, "access_bytes_written": np.int64,
     "access_bytes_copied": np.int64,
     "copy_buffer": np.int32, "copy_kind": np.int32, "copy_start": np.int32,
-    "copy_done": np.int32,
+    "copy_done": np.int32, "copy_earliest": np.int32,
 }
 
 
@@ -669,17 +692,20 @@ class _JsonReader(JsonReader):
             for index, row in enumerate(self.array(data[key], key))]
 
   def copies(self, buffers: list[dict]) -> dict:
-    """The copy fields of `Problem`, from each buffer's [kind, start, done]."""
+    """The copy fields of `Problem`, from each buffer's [kind, start, done]
+    or [kind, start, done, earliest]."""
     rows = []
     for index, buffer in enumerate(buffers):
       where = f"buffers[{index}].copies"
       for position, copy in enumerate(self.array(buffer.get("copies", []), where)):
-        if (not isinstance(copy, list) or len(copy) != 3
+        if (not isinstance(copy, list) or len(copy) not in (3, 4)
             or copy[0] not in COPY_KINDS):
           self.fail(f"{where}[{position}]",
-                    '[kind, start, done] with kind "prefetch" or "eviction"', copy)
+                    '[kind, start, done] or [kind, start, done, earliest] with kind '
+                    '"prefetch" or "eviction"', copy)
         self.copy_paths.append(f"{where}[{position}]")
-        rows.append((index, COPY_KINDS.index(copy[0]), copy[1], copy[2]))
+        earliest = copy[3] if len(copy) == 4 else copy[1]
+        rows.append((index, COPY_KINDS.index(copy[0]), copy[1], copy[2], earliest))
     return {field: [row[column] for row in rows]
             for column, field in enumerate(_COPY_FIELDS)}
 

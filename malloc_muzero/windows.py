@@ -141,7 +141,8 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
           chosen = picker.preferred(picker.copy_seconds(size), previous_end, uses[0])
           window_start = window_start if chosen is None else chosen + 1
         _add_copy(copies, size, list(range(window_start, uses[0])) or [uses[0]])
-        _add_async_copy(async_copies, len(buffers["names"]), PREFETCH, window_start, uses[0])
+        _add_async_copy(async_copies, len(buffers["names"]), PREFETCH, window_start, uses[0],
+                        earliest=previous_end + 1)
       writes = any(problem.access_bytes_written[k] > 0 for k in group)
       if g == len(groups) - 1:
         window_end = end
@@ -175,12 +176,15 @@ def _collectors() -> tuple[dict, dict, dict]:
   """Empty columns of windows, of their accesses and of their copies."""
   return ({key: [] for key in ("names", "sizes", "starts", "ends", "kinds", "values", "of")},
           {key: [] for key in ("buffer", "instruction", "read", "written", "copied")},
-          {key: [] for key in ("buffer", "kind", "start", "done")})
+          {key: [] for key in ("buffer", "kind", "start", "done", "earliest")})
 
 
 def _add_async_copy(async_copies: dict, window: int, kind: int, start: int,
-                    done: int) -> None:
-  for key, value in zip(async_copies, (window, kind, start, done)):
+                    done: int, earliest: int | None = None) -> None:
+  """Adds a copy; `earliest`: the earliest start of a movable prefetch
+  (`Problem.copy_earliest`; None: fixed at `start`)."""
+  for key, value in zip(async_copies, (window, kind, start, done,
+                                       start if earliest is None else earliest)):
     async_copies[key].append(value)
 
 
@@ -201,7 +205,7 @@ def _windowed_problem(problem: Problem, buffers: dict, accesses: dict, async_cop
       access_bytes_copied=np.asarray(accesses["copied"], np.int64),
       copy_buffer=async_copies["buffer"], copy_kind=async_copies["kind"],
       copy_start=async_copies["start"], copy_done=async_copies["done"],
-      schedule_length=problem.schedule_length,
+      copy_earliest=async_copies["earliest"], schedule_length=problem.schedule_length,
       source={**problem.source, "windows": settings},
       buffer_values=tuple(buffers["values"]) if problem.buffer_values else ())
 
@@ -297,3 +301,63 @@ def from_segments(problem: Problem, segments) -> tuple[Windows, "Placement"]:
   placement = Placement(levels=segments.level[order],
                         offsets=np.where(segments.level[order] > 0, segments.offset[order], -1))
   return Windows(windowed, problem, segments.buffer[order].astype(np.int64), 0, 0), placement
+
+
+def latest_starts(problem: Problem) -> np.ndarray:
+  """[C] the latest step before which each copy may be issued: for a prefetch
+  that starts its window (`Problem.copy_earliest`), its done step, no later
+  than its window's end, its first read or write, or its eviction; for other
+  copies their own start."""
+  buffer = problem.copy_buffer
+  movable = (problem.copy_kind == PREFETCH) & (problem.copy_start == problem.starts[buffer])
+  latest = np.minimum(problem.copy_done, problem.ends[buffer]).astype(np.int64)
+  first = np.full(problem.num_buffers, np.iinfo(np.int64).max)
+  evictions = problem.copy_kind == EVICTION
+  np.minimum.at(first, buffer[evictions], problem.copy_start[evictions])
+  used = (problem.access_bytes_read > 0) | (problem.access_bytes_written > 0)
+  np.minimum.at(first, problem.access_buffer[used], problem.access_instruction[used])
+  latest = np.minimum(latest, first[buffer])
+  return np.where(movable, np.maximum(latest, problem.copy_start), problem.copy_start)
+
+
+def retime(problem: Problem, copy_start) -> Problem:
+  """The problem with its prefetches issued before `copy_start` ([C] steps).
+
+  A prefetch that moves takes its window's start with it; each must stay in
+  `[copy_earliest, latest_starts]` (other copies keep their start). Bytes
+  the additive model charges to the window's steps before its new start
+  (`access_bytes_copied`) move to the new start.
+
+  Raises:
+    ProblemError: a start out of its range, naming the copy.
+  """
+  copy_start = np.asarray(copy_start, np.int64).reshape(-1)
+  if copy_start.shape != problem.copy_start.shape:
+    raise ProblemError(f"{len(problem.copy_start)} copy starts, one per copy",
+                       where="copy_start", found=len(copy_start))
+  latest = latest_starts(problem)
+  bad = np.flatnonzero((copy_start < problem.copy_earliest) | (copy_start > latest))
+  if len(bad):
+    c = int(bad[0])
+    raise ProblemError(f"a start in [{problem.copy_earliest[c]}, {latest[c]}]",
+                       where=f"copy_start[{c}]", found=int(copy_start[c]))
+  moved = np.flatnonzero(copy_start != problem.copy_start)
+  if not len(moved):
+    return problem
+  starts = problem.starts.astype(np.int64)
+  starts[problem.copy_buffer[moved]] = copy_start[moved]
+  # Copy-only accesses before a window's new start move onto it.
+  buffer = problem.access_buffer
+  instruction = np.maximum(problem.access_instruction, starts[buffer])
+  keys, inverse = np.unique(np.stack([buffer, instruction]), axis=1, return_inverse=True)
+  inverse = inverse.reshape(-1)
+
+  def merged(values):
+    return np.bincount(inverse, values, minlength=keys.shape[1]).astype(np.int64)
+
+  return dataclasses.replace(
+      problem, starts=starts, copy_start=copy_start,
+      access_buffer=keys[0], access_instruction=keys[1],
+      access_bytes_read=merged(problem.access_bytes_read),
+      access_bytes_written=merged(problem.access_bytes_written),
+      access_bytes_copied=merged(problem.access_bytes_copied))

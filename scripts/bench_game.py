@@ -14,8 +14,16 @@ whose boundedness depends on the placement, `game.tracked_instructions`: on
 this memory-bound program, none), and those with the accesses kept as padded
 lists (gather and scatter-add per step) instead of the dense per-instruction
 table.
+The last rows play the program cut into windows around its uses
+(`windows.split_into_windows`), whose prefetches and evictions are
+asynchronous copies on XLA's time model (the game runs their queues once per
+game, at its last decision): with each prefetch where the cut puts it, and
+with `--timings` candidate starts for each (`GameConfig.num_timings`), the
+game then choosing when each prefetch is issued. The first row (whole
+buffers, no copies, no timing) is the game before either.
 With `--json` the last line is
-`{"placements_per_s", "numpy_placements_per_s", "batch", "slots", "buffers"}`.
+`{"placements_per_s", "window_placements_per_s", "timed_placements_per_s",
+"numpy_placements_per_s", "batch", "slots", "buffers"}`.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ import numpy as np  # noqa: E402
 
 from experiments.programs import transformer_train_step  # noqa: E402
 from hlo_tools import capture_jax, module_to_problem, parse_hlo  # noqa: E402
-from malloc_muzero import game, players, slot_bits  # noqa: E402
+from malloc_muzero import game, players, slot_bits, windows  # noqa: E402
 from malloc_muzero.hardware import get_hardware  # noqa: E402
 
 
@@ -88,6 +96,8 @@ def main() -> None:
   parser.add_argument("--slots", type=int, default=256)
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--numpy-games", type=int, default=100)
+  parser.add_argument("--timings", type=int, default=4,
+                      help="candidate prefetch starts per window in the last row")
   parser.add_argument("--json", action="store_true")
   args = parser.parse_args()
 
@@ -129,6 +139,18 @@ def main() -> None:
   lists_seconds = _timed(lambda: play(lists, args.slots, players.random_legal, keys),
                          args.repeats)
 
+  # The program cut into windows: asynchronous copies whose stalls the game
+  # pays at the last decision.
+  windowed = windows.split_into_windows(problem).problem
+  window_n = windowed.num_buffers
+  window_seconds = {}
+  for timings in (1, args.timings):
+    window_config = game.game_config([windowed], granularity, args.slots, hardware,
+                                     num_timings=timings)
+    window_gp = game.make_game_problem(windowed, hardware, window_config)
+    window_seconds[timings] = _timed(
+        lambda: play(window_gp, args.slots, players.random_legal, keys), args.repeats)
+
   rng = np.random.default_rng(0)
   arrays = {k: np.asarray(v) for k, v in every.items()}  # plain: every instruction
   start = time.perf_counter()
@@ -151,11 +173,19 @@ def main() -> None:
         f"{args.batch * n / every_seconds:>14,.0f}")
   print(f"{'  the same with access lists, not the table':<46} {lists_seconds:>9.3f} "
         f"{args.batch * n / lists_seconds:>14,.0f}")
+  print(f"{f'windows ({window_n}, {len(windowed.copy_buffer)} async copies)':<46} "
+        f"{window_seconds[1]:>9.3f} {args.batch * window_n / window_seconds[1]:>14,.0f}")
+  print(f"{f'  choosing among {args.timings} prefetch starts':<46} "
+        f"{window_seconds[args.timings]:>9.3f} "
+        f"{args.batch * window_n / window_seconds[args.timings]:>14,.0f}")
   print(f"{'NumPy: one game at a time (per game)':<46} {numpy_seconds:>9.3f} "
         f"{numpy_per_s:>14,.0f}")
   print(f"{'JAX / NumPy':<46} {'':>9} {placements_per_s / numpy_per_s:>13,.0f}x")
   if args.json:
     print(json.dumps({"placements_per_s": placements_per_s,
+                      "window_placements_per_s": args.batch * window_n / window_seconds[1],
+                      "timed_placements_per_s":
+                          args.batch * window_n / window_seconds[args.timings],
                       "numpy_placements_per_s": numpy_per_s,
                       "batch": args.batch, "slots": args.slots, "buffers": n}))
 

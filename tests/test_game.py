@@ -46,12 +46,16 @@ def problems(draw):
   copied = np.array([draw(st.sampled_from([0, 0, 200, 2000])) for _ in pairs])
   # Some buffers come with asynchronous copies (XLA's time model): a prefetch
   # or an eviction somewhere in their live range.
+  # Some prefetches start their buffer and may be issued earlier
+  # (`Problem.copy_earliest`) or later: the game may choose their timing.
   copies = []
   for b in range(n):
     for kind in (0, 1):
       if draw(st.integers(0, 3)) == 0:
-        start = draw(st.integers(int(starts[b]), int(ends[b])))
-        copies.append((b, kind, start, draw(st.integers(start, int(ends[b]) + 1))))
+        movable = kind == 0 and draw(st.booleans())
+        start = int(starts[b]) if movable else draw(st.integers(int(starts[b]), int(ends[b])))
+        earliest = draw(st.integers(0, start)) if movable else start
+        copies.append((b, kind, start, draw(st.integers(start, int(ends[b]) + 1)), earliest))
   return Problem(
       name="random", buffer_names=tuple(f"b{i}" for i in range(n)), sizes=sizes,
       starts=starts, ends=ends, buffer_kinds=("temporary",) * n,
@@ -63,14 +67,16 @@ def problems(draw):
       access_bytes_read=moved, access_bytes_written=np.zeros(len(pairs), np.int64),
       access_bytes_copied=copied, schedule_length=length, source={"kind": "synthetic"},
       copy_buffer=[c[0] for c in copies], copy_kind=[c[1] for c in copies],
-      copy_start=[c[2] for c in copies], copy_done=[c[3] for c in copies])
+      copy_start=[c[2] for c in copies], copy_done=[c[3] for c in copies],
+      copy_earliest=[c[4] for c in copies])
 
 
-def _setup(problem, hardware, num_slots=16, dense=True, track_every_instruction=False):
+def _setup(problem, hardware, num_slots=16, dense=True, track_every_instruction=False,
+           num_timings=1):
   # One padded shape for every generated problem: the step compiles once.
   config = game.GameConfig(granularity=GRANULARITY, num_slots=num_slots,
                            max_buffers=10, max_instructions=10, max_accesses=2,
-                           max_copies=20)
+                           max_copies=20, max_copy_accesses=20, num_timings=num_timings)
   gp = game.make_game_problem(problem, hardware, config, track_every_instruction)
   levels = len(hardware.levels)
   assert gp.seconds_at.shape == (10, 10, levels)  # dense: M <= 16 A
@@ -114,6 +120,70 @@ def test_legal_play_is_valid_and_rewards_equal_the_simulator(problem, seed, capa
   # (copies that stall can make a placement thousands of times slower).
   assert total == pytest.approx((slow - time) / slow if slow > 0 else 0.0, abs=1e-5,
                                 rel=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problem=problems(), seed=st.integers(0, 2**31 - 1),
+       capacities=st.sampled_from([(64,), (48, 96)]))
+def test_timed_play_is_valid_and_rewards_equal_the_simulator(problem, seed, capacities):
+  """With prefetch timings: a random legal game (timings included) is a valid
+  placement of the retimed problem, and its return is that problem's saving."""
+  hardware = _hardware(capacities)
+  config, gp = _setup(problem, hardware, num_timings=3)
+  rng = np.random.default_rng(seed)
+  state, total, masks = _play(gp, config, lambda m: rng.choice(np.flatnonzero(m)))
+  assert all(mask.shape == (3 * (1 + len(capacities) * 16),) for mask in masks)
+  retimed = game.retimed_problem(problem, gp, state)
+  levels, offsets = game.placement_of(gp, state, config)
+  assert check_placement(retimed, hardware, Placement(levels=levels, offsets=offsets)) is None
+  slow, _ = simulation_bounds(retimed, hardware)
+  time = simulate_placement(retimed, hardware, levels)
+  assert total == pytest.approx((slow - time) / slow if slow > 0 else 0.0, abs=1e-5,
+                                rel=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(problem=problems(), seed=st.integers(0, 2**31 - 1))
+def test_timed_legal_action_mask_is_exact(problem, seed):
+  """Brute force over timings and offsets: legal iff the retimed placement
+  is valid."""
+  from malloc_muzero.windows import retime
+
+  hardware = _hardware((64,))
+  config, gp = _setup(problem, hardware, num_slots=4, num_timings=3)
+  per_timing = 1 + config.num_slots
+  rng = np.random.default_rng(seed)
+  state = game.init(gp, config.num_slots)
+  order = np.asarray(gp.buffer_index)
+  starts, copy = np.asarray(gp.window_starts), np.asarray(gp.prefetch_copy)
+  queue = np.lexsort((np.arange(len(problem.copy_buffer)), problem.copy_done,
+                      problem.copy_start, problem.copy_kind))
+  while not bool(state.terminated):
+    turn = int(state.turn)
+    so_far = game.retimed_problem(problem, gp, state)
+    levels, offsets = game.placement_of(gp, state, config)
+    buffer = order[turn]
+    mask = np.asarray(state.legal_action_mask)
+    for timing in range(3):
+      if starts[turn, timing] < 0:
+        assert not mask[timing * per_timing:(timing + 1) * per_timing].any()
+        continue
+      trial_problem = so_far
+      if timing:
+        copy_start = so_far.copy_start.astype(np.int64)
+        copy_start[queue[copy[turn]]] = starts[turn, timing]
+        trial_problem = retime(so_far, copy_start)
+      for slot in range(config.num_slots):
+        trial_levels, trial_offsets = levels.copy(), offsets.copy()
+        trial_levels[buffer], trial_offsets[buffer] = 1, slot * GRANULARITY
+        trial = Placement(levels=trial_levels, offsets=trial_offsets)
+        valid = check_placement(trial_problem, hardware, trial) is None
+        legal = mask[timing * per_timing + 1 + slot]
+        if problem.sizes[buffer] % GRANULARITY == 0:  # else rounded up: stricter
+          assert legal == valid, (turn, timing, slot)
+        elif legal:
+          assert valid
+    state = _step(gp, state, jnp.int32(rng.choice(np.flatnonzero(mask))))
 
 
 @settings(max_examples=40, deadline=None)

@@ -652,3 +652,30 @@ def test_peak_from_events_equals_the_peak_of_live_bytes(rows):
 def test_peak_of_a_huge_schedule_takes_no_memory_in_its_length():
   problem = Problem.from_arrays([8, 4], [0, 5], [2**31 - 2, 9])
   assert problem.peak_live_bytes() == (12, 5)
+
+
+def test_a_movable_prefetch_keeps_its_earliest_start_through_json():
+  base = Problem(
+      name="timed", buffer_names=("a",), sizes=[64], starts=[2], ends=[4],
+      buffer_kinds=("temporary",), instruction_names=tuple(f"i{t}" for t in range(5)),
+      opcodes=("fusion",) * 5, flops=[0.0] * 5, transcendentals=[0.0] * 5,
+      bytes_accessed=[0.0] * 5, access_buffer=[0], access_instruction=[4],
+      access_bytes_read=[64], access_bytes_written=[0], schedule_length=5,
+      source={"kind": "synthetic"}, copy_buffer=[0], copy_kind=[0], copy_start=[2],
+      copy_done=[4], copy_earliest=[1])
+  data = base.to_json_dict()
+  assert data["buffers"][0]["copies"] == [["prefetch", 2, 4, 1]]
+  assert Problem.from_json_dict(data).copy_earliest.tolist() == [1]
+  fixed = dataclasses.replace(base, copy_earliest=())
+  assert fixed.copy_earliest.tolist() == [2]  # default: its start
+  assert fixed.to_json_dict()["buffers"][0]["copies"] == [["prefetch", 2, 4]]
+  # An earliest after the start, an eviction that moves, a prefetch that
+  # does not start its buffer: each named.
+  for changes, words in [(dict(copy_earliest=[3]), "earliest start in"),
+                         (dict(copy_kind=[1], copy_start=[2]), "eviction's earliest"),
+                         (dict(copy_start=[3], copy_earliest=[2]), "starts its buffer")]:
+    with pytest.raises(ProblemError, match=words):
+      dataclasses.replace(base, **changes)
+  data["buffers"][0]["copies"] = [["prefetch", 2, 4, 1, 0]]
+  with pytest.raises(ProblemError, match=r"copies\[0\]"):
+    Problem.from_json_dict(data)

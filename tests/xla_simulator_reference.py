@@ -40,7 +40,7 @@ def reference_time(problem: Problem, hardware: Hardware, levels) -> float:
   starting = collections.defaultdict(list)
   finishing = collections.defaultdict(list)
   order = sorted(range(len(problem.copy_buffer)),
-                 key=lambda c: (problem.copy_start[c], c))
+                 key=lambda c: (problem.copy_start[c], problem.copy_done[c], c))
   for c in order:
     if levels[problem.copy_buffer[c]] > 0:
       starting[int(problem.copy_start[c])].append(c)

@@ -61,12 +61,19 @@ def _state(trainer) -> dict:
   state = {"train_state": trainer.state, "iteration": np.int64(trainer.iteration),
            "replay": trainer.replay.state_dict(),
            "best": {"return": np.float64(best_return), "problem": np.int64(best_index),
-                    "state": best_state}}
+                    "state": _sized_fields(best_state)}}
   if trainer.config.follow_best:  # The games the search follows, per problem.
     state["followed"] = {"returns": np.asarray(trainer.followed, np.float64),
                          "actions": np.stack([np.asarray(r.actions)
                                               for r in trainer.references])}
   return state
+
+
+def _sized_fields(state) -> dict:
+  """The fields of a game state that hold something: orbax refuses arrays of
+  size 0 (`State.timed_slots` without timings); those come back from the
+  template state on restore."""
+  return {name: value for name, value in state.items() if np.size(value)}
 
 
 @contextlib.contextmanager
@@ -155,7 +162,8 @@ def restore(workdir: str, trainer, extra: dict) -> bool:
   trainer.iteration = int(restored["iteration"])
   trainer.replay.load_state_dict(jax.tree.map(np.asarray, restored["replay"]))
   best = restored["best"]
-  trainer.best = (float(best["return"]), int(best["problem"]), best["state"])
+  trainer.best = (float(best["return"]), int(best["problem"]),
+                  trainer.best[2].replace(**best["state"]))
   if "followed" in restored:
     for index, (total, actions) in enumerate(zip(restored["followed"]["returns"],
                                                  restored["followed"]["actions"])):
