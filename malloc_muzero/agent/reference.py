@@ -83,11 +83,13 @@ def reference_of_actions(actions, problem: game.GameProblem, num_slots: int,
 
 def play_reference(problem, num_slots: int, reference: Reference):
   """(return, final state) of the game that takes the reference's actions."""
-  return _play_reference(problem, num_slots, reference.actions)
+  return play_actions(problem, num_slots, reference.actions)
 
 
 @functools.partial(jax.jit, static_argnums=1)
-def _play_reference(problem, num_slots, actions):
+def play_actions(problem, num_slots, actions):
+  """(return, final state) of the game that takes `actions` ([N], one per
+  turn)."""
   def body(state, action):
     state = game.step(problem, state, action)
     return state, state.reward

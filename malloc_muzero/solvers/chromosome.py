@@ -81,13 +81,16 @@ def grid(hardware, num_slots: int | None = None) -> tuple[int, int]:
   return granularity, num_slots or max(1, capacity // granularity)
 
 
-def make_decoder(problem, hardware, num_slots: int | None = None) -> Decoder:
+def make_decoder(problem, hardware, num_slots: int | None = None,
+                 num_timings: int = 1) -> Decoder:
   """Set up the game with a slot grid fine enough for the fast levels: at
-  most `MAX_SLOTS` slots, or exactly `num_slots` (a network's action grid)."""
-  return make_decoders([problem], [hardware], num_slots)[0]
+  most `MAX_SLOTS` slots, or exactly `num_slots` (a network's action grid);
+  `num_timings` start steps for each movable prefetch (`game.GameConfig`)."""
+  return make_decoders([problem], [hardware], num_slots, num_timings)[0]
 
 
-def make_decoders(problems, hardwares, num_slots: int | None = None) -> list[Decoder]:
+def make_decoders(problems, hardwares, num_slots: int | None = None,
+                  num_timings: int = 1) -> list[Decoder]:
   """Set up the games of several problems (each on its own hardware) with one
   padded shape, so that one network and one jitted step play them all.
 
@@ -100,10 +103,11 @@ def make_decoders(problems, hardwares, num_slots: int | None = None) -> list[Dec
                        found=sorted({len(h.levels) for h in hardwares}))
   grids = [grid(h, num_slots) for h in hardwares]
   slots = max(count for _, count in grids)
-  configs = [game.game_config([p], granularity, slots, h)
+  configs = [game.game_config([p], granularity, slots, h, num_timings)
              for p, h, (granularity, _) in zip(problems, hardwares, grids)]
   shared = {field: max(getattr(c, field) for c in configs)
-            for field in ("max_buffers", "max_instructions", "max_accesses")}
+            for field in ("max_buffers", "max_instructions", "max_accesses", "max_copies",
+                          "max_copy_accesses")}
   shared["max_tracked"] = max(c.num_tracked for c in configs)
   configs = [dataclasses.replace(c, **shared) for c in configs]
   return [Decoder(game.make_game_problem(p, h, c), c, len(h.levels))
