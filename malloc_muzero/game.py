@@ -65,9 +65,11 @@ import numpy as np
 from malloc_muzero import free_runs, slot_bits
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.hardware import Hardware
+from malloc_muzero.prefetch_picker import candidate_starts, xla_picker
 from malloc_muzero.problem import Problem
 from malloc_muzero.simulator import (SimulationInputs, compute_less_other_s,
                                      copy_stalls, queue_order, simulation_inputs)
+from malloc_muzero.windows import retime
 
 ILLEGAL_ACTION_REWARD = -1.0
 LOOKAHEAD = 4  # Upcoming buffers in the observation, after the current one.
@@ -452,8 +454,6 @@ def _timings(problem: Problem, hardware: Hardware, inputs: SimulationInputs,
   prefetch_copy = np.full(problem.num_buffers, -1, np.int64)
   if num_timings == 1 or not inputs.copy_buffer.shape[0]:
     return window_starts, prefetch_copy
-  from malloc_muzero.prefetch_picker import candidate_starts, xla_picker
-
   candidates = candidate_starts(problem, xla_picker(problem, hardware), num_timings)
   movable = np.flatnonzero((candidates[:, 1:] >= 0).any(axis=1))
   buffer = problem.copy_buffer[movable]
@@ -719,8 +719,6 @@ def retimed_problem(problem: Problem, game_problem: GameProblem, state: State) -
   """`problem` with the prefetches of the placed buffers issued at the start
   their timing chose (`windows.retime`): the problem that `placement_of` is
   a placement of (`problem` itself when every timing is 0)."""
-  from malloc_muzero.windows import retime
-
   copy = np.asarray(game_problem.prefetch_copy)
   timings = np.asarray(state.timings)
   moved = np.flatnonzero((copy >= 0) & (timings > 0) & (np.asarray(state.levels) > 0))

@@ -29,6 +29,8 @@ import itertools
 
 import numpy as np
 
+from malloc_muzero.windows import latest_starts
+
 MIN_RATIO = 0.8
 PREFERRED_RATIO = 1.5
 MAX_RATIO = 10.0
@@ -216,8 +218,6 @@ def candidate_starts(problem, picker: PrefetchIntervalPicker, count: int) -> np.
   XLA's start times are exclusive (a copy started after step `t` overlaps
   `t + 1 .. use - 1`), so the picker's `t` is the step `t + 1` here.
   """
-  from malloc_muzero.windows import latest_starts
-
   if count < 1:
     raise ValueError(f"count must be at least 1, not {count}")
   out = np.full((len(problem.copy_buffer), count), -1, np.int64)
