@@ -234,6 +234,13 @@ class State:
     return level_and_slot(self.actions, self.busy_until.shape[-1])[0]
 
   @property
+  def taken_actions(self) -> chex.Array:
+    """[..., N] int32 the actions taken, timing included (`timing * P +
+    placement`): replayed with `step`, they play the same game."""
+    num_fast, num_slots = self.busy_until.shape[-2:]
+    return self.timings * num_placements(num_fast, num_slots) + self.actions
+
+  @property
   def slots(self) -> chex.Array:
     """[..., N] int32 first slot of each placed buffer (-1 in level 0)."""
     return level_and_slot(self.actions, self.busy_until.shape[-1])[1]

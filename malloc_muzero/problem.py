@@ -24,9 +24,9 @@ instruction: how many times it runs in one run of the program (a loop body's
 trip count, a conditional branch's share; default 1), and an optional
 `copies` to a buffer: `[[kind, start, done], ...]`, the asynchronous copies
 ("prefetch" or "eviction" of the buffer's whole size) that come with the
-buffer when it is placed outside the default memory (see `copy_buffer`); a
-prefetch that may be issued earlier than `start` has a fourth entry, its
-earliest start (`copy_earliest`). A
+buffer when it is placed outside the default memory (see `copy_buffer`).
+Version 4 gives a prefetch that may be issued earlier than `start` a fourth
+entry, its earliest start (`copy_earliest`). A
 file is written at the oldest version that holds it.
 """
 
@@ -45,7 +45,7 @@ from malloc_muzero.formatting import format_bytes, format_count
 from malloc_muzero.json_file import JsonReader, dump_json, read_json_file
 
 FORMAT = "malloc_muzero.problem"
-VERSION = 3
+VERSION = 4
 BUFFER_KINDS = ("parameter", "output", "constant", "temporary",
                 "parameter+output")
 
@@ -452,7 +452,9 @@ class Problem:
             self.instruction_names, self.opcodes, self.flops.tolist(),
             self.transcendentals.tolist(), self.bytes_accessed.tolist(),
             self.executions.tolist())]
-    version = 3 if repeated or len(self.copy_buffer) else 2 if copies else 1
+    movable = bool((self.copy_earliest != self.copy_start).any())
+    version = (4 if movable else 3 if repeated or len(self.copy_buffer)
+               else 2 if copies else 1)
     return {"format": FORMAT, "version": version, "name": self.name,
             "source": self.source, "schedule_length": self.schedule_length,
             "buffers": buffers, "instructions": instructions}
@@ -698,11 +700,13 @@ class _JsonReader(JsonReader):
     for index, buffer in enumerate(buffers):
       where = f"buffers[{index}].copies"
       for position, copy in enumerate(self.array(buffer.get("copies", []), where)):
-        if (not isinstance(copy, list) or len(copy) not in (3, 4)
+        lengths = (3, 4) if self.version >= 4 else (3,)
+        if (not isinstance(copy, list) or len(copy) not in lengths
             or copy[0] not in COPY_KINDS):
           self.fail(f"{where}[{position}]",
-                    '[kind, start, done] or [kind, start, done, earliest] with kind '
-                    '"prefetch" or "eviction"', copy)
+                    ('[kind, start, done] or, from version 4, [kind, start, done, earliest]'
+                     if self.version >= 4 else '[kind, start, done]') +
+                    ' with kind "prefetch" or "eviction"', copy)
         self.copy_paths.append(f"{where}[{position}]")
         earliest = copy[3] if len(copy) == 4 else copy[1]
         rows.append((index, COPY_KINDS.index(copy[0]), copy[1], copy[2], earliest))

@@ -15,7 +15,8 @@ Two time models, chosen by `Hardware.time_model`.
 * Asynchronous copies (`Problem.copy_*`: the prefetch or eviction of a whole
   buffer, issued when the buffer is outside the default memory) wait in two
   FIFO queues, prefetches and evictions, in order of start step, then of
-  done step (as XLA's `ScheduleAsynchronousCopies` orders them), then of
+  done step (XLA's `ScheduleAsynchronousCopies` keeps copy starts in the
+  order of their dones), then of
   their order in the problem. Before instruction `i` the copies that start
   at `i` join their queue; then each copy done at `i` stalls the program
   until it and every copy before it in its queue is through. While both

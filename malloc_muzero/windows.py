@@ -127,7 +127,7 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
       _add_window(buffers, accesses, problem, b, problem.buffer_names[b], start, end, [],
                   {})
       continue
-    previous_end = start - 1
+    previous_end, evicted = start - 1, False
     for g, group in enumerate(groups):
       uses = [int(problem.access_instruction[k]) for k in group]
       copies: dict[int, int] = {}
@@ -141,9 +141,13 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
           chosen = picker.preferred(picker.copy_seconds(size), previous_end, uses[0])
           window_start = window_start if chosen is None else chosen + 1
         _add_copy(copies, size, list(range(window_start, uses[0])) or [uses[0]])
+        # A prefetch may start once the window before has ended, and after
+        # the step its eviction is done at (it reads what the eviction wrote).
+        earliest = min(previous_end + (2 if evicted else 1), window_start)
         _add_async_copy(async_copies, len(buffers["names"]), PREFETCH, window_start, uses[0],
-                        earliest=previous_end + 1)
+                        earliest=earliest)
       writes = any(problem.access_bytes_written[k] > 0 for k in group)
+      evicted = False
       if g == len(groups) - 1:
         window_end = end
       else:
@@ -154,6 +158,7 @@ def split_into_windows(problem: Problem, min_gap: int = DEFAULT_MIN_GAP,
           _add_copy(copies, size, list(range(uses[-1] + 1, window_end + 1)) or [uses[-1]])
           _add_async_copy(async_copies, len(buffers["names"]), EVICTION, uses[-1] + 1,
                           window_end + 1)
+          evicted = True
       name = problem.buffer_names[b] if len(groups) == 1 else f"{problem.buffer_names[b]}@{g}"
       _add_window(buffers, accesses, problem, b, name, window_start, window_end, group,
                   copies)

@@ -67,8 +67,8 @@ def _perturbed(reference: jnp.ndarray, rate: float):
 
 @functools.partial(jax.jit, static_argnums=(1, 4))
 def _round(problem, num_slots, reference, key, batch: int, rate):
-  """([batch] returns, [batch, N] timings, [batch, N] placements) of one
-  round of perturbed games."""
+  """([batch] returns, [batch, N] actions taken) of one round of perturbed
+  games."""
   player = _perturbed(reference, rate)
 
   def move(state, key):
@@ -78,28 +78,25 @@ def _round(problem, num_slots, reference, key, batch: int, rate):
   def one(key):
     final, rewards = jax.lax.scan(move, game.init(problem, num_slots),
                                   jax.random.split(key, problem.valid.shape[0]))
-    return rewards.sum(), final.timings, final.actions
+    return rewards.sum(), final.taken_actions
 
   return jax.vmap(one)(jax.random.split(key, batch))
 
 
 def search(decoder, reference: np.ndarray, seconds: float, batch: int, rate: float,
            seed: int):
-  """(best return, its final timings and placements per turn, rounds)."""
+  """(best return, the actions its game took (timing included), rounds)."""
   problem, num_slots = decoder.problem, decoder.config.num_slots
-  num_fast = problem.capacity_slots.shape[0]
-  per_timing = game.num_placements(num_fast, num_slots)
   best_actions = jnp.asarray(reference, jnp.int32)
-  best, _ = play_actions(problem, num_slots, best_actions)
+  best = float(play_actions(problem, num_slots, best_actions)[0])
   deadline = time.monotonic() + seconds
   rounds = 0
   while time.monotonic() < deadline:
-    returns, timings, actions = _round(problem, num_slots, best_actions,
-                                       jax.random.key(seed * 100003 + rounds), batch, rate)
+    returns, actions = _round(problem, num_slots, best_actions,
+                              jax.random.key(seed * 100003 + rounds), batch, rate)
     top = int(jnp.argmax(returns))
     if float(returns[top]) > best:
-      best = float(returns[top])
-      best_actions = timings[top] * per_timing + actions[top]
+      best, best_actions = float(returns[top]), actions[top]
     rounds += 1
   return best, best_actions, rounds
 

@@ -366,3 +366,51 @@ def test_rewards_count_copy_stalls_on_xla_model():
   time = simulate_placement(windowed, hardware, levels)
   assert total == pytest.approx((slow - time) / slow, abs=1e-6)
   assert float(state.stall_s) > 0.05 * slow  # the stalls are not negligible
+
+
+def test_a_window_prefetched_later_frees_its_slots_and_pays_its_stall():
+  """XLA's cut by hand: the game offers later starts for a@1's prefetch; a
+  game that takes one is a valid placement of the retimed problem, its
+  return is that problem's saving, and its actions replay it."""
+  import dataclasses
+
+  from tests.test_windows import _hardware as windows_hardware
+  from tests.test_windows import _problem as windows_problem
+  from malloc_muzero.windows import split_into_windows
+
+  problem = dataclasses.replace(windows_problem(), flops=np.full(40, 1e3))
+  windowed = split_into_windows(problem, min_gap=16, prefetch_steps=4).problem
+  hardware = windows_hardware()
+  config = game.game_config([windowed], granularity=1024, num_slots=16, hardware=hardware,
+                            num_timings=4)
+  gp = game.make_game_problem(windowed, hardware, config)
+  starts = np.asarray(gp.window_starts)
+  timed = int(np.flatnonzero((starts[:, 1:] >= 0).any(axis=1))[0])
+  assert windowed.buffer_names[int(gp.buffer_index[timed])] == "a@1"
+  per_timing = 1 + config.num_slots
+  late = int(np.argmax(starts[timed]))  # the latest candidate: its use, 30
+  assert starts[timed, late] == 30 and late > 0
+
+  def choose(mask):
+    legal = np.flatnonzero(mask)
+    wanted = [a for a in legal if a // per_timing == late] if int(state.turn) == timed else []
+    return wanted[0] if wanted else legal[1]  # else the lowest fast slot at timing 0
+
+  state = game.init(gp, config.num_slots)
+  total = 0.0
+  while not bool(state.terminated):
+    state = _step(gp, state, jnp.int32(choose(np.asarray(state.legal_action_mask))))
+    total += float(state.reward)
+  assert int(state.timings[timed]) == late
+  retimed = game.retimed_problem(windowed, gp, state)
+  assert retimed.starts.tolist() == [0, 30, 1] and retimed.copy_start.tolist() == [3, 30]
+  levels, offsets = game.placement_of(gp, state, config)
+  assert levels.tolist() == [1, 1, 1]
+  assert check_placement(retimed, hardware, Placement(levels=levels, offsets=offsets)) is None
+  slow, _ = simulation_bounds(retimed, hardware)
+  assert total == pytest.approx((slow - simulate_placement(retimed, hardware, levels)) / slow,
+                                abs=1e-6)
+  replayed = jax.lax.scan(lambda s, a: (_step(gp, s, a), None), game.init(gp, 16),
+                          state.taken_actions)[0]
+  assert np.array_equal(np.asarray(replayed.timings), np.asarray(state.timings))
+  assert float(replayed.stall_s) == pytest.approx(float(state.stall_s))

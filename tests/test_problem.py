@@ -392,8 +392,8 @@ _INVALID_JSON = [
      "instructions", "one instruction per schedule step (4) or none"),
     (_set("schedule_length", "4"), "schedule_length", "an integer"),
     (_set("format", "other"), "format", '"malloc_muzero.problem"'),
-    (_set("version", 4), "version", "newer malloc_muzero"),
-    (_set("version", 0), "version", "a version in [1, 3]"),
+    (_set("version", 5), "version", "newer malloc_muzero"),
+    (_set("version", 0), "version", "a version in [1, 4]"),
     (_set("version", "1"), "version", "an integer"),
     (_set("source", []), "source", "JSON object"),
     (_set("source", {"file": "x"}), "source", '"kind"'),
@@ -664,11 +664,15 @@ def test_a_movable_prefetch_keeps_its_earliest_start_through_json():
       source={"kind": "synthetic"}, copy_buffer=[0], copy_kind=[0], copy_start=[2],
       copy_done=[4], copy_earliest=[1])
   data = base.to_json_dict()
+  assert data["version"] == 4
   assert data["buffers"][0]["copies"] == [["prefetch", 2, 4, 1]]
   assert Problem.from_json_dict(data).copy_earliest.tolist() == [1]
   fixed = dataclasses.replace(base, copy_earliest=())
   assert fixed.copy_earliest.tolist() == [2]  # default: its start
+  assert fixed.to_json_dict()["version"] == 3  # the oldest version that holds it
   assert fixed.to_json_dict()["buffers"][0]["copies"] == [["prefetch", 2, 4]]
+  with pytest.raises(ProblemError, match=r"copies\[0\]"):
+    Problem.from_json_dict({**data, "version": 3})  # four entries need version 4
   # An earliest after the start, an eviction that moves, a prefetch that
   # does not start its buffer: each named.
   for changes, words in [(dict(copy_earliest=[3]), "earliest start in"),

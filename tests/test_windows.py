@@ -149,17 +149,18 @@ def test_xla_picker_times_the_prefetch():
 
 def test_a_later_window_may_be_prefetched_from_the_end_of_the_one_before():
   p = split_into_windows(_problem(), min_gap=16, prefetch_steps=4).problem
-  # a@1's prefetch: issued at 26 as cut, as early as 7 (a@0 ends at 6), as
+  # a@1's prefetch: issued at 26 as cut, as early as 8 (a@0 ends at 6 and
+  # its eviction is done before 7: the prefetch reads what it wrote), as
   # late as its use at 30; a@0's eviction stays where it is.
-  assert p.copy_earliest.tolist() == [3, 7]
+  assert p.copy_earliest.tolist() == [3, 8]
   assert latest_starts(p).tolist() == [3, 30]
 
 
 def test_retiming_moves_the_window_with_its_prefetch():
   p = split_into_windows(_problem(), min_gap=16, prefetch_steps=4).problem
-  early = retime(p, [3, 7])
-  assert early.starts.tolist() == [0, 7, 1] and early.copy_start.tolist() == [3, 7]
-  assert early.copy_earliest.tolist() == [3, 7]
+  early = retime(p, [3, 8])
+  assert early.starts.tolist() == [0, 8, 1] and early.copy_start.tolist() == [3, 8]
+  assert early.copy_earliest.tolist() == [3, 8]
   late = retime(p, [3, 29])
   assert late.starts.tolist() == [0, 29, 1]
   # The additive model's bytes of the steps before the new start go to it.
@@ -167,7 +168,7 @@ def test_retiming_moves_the_window_with_its_prefetch():
                                                late.access_bytes_copied) if b == 1 and c}
   assert copied == {29: 4096}
   assert retime(p, p.copy_start) is p
-  for starts, words in [([3, 6], r"copy_start\[1\]"), ([3, 31], r"\[7, 30\]"),
+  for starts, words in [([3, 7], r"copy_start\[1\]"), ([3, 31], r"\[8, 30\]"),
                         ([4, 26], r"copy_start\[0\]")]:
     with pytest.raises(ProblemError, match=words):
       retime(p, starts)
@@ -183,14 +184,14 @@ def test_prefetch_candidates_are_the_pickers_then_the_range():
   candidates = candidate_starts(p, picker, 5)
   # The eviction has only its own start; the prefetch its own, then XLA's
   # picker's preferred, latest and earliest (one step later here, XLA's
-  # starts being exclusive), then the range's ends, all in [7, 30].
+  # starts being exclusive), then the range's ends, all in [8, 30].
   assert candidates[0].tolist() == [3, -1, -1, -1, -1]
-  bounds = picker.bounds(picker.copy_seconds(4096), 6, 30)
+  bounds = picker.bounds(picker.copy_seconds(4096), 7, 30)
   assert bounds is not None
   earliest, preferred, latest = bounds
-  expected = list(dict.fromkeys([26, preferred + 1, latest + 1, earliest + 1, 30, 7]))
+  expected = list(dict.fromkeys([26, preferred + 1, latest + 1, earliest + 1, 30, 8]))
   assert len(expected) < 5  # the rest in XLA's order of preference
   row = candidates[1].tolist()
   assert row[:len(expected)] == expected
-  assert len(set(row)) == 5 and all(7 <= t <= 30 for t in row)
+  assert len(set(row)) == 5 and all(8 <= t <= 30 for t in row)
   assert candidate_starts(p, picker, 1).tolist() == [[3], [26]]

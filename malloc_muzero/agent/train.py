@@ -158,6 +158,10 @@ class Trainer:
     if config.follow_best and any(r is None for r in self.references):
       raise ValueError("follow_best needs a reference for every problem "
                        "(search.reference_bonus or rollout leaf values)")
+    if game_config.num_timings != 1:
+      raise ValueError("the agent places buffers with each prefetch where its problem "
+                       f"starts it (num_timings 1), not {game_config.num_timings}: its "
+                       "network, references and replay read actions without a timing")
     self.game_config = game_config
     self.config = config
     self.network = MuZeroNetwork(num_fast_levels, game_config.num_slots,
