@@ -40,6 +40,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments.benchmark import MANIFEST
+
 _BENCHMARK = flags.DEFINE_string("benchmark", "benchmark",
                                  "directory of experiments.make_benchmark (manifest.json)")
 _OUT = flags.DEFINE_string("out", "RESULTS.md", "the results page; plots go to "
@@ -66,7 +68,6 @@ _FORCE = flags.DEFINE_bool("force", False, "recompute cached results")
 _TIME_MODEL = flags.DEFINE_enum("time_model", "xla", ["xla", "additive"],
                                 "how placements are timed (malloc_muzero.simulator)")
 
-MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
 AGENT = "mallocMuZero"  # The agent's name in the results, beside the solvers'.
 # Records from before the time model was a setting have no "time_model": they
