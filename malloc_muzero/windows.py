@@ -311,17 +311,30 @@ def from_segments(problem: Problem, segments) -> tuple[Windows, "Placement"]:
 def latest_starts(problem: Problem) -> np.ndarray:
   """[C] the latest step before which each copy may be issued: for a prefetch
   that starts its window (`Problem.copy_earliest`), its done step, no later
-  than its window's end, its first read or write, or its eviction; for other
-  copies their own start."""
+  than its window's end, its first read or write, or the start of another
+  copy of its window; for other copies their own start."""
   buffer = problem.copy_buffer
   movable = (problem.copy_kind == PREFETCH) & (problem.copy_start == problem.starts[buffer])
   latest = np.minimum(problem.copy_done, problem.ends[buffer]).astype(np.int64)
-  first = np.full(problem.num_buffers, np.iinfo(np.int64).max)
-  evictions = problem.copy_kind == EVICTION
-  np.minimum.at(first, buffer[evictions], problem.copy_start[evictions])
   used = (problem.access_bytes_read > 0) | (problem.access_bytes_written > 0)
-  np.minimum.at(first, problem.access_buffer[used], problem.access_instruction[used])
-  latest = np.minimum(latest, first[buffer])
+  first_use = np.full(problem.num_buffers, np.iinfo(np.int64).max)
+  np.minimum.at(first_use, problem.access_buffer[used], problem.access_instruction[used])
+  latest = np.minimum(latest, first_use[buffer])
+  # The earliest start among the other copies of the same window: the first
+  # of the window's copies in start order, or the second for that first.
+  order = np.lexsort((problem.copy_start, buffer))
+  leads = np.ones(len(order), bool)
+  leads[1:] = buffer[order][1:] != buffer[order][:-1]
+  first = np.flatnonzero(leads)
+  last = np.append(first[1:], len(order))
+  group = np.cumsum(leads) - 1
+  in_order = problem.copy_start[order].astype(np.int64)
+  lowest = in_order[first]
+  second = np.where(last - first > 1, in_order[np.minimum(first + 1, len(order) - 1)],
+                    np.iinfo(np.int64).max)
+  others = np.empty(len(order), np.int64)
+  others[order] = np.where(np.arange(len(order)) == first[group], second[group], lowest[group])
+  latest = np.minimum(latest, others)
   return np.where(movable, np.maximum(latest, problem.copy_start), problem.copy_start)
 
 
@@ -358,7 +371,9 @@ def retime(problem: Problem, copy_start) -> Problem:
   inverse = inverse.reshape(-1)
 
   def merged(values):
-    return np.bincount(inverse, values, minlength=keys.shape[1]).astype(np.int64)
+    total = np.zeros(keys.shape[1], np.int64)
+    np.add.at(total, inverse, values)
+    return total
 
   return dataclasses.replace(
       problem, starts=starts, copy_start=copy_start,

@@ -195,3 +195,35 @@ def test_prefetch_candidates_are_the_pickers_then_the_range():
   assert row[:len(expected)] == expected
   assert len(set(row)) == 5 and all(8 <= t <= 30 for t in row)
   assert candidate_starts(p, picker, 1).tolist() == [[3], [26]]
+
+
+def test_latest_starts_against_their_definition_on_random_problems():
+  rng = np.random.default_rng(0)
+  for _ in range(300):
+    n, length = int(rng.integers(1, 5)), 12
+    starts = rng.integers(0, 6, n)
+    ends = np.minimum(starts + rng.integers(0, 6, n), length - 1)
+    copies = []
+    for b in range(n):
+      for _ in range(int(rng.integers(0, 3))):
+        start = int(starts[b]) if rng.random() < 0.4 else int(rng.integers(starts[b],
+                                                                            ends[b] + 1))
+        copies.append((b, int(rng.integers(0, 2)), start, int(rng.integers(start, ends[b] + 2))))
+    problem = Problem(
+        name="random", buffer_names=tuple(f"b{i}" for i in range(n)), sizes=[8] * n,
+        starts=starts, ends=ends, buffer_kinds=("temporary",) * n,
+        instruction_names=tuple(f"i{t}" for t in range(length)), opcodes=("fusion",) * length,
+        flops=np.zeros(length), transcendentals=np.zeros(length),
+        bytes_accessed=np.zeros(length), access_buffer=list(range(n)),
+        access_instruction=list(ends), access_bytes_read=[8] * n, access_bytes_written=[0] * n,
+        schedule_length=length, source={"kind": "synthetic"},
+        copy_buffer=[c[0] for c in copies], copy_kind=[c[1] for c in copies],
+        copy_start=[c[2] for c in copies], copy_done=[c[3] for c in copies])
+    latest = latest_starts(problem)
+    for c, (b, kind, start, done) in enumerate(copies):
+      expected = start
+      if kind == PREFETCH and start == starts[b]:  # it starts its window
+        others = [o[2] for i, o in enumerate(copies) if i != c and o[0] == b]
+        # (its only read is at the window's end)
+        expected = max(start, min([done, int(ends[b])] + others))
+      assert latest[c] == expected, (copies, c)
