@@ -44,7 +44,8 @@ from experiments.benchmark import MANIFEST
 
 _BENCHMARK = flags.DEFINE_string("benchmark", "benchmark",
                                  "directory of experiments.make_benchmark (manifest.json)")
-_OUT = flags.DEFINE_string("out", "RESULTS.md", "the results page; plots go to "
+_OUT = flags.DEFINE_string("out", None, "the results page (default: RESULTS.md in the "
+                           "--benchmark directory, never a committed page); plots go to "
                            "results/ beside it")
 _HARDWARE = flags.DEFINE_list("hardware", ["tpu-v4"], "hardware presets")
 _FRACTION = flags.DEFINE_float("capacity_fraction", 0.25,
@@ -562,8 +563,9 @@ def main(argv: list[str]) -> None:
     print(f"report: error: {error}", file=sys.stderr)
     sys.exit(2)
   command = "python -m experiments.report " + " ".join(map(shlex.quote, sys.argv[1:]))
-  render(entries, records, settings, command.strip(), _OUT.value)
-  print(f"report: computed {computed}, wrote {_OUT.value} and its plots")
+  out = _OUT.value or os.path.join(_BENCHMARK.value, "RESULTS.md")
+  render(entries, records, settings, command.strip(), out)
+  print(f"report: computed {computed}, wrote {out} and its plots")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ experiments.evaluate, which other tests import into this interpreter.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -132,3 +133,20 @@ def test_every_solver_and_the_agent(tmp_path):
   assert all(r["status"] == "ok" for r in records.values()), records
   assert records["exact"]["detail"] == "proved optimal"
   assert "| mallocMuZero |" in out.read_text()
+
+
+def test_without_out_the_page_goes_beside_the_benchmark(tmp_path):
+  """Never over a committed RESULTS.md in the working directory."""
+  benchmark = tmp_path / "bench"
+  _benchmark(benchmark)
+  committed = tmp_path / "RESULTS.md"
+  committed.write_text("the committed page\n")
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.report", f"--benchmark={benchmark}",
+       "--time_limit=1", "--train_seconds=0", "--solvers=first-fit"],
+      capture_output=True, text=True, timeout=600, cwd=tmp_path,
+      env={**os.environ, "PYTHONPATH": os.getcwd()})
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert f"wrote {benchmark}/RESULTS.md" in result.stdout
+  assert (benchmark / "RESULTS.md").exists()
+  assert committed.read_text() == "the committed page\n"
