@@ -31,7 +31,8 @@ def random_legal(problem: game.GameProblem, state: game.State,
   It draws `n` below the number of legal actions (1 for the default memory,
   plus the set bits of `state.legal_slots` and `state.timed_slots`) and
   takes the `n`-th, read from the packed words (`slot_bits.nth`) without a
-  bool or a random number per action. The draw is a 24-bit fraction times the count: its bias, at most
+  bool or a random number per action. The draw is a 24-bit fraction times
+  the count: its bias, at most
   count / 2^24, is far below what any test of uniformity can see.
 
   The key's own words seed the draw through murmur3's finaliser: keys made by

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from malloc_muzero import Problem, game, players
 from malloc_muzero.hardware import Hardware, MemoryLevel
 from malloc_muzero.placement import Placement, check_placement
-from malloc_muzero.simulator import simulate_placement, simulation_bounds, simulation_inputs
+from malloc_muzero.simulator import (queue_order, simulate_placement, simulation_bounds,
+                                     simulation_inputs)
 
 GRANULARITY = 16
 
@@ -156,8 +157,7 @@ def test_timed_legal_action_mask_is_exact(problem, seed):
   state = game.init(gp, config.num_slots)
   order = np.asarray(gp.buffer_index)
   starts, copy = np.asarray(gp.window_starts), np.asarray(gp.prefetch_copy)
-  queue = np.lexsort((np.arange(len(problem.copy_buffer)), problem.copy_done,
-                      problem.copy_start, problem.copy_kind))
+  queue = queue_order(problem)
   while not bool(state.terminated):
     turn = int(state.turn)
     so_far = game.retimed_problem(problem, gp, state)
