@@ -15,13 +15,17 @@ batches over every visible device; a multi-host run passes
 flags resumes it exactly), `best_placement.json` (the best placement any
 self-play game found), `metrics.jsonl` (one line per iteration: returns,
 losses, games/s) and `training_curve.png`. It prints the best placement's
-simulated time next to `xla-msa`'s and the bounds. With `--windows` the
-agent places windows around the uses, with prefetches and evictions
-(`malloc_muzero.windows`; `xla-msa` then prefetches too); the capacity is still
-a share of the whole buffers' peak. With `--xla_cut` it places the pieces
-XLA's own algorithm (`xla-msa-prefetch`) cuts each buffer into, with their
-copies (`agent.reference.xla_cut`); a guided agent starts from XLA's
-placement of them, so its best is never slower than XLA's on the game's grid.
+simulated time next to XLA's (`xla-msa`, `xla-msa-prefetch`) and the bounds.
+
+`--game` says what the agent places. By default (`auto`) each problem is
+played where XLA's answer is faster (`agent.reference.starting_game`): its
+whole buffers, starting from `xla-msa`'s placement, or the pieces XLA's own
+algorithm (`xla-msa-prefetch`) cuts each buffer into, with their copies,
+starting from XLA's placement of them. A guided agent's best is then never
+slower than XLA's. `--game=whole` and `--game=xla_cut` force one;
+`--game=windows` places windows around the uses, with prefetches and
+evictions (`malloc_muzero.windows`). The capacity is always a share of the
+whole buffers' peak.
 
 With `--generate=MIN,MAX` it trains on problems drawn afresh at every
 iteration (`malloc_muzero.generator`, `agent.generated`), then plays the
@@ -83,23 +87,22 @@ _LEAF_VALUE = flags.DEFINE_enum("leaf_value", "network", ["network", "rollout"],
                                 "default policy")
 _VALUE_SCALE = flags.DEFINE_float("value_scale", 0.1,
                                   "weight of search values against the prior")
-_WINDOWS = flags.DEFINE_bool("windows", False,
-                             "place windows around the uses, with prefetches and "
-                             "evictions (malloc_muzero.windows), not whole buffers")
-_XLA_CUT = flags.DEFINE_bool(
-    "xla_cut", False, "place the pieces into which XLA's memory space assignment "
-    "(xla-msa-prefetch) cuts each buffer, with their prefetches and evictions, "
-    "starting from its placement (a guided agent's reference)")
+_GAME = flags.DEFINE_enum(
+    "game", "auto", ["auto", "whole", "xla_cut", "windows"],
+    "what the agent places: auto, where XLA's answer is faster, whole buffers or "
+    "XLA's cut (agent.reference.starting_game); whole; xla_cut, the pieces into "
+    "which xla-msa-prefetch cuts each buffer, with their copies; windows around the "
+    "uses (malloc_muzero.windows)")
 _GENERATE = flags.DEFINE_list(
     "generate", None, "MIN,MAX: train on problems drawn afresh each iteration, of MIN "
     "to MAX instructions (malloc_muzero.generator), instead of --problem/--program; "
     "--eval_problem/--eval_program are then played after training")
 _NUM_SLOTS = flags.DEFINE_integer("num_slots", 128, "with --generate: offset slots of "
                                   "the network's action grid")
-_MIN_GAP = flags.DEFINE_integer("min_gap", windows.DEFAULT_MIN_GAP, "with --windows: steps "
+_MIN_GAP = flags.DEFINE_integer("min_gap", windows.DEFAULT_MIN_GAP, "with --game=windows: steps "
                                 "between two uses above which they go to different windows")
 _PREFETCH_STEPS = flags.DEFINE_integer("prefetch_steps", windows.DEFAULT_PREFETCH_STEPS,
-                                       "with --windows: steps a prefetch or an eviction "
+                                       "with --game=windows: steps a prefetch or an eviction "
                                        "is spread over")
 _PERTURB = flags.DEFINE_bool(
     "perturb", False, "half the self-play games each leave one buffer, at a random "
@@ -140,19 +143,20 @@ def main(argv: list[str]) -> None:
     held_out = load_problem_flag(_EVAL_PROBLEM.value, _EVAL_PROGRAM.value, required=False)
     hardwares = [hardware_for(p) for p in problems + held_out]
     originals, placements = problems, None
-    if _WINDOWS.value and _XLA_CUT.value:
-      raise ProblemError("one of --windows and --xla_cut", "command line", "--xla_cut")
-    if _WINDOWS.value:  # (The capacity stays a share of the whole buffers' peak.)
+    if _GAME.value == "windows":  # (The capacity stays a share of the whole buffers' peak.)
       problems, held_out = ([windows.split_into_windows(p, _MIN_GAP.value,
                                                         _PREFETCH_STEPS.value).problem
                              for p in group] for group in (problems, held_out))
-    if _XLA_CUT.value:
-      from malloc_muzero.agent.reference import xla_cut
-      cuts = [xla_cut(p, h) for p, h in zip(problems, hardwares)]
-      problems = [cut.problem for cut, _ in cuts]
-      placements = [placement for _, placement in cuts]
-      held_out = [xla_cut(p, h)[0].problem for p, h in zip(held_out,
-                                                            hardwares[len(problems):])]
+    else:
+      from malloc_muzero.agent.reference import GAMES, starting_game
+      games = GAMES if _GAME.value == "auto" else (_GAME.value,)
+      starts = [starting_game(p, h, games=games) for p, h in zip(problems, hardwares)]
+      problems = [start.problem for start in starts]
+      placements = [start.placement for start in starts]
+      held_out = [starting_game(p, h, games=games).problem
+                  for p, h in zip(held_out, hardwares[len(problems):])]
+      print("games: " + ", ".join(f"{p.name} from {start.label}"
+                                  for p, start in zip(originals, starts)), flush=True)
     config = train_config(_AGENT.value)
     summary = train(problems, hardwares[:len(problems)], _WORKDIR.value, _BUDGET.value,
                     _SEED.value, config, progress=True,
@@ -177,8 +181,8 @@ def train_generated() -> str:
   from malloc_muzero.agent.run import train
   from malloc_muzero.generator import ProblemGenerator
 
-  if _PROBLEM.value or _PROGRAM.value or _WINDOWS.value or _XLA_CUT.value:
-    raise ProblemError("no --problem, --program, --windows or --xla_cut with --generate",
+  if _PROBLEM.value or _PROGRAM.value or _GAME.value not in ("auto", "whole"):
+    raise ProblemError("no --problem, --program or --game other than whole with --generate",
                        "command line", "--generate")
   try:
     low, high = (int(v) for v in _GENERATE.value)

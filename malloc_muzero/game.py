@@ -308,6 +308,12 @@ def tracked_instructions(inputs: SimulationInputs) -> np.ndarray:
   return boundedness(inputs)[1]
 
 
+def copy_accesses(problem: Problem, hardware: Hardware) -> int:
+  """The accesses a game of `problem` pads to run the copy queues
+  (`GameConfig.max_copy_accesses`)."""
+  return len(simulation_inputs(problem, hardware).access_buffer)
+
+
 def game_config(problems: list[Problem], granularity: int, num_slots: int,
                 hardware: Hardware | None = None, num_timings: int = 1) -> GameConfig:
   """The smallest config that fits every problem of a list (on `hardware`;

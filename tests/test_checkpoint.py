@@ -81,18 +81,51 @@ def test_killed_run_resumes(tmp_path):
 
 
 def test_muzero_solver_plays_from_a_checkpoint(tmp_path):
-  from malloc_muzero import check_placement
   from malloc_muzero.agent.run import run_identity
-  from malloc_muzero.solvers import SolverOptions, solve
+  from malloc_muzero.solvers import SolverOptions, solve_segments
 
   trainer, problem, hardware, _ = _trainer("learned")
   trainer.run_iteration()
   checkpoint.save(str(tmp_path), trainer, run_identity([problem], [hardware]))
-  placement = solve("muzero", problem, hardware,
-                    SolverOptions(checkpoint=str(tmp_path)))
-  assert check_placement(problem, hardware, placement) is None
+  assert checkpoint.load_game(str(tmp_path)) == "whole"
+  solution = solve_segments("muzero", problem, hardware,
+                            SolverOptions(checkpoint=str(tmp_path)))  # (checked)
+  assert len(solution.segments.buffer) == problem.num_buffers  # whole buffers
   with pytest.raises(ProblemError, match="--checkpoint"):
-    solve("muzero", problem, hardware)
+    solve_segments("muzero", problem, hardware)
+
+
+def test_an_agent_on_xla_cut_is_never_slower_than_xla(tmp_path):
+  """mlp_train_step at 25%: XLA's cut, with xla-msa's placement of it, is
+  faster than either of XLA's answers, so the agent plays the cut; its run's
+  answer and the muzero solver's, as segments of the whole buffers, are valid
+  and never slower than that start."""
+  import dataclasses
+
+  from experiments.comparison import hardware_for
+  from experiments.problem_sources import program_problem
+  from malloc_muzero import simulate_placement
+  from malloc_muzero.agent.reference import starting_game
+  from malloc_muzero.agent.run import train
+  from malloc_muzero.solvers import SolverOptions, solve_segments
+
+  problem = program_problem("mlp_train_step")
+  hardware = hardware_for(problem, "tpu-v4", 0.25, "xla")
+  start = starting_game(problem, hardware)
+  assert start.game == "xla_cut" and start.problem.num_buffers > problem.num_buffers
+  for game in ("whole", "xla_cut"):
+    assert start.time_s <= starting_game(problem, hardware, games=(game,)).time_s
+  base = _trainer("learned")[0].config
+  config = dataclasses.replace(base, search=dataclasses.replace(base.search,
+                                                                reference_bonus=4.0))
+  summary = train([start.problem], [hardware], str(tmp_path), 0.0, 0, config,
+                  progress=False, reference_placements=[start.placement])
+  assert summary["time_s"] <= start.time_s
+  assert checkpoint.load_game(str(tmp_path)) == "xla_cut"
+  solution = solve_segments("muzero", problem, hardware,
+                            SolverOptions(checkpoint=str(tmp_path)))  # (checked)
+  assert simulate_placement(solution.problem, hardware,
+                            solution.placement.levels) <= start.time_s * (1 + 1e-6)
 
 
 def test_training_run_writes_its_outputs(tmp_path):

@@ -56,6 +56,30 @@ def load_train_config(workdir: str):
                        path) from None
 
 
+def load_game(workdir: str) -> str:
+  """The game the run saved in `workdir` played (`agent.reference.GAMES`):
+  "whole" buffers, or "xla_cut" (its problem's windows are XLA's cut).
+
+  Raises:
+    ProblemError: no readable run description, or a run on other windows
+      (`windows.split_into_windows`) or on a set of problems.
+  """
+  path = os.path.join(workdir, RUN_FILE)
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, ValueError) as error:
+    raise ProblemError(f"a training run's {RUN_FILE} ({type(error).__name__}: {error})",
+                       path) from None
+  windows = saved.get("windows") if isinstance(saved, dict) else None
+  if isinstance(saved, dict) and "problems" not in saved and windows is None:
+    return "whole"
+  if windows == {"cut": "segments"}:
+    return "xla_cut"
+  raise ProblemError("a run on one problem's whole buffers or XLA's cut of them", path,
+                     found="a run on a set" if "problems" in saved else f"windows {windows}")
+
+
 def _state(trainer) -> dict:
   best_return, best_index, best_state = trainer.best
   state = {"train_state": trainer.state, "iteration": np.int64(trainer.iteration),

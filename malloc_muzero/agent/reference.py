@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from malloc_muzero import game
+from malloc_muzero.errors import ProblemError
 
 from malloc_muzero.solvers.chromosome import Decoder
 from malloc_muzero.solvers.occupancy import place_in_order
@@ -128,6 +129,82 @@ def xla_cut(problem, hardware, num_slots: int | None = None):
   return from_segments(problem, assign(grid_problem, grid_hardware))
 
 
+def xla_msa_on_grid(problem, hardware, granularity: int, num_slots: int):
+  """`xla-msa`'s placement of `problem` on a game's grid of `num_slots` slots
+  of `granularity` bytes (`on_grid`): its order, its best-fit choice."""
+  grid_problem, grid_hardware = on_grid(problem, hardware, granularity, num_slots)
+  return place_in_order(grid_problem, grid_hardware, placement_order(problem, hardware),
+                        "best-fit")
+
+
+@dataclasses.dataclass(frozen=True)
+class StartingGame:
+  """The game the agent plays on a problem and the placement it starts from.
+
+  Attributes:
+    problem: the problem the game places: the original, or XLA's cut of it.
+    windows: `windows.Windows` of the cut (None for whole buffers), to map a
+      placement back to segments of the original (`segments.from_windows`).
+    game: "whole" (the buffers as they are) or "xla_cut" (`xla_cut`'s windows).
+    placement: the reference, on the game's grid: a placement of `problem`.
+    label: which it is, for tables: "xla-msa", "xla-msa-prefetch" or
+      "xla-msa on XLA's cut".
+    time_s: the reference's simulated time.
+  """
+  problem: object
+  windows: object
+  game: str
+  placement: object
+  label: str
+  time_s: float
+
+
+GAMES = ("whole", "xla_cut")
+
+
+def starting_game(problem, hardware, num_slots: int | None = None,
+                  games: tuple[str, ...] = GAMES) -> StartingGame:
+  """Where the agent starts: the fastest of XLA's answers, and the game in
+  which it is one placement among others.
+
+  XLA gives two: `xla-msa` keeps whole buffers resident, `xla-msa-prefetch`
+  cuts them into segments with prefetches and evictions. Neither wins
+  everywhere: keeping buffers whole is faster on the benchmark's inference
+  programs, cutting them on its training steps (`docs/agent/starting_game.md`).
+  A game of whole buffers cannot express a cut, and on XLA's cut two fast
+  pieces of one buffer pay a copy between them, so the agent plays the game
+  of the faster answer. The candidates, all on the game's grid: `xla-msa`
+  on the whole buffers, `xla-msa-prefetch`'s own placement of its cut, and
+  `xla-msa` on that cut (sometimes faster than XLA's own, never what a game
+  of whole buffers holds). Ties go to the whole buffers. `games` keeps the
+  candidates of some games only; a cut needs instructions, XLA's time model
+  and a problem without copies, and is left out otherwise.
+  """
+  from malloc_muzero.simulator import simulate_placement
+  from malloc_muzero.solvers.chromosome import grid
+
+  granularity, slots = grid(hardware, num_slots)
+  candidates = []
+  if "whole" in games:
+    whole = xla_msa_on_grid(problem, hardware, granularity, slots)
+    candidates.append(StartingGame(problem, None, "whole", whole, "xla-msa",
+                                   simulate_placement(problem, hardware, whole.levels)))
+  if "xla_cut" in games and (hardware.time_model == "xla" and problem.num_instructions
+      and not len(problem.copy_buffer)):
+    windows, placement = xla_cut(problem, hardware, num_slots)
+    cut = windows.problem
+    on_cut = xla_msa_on_grid(cut, hardware, granularity, slots)
+    candidates += [StartingGame(cut, windows, "xla_cut", placement, "xla-msa-prefetch",
+                                simulate_placement(cut, hardware, placement.levels)),
+                   StartingGame(cut, windows, "xla_cut", on_cut, "xla-msa on XLA's cut",
+                                simulate_placement(cut, hardware, on_cut.levels))]
+  if not candidates:
+    raise ProblemError(f"a problem that a game of {' or '.join(games)} can take "
+                       "(XLA's cut needs instructions, XLA's time model and no copies)",
+                       problem.name)
+  return min(candidates, key=lambda c: c.time_s)  # (The first of equals.)
+
+
 def reference_actions(problem, hardware, decoder: Decoder, placement=None) -> np.ndarray:
   """[N] int32 the action XLA's memory space assignment takes at each turn.
 
@@ -145,9 +222,7 @@ def reference_actions(problem, hardware, decoder: Decoder, placement=None) -> np
   config = decoder.config
   g = config.granularity
   if placement is None:
-    grid_problem, grid_hardware = on_grid(problem, hardware, g, config.num_slots)
-    placement = place_in_order(grid_problem, grid_hardware,
-                               placement_order(problem, hardware), "best-fit")
+    placement = xla_msa_on_grid(problem, hardware, g, config.num_slots)
   index = np.asarray(decoder.problem.buffer_index)
   actions = np.zeros(index.shape, np.int32)
   real = np.flatnonzero(index >= 0)

@@ -223,15 +223,16 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
     time_s = simulate_placement(problem, hardware, placement.levels)
     from_reference = False
     if trainer.config.search.reference_bonus:
-      # The answer is the best of the games and the placement they start
-      # from, XLA's (off the game's grid, so it can be a little better than
-      # its replay): never worse than the reference.
-      reference = solve("xla-msa", problem, hardware)
-      reference_s = simulate_placement(problem, hardware, reference.levels)
-      if reference_s < time_s:
-        placement, time_s, from_reference = reference, reference_s, True
-        save_placement_json(os.path.join(workdir, "best_placement.json"), problem,
-                            hardware, placement, time_s, bounds)
+      # The answer is the best of the games and the placements they start
+      # from: XLA's (off the game's grid, so it can be a little better than
+      # its replay) and the reference given: never worse than either.
+      given = (reference_placements or [None])[0]
+      for reference in [solve("xla-msa", problem, hardware)] + [given] * (given is not None):
+        reference_s = simulate_placement(problem, hardware, reference.levels)
+        if reference_s < time_s:
+          placement, time_s, from_reference = reference, reference_s, True
+          save_placement_json(os.path.join(workdir, "best_placement.json"), problem,
+                              hardware, placement, time_s, bounds)
     summary.update(time_s=time_s, bounds=bounds, placement=placement,
                    from_reference=from_reference)
   return summary
@@ -293,16 +294,16 @@ def plot_curve(metrics_path: str, path: str) -> None:
 
 
 def comparison(problem, hardware, summary: dict, original=None) -> str:
-  """The trained agent's best placement next to xla-msa's (on the same
-  problem), XLA's own algorithm's (`xla-msa-prefetch`, on `original`, the
-  problem before windows, on XLA's time model) and the bounds."""
+  """The trained agent's best placement (of `problem`, the game's) next to
+  XLA's, `xla-msa`'s and (on XLA's time model) `xla-msa-prefetch`'s, both on
+  `original` (the problem before windows or a cut, if any), and the bounds."""
   from malloc_muzero.simulator import simulate_placement
   from malloc_muzero.solvers import solve, solve_segments
 
   slow, fast = summary["bounds"]
-  msa = simulate_placement(problem, hardware, solve("xla-msa", problem, hardware).levels)
-  rows = [("all slow (bound)", slow), ("xla-msa", msa)]
   whole = original if original is not None else problem
+  msa = simulate_placement(whole, hardware, solve("xla-msa", whole, hardware).levels)
+  rows = [("all slow (bound)", slow), ("xla-msa", msa)]
   if hardware.time_model == "xla" and not len(whole.copy_buffer):
     solution = solve_segments("xla-msa-prefetch", whole, hardware)
     rows.append(("xla-msa-prefetch", simulate_placement(solution.problem, hardware,

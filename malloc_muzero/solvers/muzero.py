@@ -1,32 +1,41 @@
 """`muzero`: play with search from a trained mallocMuZero checkpoint.
 
-Restores the run in `options.checkpoint` (written by `experiments.train` for
-the same problem and hardware), plays a batch of games with its search
-configuration, and returns the best of its own play and of the best placement
-the run kept.
+Restores the run in `options.checkpoint` (written by `experiments.train` or
+`experiments.report` for the same problem and hardware), plays a batch of
+games with its search configuration, and answers with the best of its own
+play, the best placement the run kept and the placement the run's search
+starts from (`agent.reference.starting_game`): never slower than XLA's. The
+run's game is the problem's whole buffers or XLA's cut of them (its run
+description says which), so the answer is segments of the problem's buffers.
 """
 
 from __future__ import annotations
 
 from malloc_muzero.errors import ProblemError
-from malloc_muzero.solvers.registry import register
+from malloc_muzero.solvers.registry import register_segments
 
 
-@register("muzero")
+@register_segments("muzero")
 def muzero(problem, hardware, options):
   from malloc_muzero.agent import checkpoint
+  from malloc_muzero.agent.reference import starting_game
   from malloc_muzero.agent.run import make_trainer, play_with_search, run_identity
+  from malloc_muzero.segments import from_windows, whole_buffers
+  from malloc_muzero.simulator import simulate_placement
 
   if not options.checkpoint:
     raise ProblemError("--checkpoint DIR of a training run for the muzero solver",
                        "command line", where="--checkpoint")
   config, seed = checkpoint.load_train_config(options.checkpoint)
-  (decoder,), trainer = make_trainer([problem], [hardware], config, seed)
+  start = starting_game(problem, hardware, games=(checkpoint.load_game(options.checkpoint),))
+  (decoder,), trainer = make_trainer([start.problem], [hardware], config, seed,
+                                     [start.placement])
   if not checkpoint.restore(options.checkpoint, trainer,
-                            run_identity([problem], [hardware])):
+                            run_identity([start.problem], [hardware])):
     raise ProblemError("a checkpoint of a training run", options.checkpoint)
-  placement, total = play_with_search(trainer, decoder, trainer.references[0],
-                                      options.seed)
-  if total >= trainer.best[0]:
-    return placement
-  return decoder.placement(trainer.best[2])
+  played, _ = play_with_search(trainer, decoder, trainer.references[0], options.seed)
+  placement = min((played, decoder.placement(trainer.best[2]), start.placement),
+                  key=lambda p: simulate_placement(start.problem, hardware, p.levels))
+  if start.windows is None:
+    return whole_buffers(problem, placement)
+  return from_windows(start.windows, placement)
