@@ -257,18 +257,24 @@ def _solve(solver: str, problem, hardware, settings: Settings, workdir: str):
       raise _Skip(f"{problem.num_buffers} buffers > --agent_max_buffers="
                   f"{settings.agent_max_buffers}")
     from malloc_muzero.agent.presets import agent_config
-    from malloc_muzero.agent.reference import starting_game
+    from malloc_muzero.agent.reference import never_slower_than_xla, starting_game
     from malloc_muzero.agent.run import train
+    from malloc_muzero.solvers import checked_segments
     shutil.rmtree(workdir, ignore_errors=True)  # Train afresh, never resume.
-    # The agent plays where XLA's answer is faster: whole buffers or XLA's cut
-    # (a placement of the cut is timed like one of the whole buffers).
+    # The agent plays where XLA's answer is faster, whole buffers or XLA's
+    # cut, and answers with segments of the whole buffers.
     game = starting_game(problem, hardware)
-    problem = game.problem
-    summary = train([problem], [hardware], workdir, settings.train_seconds, settings.seed,
-                    agent_config(settings.agent), progress=False,
+    summary = train([game.problem], [hardware], workdir, settings.train_seconds,
+                    settings.seed, agent_config(settings.agent), progress=False,
                     reference_placements=[game.placement])
-    placement, detail = summary["placement"], f"{summary['games']} games from {game.label}" + (
-        "; XLA's placement, no game beat it" if summary.get("from_reference") else "")
+    answer = checked_segments(AGENT, problem, hardware, game.segments_of(summary["placement"]))
+    solution, taken = never_slower_than_xla(problem, hardware, answer)
+    detail = f"{summary['games']} games from {game.label}" + (
+        f"; {taken}'s placement, no game beat it" if taken else
+        "; XLA's placement on the game's grid, no game beat it"
+        if summary.get("from_reference") else "")
+    return (simulate_placement(solution.problem, hardware, solution.placement.levels),
+            time.monotonic() - start, detail)
   elif solver == "exact":
     from malloc_muzero.solvers.exact import solve_exact
     if problem.num_buffers > settings.exact_max_buffers:

@@ -158,6 +158,15 @@ class StartingGame:
   label: str
   time_s: float
 
+  def segments_of(self, placement):
+    """A placement of the game's problem as `segments.Segments` of the
+    original problem's buffers."""
+    from malloc_muzero.segments import from_windows, whole_buffers
+
+    if self.windows is None:
+      return whole_buffers(self.problem, placement)
+    return from_windows(self.windows, placement)
+
 
 GAMES = ("whole", "xla_cut")
 
@@ -173,12 +182,25 @@ def starting_game(problem, hardware, num_slots: int | None = None,
   programs, cutting them on its training steps (`docs/agent/starting_game.md`).
   A game of whole buffers cannot express a cut, and on XLA's cut two fast
   pieces of one buffer pay a copy between them, so the agent plays the game
-  of the faster answer. The candidates, all on the game's grid: `xla-msa`
-  on the whole buffers, `xla-msa-prefetch`'s own placement of its cut, and
-  `xla-msa` on that cut (sometimes faster than XLA's own, never what a game
-  of whole buffers holds). Ties go to the whole buffers. `games` keeps the
-  candidates of some games only; a cut needs instructions, XLA's time model
-  and a problem without copies, and is left out otherwise.
+  of the faster answer (`starting_candidates`; `xla-msa` on the cut is
+  sometimes faster than XLA's own placement of it, and never what a game of
+  whole buffers holds). Ties go to the whole buffers.
+  """
+  return min(starting_candidates(problem, hardware, num_slots, games),
+             key=lambda c: c.time_s)
+
+
+def starting_candidates(problem, hardware, num_slots: int | None = None,
+                        games: tuple[str, ...] = GAMES) -> list[StartingGame]:
+  """XLA's answers, each in the game in which it is one placement among
+  others (`starting_game`'s candidates), in that order: `xla-msa` on the
+  whole buffers, `xla-msa-prefetch`'s own placement of its cut, and `xla-msa`
+  on that cut, all on the game's grid. `games` keeps the candidates of some
+  games only; a cut needs instructions, XLA's time model and a problem
+  without copies, and is left out otherwise.
+
+  Raises:
+    ProblemError: no candidate is left.
   """
   from malloc_muzero.simulator import simulate_placement
   from malloc_muzero.solvers.chromosome import grid
@@ -202,7 +224,35 @@ def starting_game(problem, hardware, num_slots: int | None = None,
     raise ProblemError(f"a problem that a game of {' or '.join(games)} can take "
                        "(XLA's cut needs instructions, XLA's time model and no copies)",
                        problem.name)
-  return min(candidates, key=lambda c: c.time_s)  # (The first of equals.)
+  return candidates
+
+
+def never_slower_than_xla(problem, hardware, answer):
+  """(solution, taken): the fastest of `answer` (a `SegmentedSolution` of
+  `problem`, the agent's, from the game of `starting_game`) and XLA's two
+  answers off the game's grid, `xla-msa` and (on XLA's time model)
+  `xla-msa-prefetch`; `taken` names XLA's answer when it is faster, else None.
+
+  A game's grid rounds sizes up to whole slots, which on a large problem
+  costs XLA's own placement a little (0.7% of the slow-fast gap on
+  `resnet101_train` at 25%); so an agent that starts from XLA's answer on the
+  grid is compared with XLA's answer off it too.
+  """
+  from malloc_muzero.simulator import simulate_placement
+  from malloc_muzero.solvers import solve_segments
+
+  def time_of(solution):
+    return simulate_placement(solution.problem, hardware, solution.placement.levels)
+
+  best, taken, best_s = answer, None, time_of(answer)
+  names = ["xla-msa"] + ["xla-msa-prefetch"] * (
+      hardware.time_model == "xla" and not len(problem.copy_buffer)
+      and problem.num_instructions > 0)
+  for name in names:
+    solution = solve_segments(name, problem, hardware)
+    if time_of(solution) < best_s:
+      best, taken, best_s = solution, name, time_of(solution)
+  return best, taken
 
 
 def reference_actions(problem, hardware, decoder: Decoder, placement=None) -> np.ndarray:

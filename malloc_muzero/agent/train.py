@@ -46,6 +46,10 @@ class TrainConfig:
   unroll_steps: int = 5
   n_step: int = 10
   replay_games: int = 512
+  # ...and no more games than hold this many turns (but a whole iteration's):
+  # a stored turn keeps the legal actions and the search policy over every
+  # action, so a game of thousands of buffers takes hundreds of MB.
+  replay_turns: int = 65536
   learning_rate: float = 3e-3
   warmup_steps: int = 50
   total_steps: int = 5000
@@ -169,7 +173,10 @@ class Trainer:
     self.support = CategoricalSupport(config.num_atoms)
     self.optimizer = make_optimizer(config)
     self.seed = seed
-    self.replay = ReplayBuffer(config.replay_games, config.unroll_steps, config.n_step)
+    turns = max(p.valid.shape[0] for p in problems)
+    self.replay = ReplayBuffer(
+        min(config.replay_games, max(config.games_per_iteration, config.replay_turns // turns)),
+        config.unroll_steps, config.n_step)
     params = self.initial_params()
     # The batch of games and of training samples is split over every visible
     # device; parameters and optimiser state are replicated.

@@ -16,9 +16,10 @@ from malloc_muzero.solvers import random_placement  # noqa: F401
 from malloc_muzero.solvers import reinforce  # noqa: F401
 from malloc_muzero.solvers import xla_msa  # noqa: F401
 from malloc_muzero.solvers import xla_msa_prefetch  # noqa: F401
-from malloc_muzero.solvers.registry import (SegmentedSolution, SolverOptions, get_solver,
-                                            places_segments, register, register_segments,
-                                            solve, solve_segments, solver_names)
+from malloc_muzero.solvers.registry import (SegmentedSolution, SolverOptions,
+                                            checked_segments, get_solver, places_segments,
+                                            register, register_segments, solve,
+                                            solve_segments, solver_names)
 
-__all__ = ["SegmentedSolution", "SolverOptions", "get_solver", "places_segments",
+__all__ = ["SegmentedSolution", "SolverOptions", "checked_segments", "get_solver", "places_segments",
            "register", "register_segments", "solve", "solve_segments", "solver_names"]

@@ -141,7 +141,18 @@ def solve_segments(name: str, problem: Problem, hardware: Hardware,
     return SegmentedSolution(whole_buffers(problem, placement), problem, placement)
   if problem.num_buffers == 0:
     raise ProblemError("a problem with at least one buffer", where=problem.name)
-  segments = _SEGMENT_SOLVERS[name](problem, hardware, options)
+  return checked_segments(name, problem, hardware,
+                          _SEGMENT_SOLVERS[name](problem, hardware, options))
+
+
+def checked_segments(name: str, problem: Problem, hardware: Hardware,
+                     segments: Segments) -> SegmentedSolution:
+  """`segments` (the answer of `name`) checked: the segments' rules, then
+  bytes, capacity and alignment on the problem of segments.
+
+  Raises:
+    RuntimeError: they break a rule (a bug of `name`).
+  """
   conflict = check_segments(problem, segments)
   if conflict is None:
     derived, placement = segment_problem(problem, segments)
