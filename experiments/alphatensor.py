@@ -28,6 +28,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT
+
 _SHAPE = flags.DEFINE_string("shape", "4,4,4", "factorization shape n,m,p")
 _LEVELS = flags.DEFINE_integer("levels", 1, "recursion levels (1 or 2)")
 _SIZE = flags.DEFINE_integer("size", 256, "rows of the square matrices (256..8192)")
@@ -40,7 +42,7 @@ _TIME_MODEL = flags.DEFINE_enum("time_model", "xla", ["xla", "additive"],
                                 "how placements are timed (malloc_muzero.simulator)")
 _TIME_LIMIT = flags.DEFINE_float("time_limit", 10.0, "seconds per search solver")
 _TRAIN = flags.DEFINE_float("train_seconds", 0.0, "mallocMuZero training seconds (0: none)")
-_AGENT = flags.DEFINE_enum("agent", "muzero", ["muzero", "guided", "rollout"],
+_AGENT = flags.DEFINE_enum("agent", DEFAULT_AGENT, list(AGENTS),
                            "agent preset (malloc_muzero.agent.presets)")
 _OUT = flags.DEFINE_string("out", "alphatensor_results", "output directory")
 
@@ -81,7 +83,7 @@ def main(argv: list[str]) -> None:
   from malloc_muzero import save_placement_json, simulation_bounds
   from malloc_muzero.placement_io import save_segments_json
   from malloc_muzero.formatting import format_bytes
-  from malloc_muzero.agent.run import train
+  from malloc_muzero.agent.run import place_with_agent
   from malloc_muzero.agent.presets import agent_config
 
   os.makedirs(_OUT.value, exist_ok=True)
@@ -118,9 +120,9 @@ def main(argv: list[str]) -> None:
       if _TRAIN.value > 0:
         bar.set_postfix_str(f"{program.name}: mallocMuZero")
         start = time.monotonic()
-        summary = train([problem], [hardware],
-                        os.path.join(_OUT.value, f"{program.name}.muzero"),
-                        _TRAIN.value, 0, agent_config(_AGENT.value), progress=False)
+        summary = place_with_agent(problem, hardware,
+                                   os.path.join(_OUT.value, f"{program.name}.muzero"),
+                                   _TRAIN.value, 0, agent_config(_AGENT.value), progress=False)
         times["mallocMuZero"] = summary["time_s"]
         walls["mallocMuZero"] = time.monotonic() - start
         bar.update()

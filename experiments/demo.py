@@ -19,11 +19,13 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT
+
 _PROGRAM = flags.DEFINE_string("program", "mlp_train_step",
                                "program of experiments.programs to compile")
 _TRAIN_SECONDS = flags.DEFINE_float("train_seconds", 60.0,
                                     "seconds of mallocMuZero training (0: none)")
-_AGENT = flags.DEFINE_enum("agent", "rollout", ["muzero", "guided", "rollout"],
+_AGENT = flags.DEFINE_enum("agent", DEFAULT_AGENT, list(AGENTS),
                            "agent preset (malloc_muzero.agent.presets)")
 _FRACTION = flags.DEFINE_float("capacity_fraction", 0.25,
                                "fast-memory capacity as a share of peak live bytes")
@@ -48,13 +50,13 @@ def describe(program_name: str) -> tuple[str, object]:
   return text, problem
 
 
-def compare(problem, fraction: float, train_seconds: float, agent: str = "rollout") -> str:
+def compare(problem, fraction: float, train_seconds: float, agent: str = DEFAULT_AGENT) -> str:
   """Placements by XLA's heuristics and by a briefly trained agent."""
   from experiments.comparison import gap_closed
   from malloc_muzero import get_hardware, simulate_placement, simulation_bounds
   from malloc_muzero.agent.presets import agent_config
-  from malloc_muzero.agent.run import train
-  from malloc_muzero.solvers import solve
+  from malloc_muzero.agent.run import place_with_agent
+  from malloc_muzero.solvers import solve, solve_segments
 
   capacity = problem.capacity_for(fraction)
   hardware = get_hardware("tpu-v4", capacity=capacity)
@@ -63,10 +65,14 @@ def compare(problem, fraction: float, train_seconds: float, agent: str = "rollou
   for solver in ("xla-msa", "best-fit"):
     rows.append((solver, simulate_placement(problem, hardware,
                                             solve(solver, problem, hardware).levels)))
+  if hardware.time_model == "xla":
+    solution = solve_segments("xla-msa-prefetch", problem, hardware)
+    rows.append(("xla-msa-prefetch", simulate_placement(solution.problem, hardware,
+                                                        solution.placement.levels)))
   if train_seconds > 0:
     with tempfile.TemporaryDirectory() as workdir:
-      summary = train([problem], [hardware], workdir, train_seconds, 0, agent_config(agent),
-                      progress=True)
+      summary = place_with_agent(problem, hardware, workdir, train_seconds, 0,
+                                 agent_config(agent), progress=True)
     rows.append((f"mallocMuZero {agent} ({summary['games']} games, {train_seconds:.0f} s)",
                  summary["time_s"]))
   rows.append(("all fast (bound)", fast))

@@ -40,6 +40,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT
+
 from experiments.benchmark import MANIFEST
 
 _BENCHMARK = flags.DEFINE_string("benchmark", "benchmark",
@@ -63,7 +65,7 @@ _AGENT_MAX = flags.DEFINE_integer(
     "train the agent only on problems with at most this many buffers (its game "
     "takes a move per buffer, and the replay keeps a policy over every action "
     "of every move)")
-_AGENT_PRESET = flags.DEFINE_enum("agent", "guided", ["muzero", "guided", "rollout"],
+_AGENT_PRESET = flags.DEFINE_enum("agent", DEFAULT_AGENT, list(AGENTS),
                                   "agent preset (malloc_muzero.agent.presets)")
 _FORCE = flags.DEFINE_bool("force", False, "recompute cached results")
 _TIME_MODEL = flags.DEFINE_enum("time_model", "xla", ["xla", "additive"],
@@ -257,24 +259,15 @@ def _solve(solver: str, problem, hardware, settings: Settings, workdir: str):
       raise _Skip(f"{problem.num_buffers} buffers > --agent_max_buffers="
                   f"{settings.agent_max_buffers}")
     from malloc_muzero.agent.presets import agent_config
-    from malloc_muzero.agent.reference import never_slower_than_xla, starting_game
-    from malloc_muzero.agent.run import train
-    from malloc_muzero.solvers import checked_segments
+    from malloc_muzero.agent.run import place_with_agent
     shutil.rmtree(workdir, ignore_errors=True)  # Train afresh, never resume.
-    # The agent plays where XLA's answer is faster, whole buffers or XLA's
-    # cut, and answers with segments of the whole buffers.
-    game = starting_game(problem, hardware)
-    summary = train([game.problem], [hardware], workdir, settings.train_seconds,
-                    settings.seed, agent_config(settings.agent), progress=False,
-                    reference_placements=[game.placement])
-    answer = checked_segments(AGENT, problem, hardware, game.segments_of(summary["placement"]))
-    solution, taken = never_slower_than_xla(problem, hardware, answer)
-    detail = f"{summary['games']} games from {game.label}" + (
-        f"; {taken}'s placement, no game beat it" if taken else
+    summary = place_with_agent(problem, hardware, workdir, settings.train_seconds,
+                               settings.seed, agent_config(settings.agent), progress=False)
+    detail = f"{summary['games']} games from {summary['game'].label}" + (
+        f"; {summary['taken']}'s placement, no game beat it" if summary["taken"] else
         "; XLA's placement on the game's grid, no game beat it"
         if summary.get("from_reference") else "")
-    return (simulate_placement(solution.problem, hardware, solution.placement.levels),
-            time.monotonic() - start, detail)
+    return summary["time_s"], time.monotonic() - start, detail
   elif solver == "exact":
     from malloc_muzero.solvers.exact import solve_exact
     if problem.num_buffers > settings.exact_max_buffers:
@@ -333,6 +326,8 @@ def run(entries: list[Entry], settings: Settings, benchmark: str, cache: Cache,
   Raises:
     ProblemError: a problem file that cannot be read.
   """
+  import jax
+
   from experiments.comparison import hardware_for
   from malloc_muzero import load_problem, simulation_bounds
   from malloc_muzero.progress import progress_bar
@@ -348,7 +343,11 @@ def run(entries: list[Entry], settings: Settings, benchmark: str, cache: Cache,
       bar.set_postfix_str(f"{entry.name}: {solver}")
       bar.refresh()
       if entry.name not in problems:
-        problems[entry.name] = load_problem(entry.path)
+        # Each problem compiles its own shapes: drop the previous problems'
+        # executables, which would otherwise pile up over a long report (a
+        # run of 14 large problems ran out of memory in LLVM's compiler).
+        jax.clear_caches()
+        problems = {entry.name: load_problem(entry.path)}
       problem = problems[entry.name]
       if (entry.name, hardware) not in bounds:
         bounds[entry.name, hardware] = simulation_bounds(

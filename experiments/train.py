@@ -47,6 +47,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT
+
 from malloc_muzero import windows
 
 _PROBLEM = flags.DEFINE_string("problem", None, "problem file or HLO dump; several, "
@@ -66,7 +68,7 @@ _FRACTION = flags.DEFINE_float("capacity_fraction", 0.25,
 _WORKDIR = flags.DEFINE_string("workdir", "train_run", "run directory")
 _BUDGET = flags.DEFINE_float("time_budget_s", 300.0, "training seconds")
 _SEED = flags.DEFINE_integer("seed", 0, "seed of everything")
-_AGENT = flags.DEFINE_enum("agent", "muzero", ["muzero", "guided", "rollout"],
+_AGENT = flags.DEFINE_enum("agent", DEFAULT_AGENT, list(AGENTS),
                            "agent preset (malloc_muzero.agent.presets); the search "
                            "flags below override it where given")
 _SIMULATIONS = flags.DEFINE_integer("num_simulations", 16, "MCTS simulations per move")
@@ -114,6 +116,10 @@ _GAMES = flags.DEFINE_integer("games_per_iteration", 16, "self-play games per it
 _ITERATIONS = flags.DEFINE_integer("iterations", None, "stop after this many iterations "
                                    "in all, whatever is left of --time_budget_s")
 _CHECKPOINT_S = flags.DEFINE_float("checkpoint_every_s", 60.0, "seconds between checkpoints")
+_EXPORT = flags.DEFINE_string(
+    "export", None, "after training, write the network's parameters and their "
+    "description to this directory (agent.pretrained; malloc_muzero/agent/pretrained "
+    "is the one the muzero solver uses without --checkpoint)")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None,
                                    "host:port of process 0, for a multi-host run")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "processes of a multi-host run")
@@ -164,6 +170,7 @@ def main(argv: list[str]) -> None:
                     reference_placements=placements)
     print(f"{summary['iterations']} iterations, {summary['games']} games"
           + (" (resumed)" if summary["resumed"] else ""))
+    export(summary)
     if len(problems) == 1 and not held_out:
       print(comparison(problems[0], hardwares[0], summary, originals[0]))
       print(f"wrote {_WORKDIR.value}/best_placement.json, metrics.jsonl, "
@@ -199,10 +206,22 @@ def train_generated() -> str:
                   generated=generated)
   lines = f"{summary['iterations']} iterations, {summary['games']} games" + (
       " (resumed)" if summary["resumed"] else "")
+  export(summary)
   if not held_out:
     return lines + f"\nwrote {_WORKDIR.value}/metrics.jsonl, training_curve.png"
   return lines + "\n" + evaluate_set(summary, [], held_out,
                                       [hardware_for(p) for p in held_out])
+
+
+def export(summary: dict) -> None:
+  """`--export`: the trained network's parameters and their description."""
+  if _EXPORT.value:
+    import shlex
+
+    from malloc_muzero.agent import pretrained
+    pretrained.export(summary["trainer"], summary["identity"], _EXPORT.value,
+                      "python -m experiments.train " + shlex.join(sys.argv[1:]))
+    print(f"exported the network to {_EXPORT.value}/", flush=True)
 
 
 def check_numeric_flags() -> None:

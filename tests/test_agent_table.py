@@ -15,7 +15,7 @@ from malloc_muzero.agent.run import read_run
 
 
 def test_labels_of_the_presets():
-  labels = {name: agent_label(dataclasses.asdict(config)) for name, config in AGENTS.items()}
+  labels = {name: agent_label(dataclasses.asdict(agent_config(name))) for name in AGENTS}
   assert labels == {"muzero": "mallocMuZero, learned model",
                     "guided": "mallocMuZero, learned model, guided",
                     "rollout": "mallocMuZero, true dynamics + rollouts, guided by its best"}

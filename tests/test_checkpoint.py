@@ -80,7 +80,8 @@ def test_killed_run_resumes(tmp_path):
   assert checkpoint.latest_iteration(str(workdir)) > saved
 
 
-def test_muzero_solver_plays_from_a_checkpoint(tmp_path):
+def test_muzero_solver_plays_from_a_checkpoint(tmp_path, monkeypatch):
+  from malloc_muzero.agent import pretrained
   from malloc_muzero.agent.run import run_identity
   from malloc_muzero.solvers import SolverOptions, solve_segments
 
@@ -91,6 +92,7 @@ def test_muzero_solver_plays_from_a_checkpoint(tmp_path):
   solution = solve_segments("muzero", problem, hardware,
                             SolverOptions(checkpoint=str(tmp_path)))  # (checked)
   assert len(solution.segments.buffer) == problem.num_buffers  # whole buffers
+  monkeypatch.setattr(pretrained, "PRETRAINED", str(tmp_path / "no pretrained network"))
   with pytest.raises(ProblemError, match="--checkpoint"):
     solve_segments("muzero", problem, hardware)
 
@@ -259,3 +261,33 @@ def test_a_guided_run_is_never_slower_than_the_placement_it_starts_from(tmp_path
       summary["time_s"])
   if summary["from_reference"]:
     assert summary["time_s"] == pytest.approx(msa)
+
+
+def test_an_exported_network_plays_a_problem_it_never_saw(tmp_path):
+  """`agent.pretrained`: export a trained network, load it back (the same
+  parameters), and play another problem with it, on its slot count, within a
+  deadline; the muzero solver does so without --checkpoint."""
+  import jax
+
+  from malloc_muzero import check_placement, get_hardware
+  from malloc_muzero.agent import pretrained
+  from malloc_muzero.problem import Problem
+
+  trainer, _, _, _ = _trainer("learned")
+  trainer.run_iteration()
+  pretrained.export(trainer, {"problem": "tiny"}, str(tmp_path), "a test")
+  description, params = pretrained.load(str(tmp_path))
+  assert description["num_slots"] == trainer.game_config.num_slots
+  assert description["games"] == trainer.config.games_per_iteration
+  assert description["trained_on"] == {"problem": "tiny"}
+  for saved, trained in zip(jax.tree.leaves(params), jax.tree.leaves(trainer.state.params)):
+    np.testing.assert_array_equal(saved, np.asarray(trained))
+  unseen = Problem.from_arrays(sizes=[512, 1024, 2048, 512, 1024, 512, 2048],
+                               starts=[0, 0, 1, 2, 3, 4, 5], ends=[2, 4, 3, 6, 5, 7, 7])
+  hardware = get_hardware("tpu-v4", capacity=3072)
+  for untrained in (False, True):
+    game, placement = pretrained.play(unseen, hardware, 0.0, 0, str(tmp_path),
+                                      untrained=untrained)
+    assert check_placement(game.problem, hardware, placement) is None
+  with pytest.raises(ProblemError, match="exported mallocMuZero network"):
+    pretrained.load(str(tmp_path / "nothing"))

@@ -123,7 +123,8 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
 
   Returns:
     A summary: iterations, games, the best return, whether it resumed, the
-    trainer and its decoders (one per problem); for one problem also the best
+    trainer and its decoders (one per problem), what it trained on
+    (`identity`, as its checkpoint records it); for one problem also the best
     placement, its time and the bounds. When the search starts from XLA's
     placement (`reference_bonus`), the best placement is the better of the
     best game and `xla-msa`'s own, and `from_reference` says which.
@@ -217,7 +218,7 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   summary = {"iterations": trainer.iteration,
              "games": trainer.iteration * config.games_per_iteration,
              "best_return": trainer.best[0], "resumed": resumed, "trainer": trainer,
-             "decoders": decoders}
+             "decoders": decoders, "identity": identity}
   if single:
     placement = decoder.placement(trainer.best[2])
     time_s = simulate_placement(problem, hardware, placement.levels)
@@ -236,6 +237,38 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
     summary.update(time_s=time_s, bounds=bounds, placement=placement,
                    from_reference=from_reference)
   return summary
+
+
+def place_with_agent(problem, hardware, workdir: str, time_budget_s: float, seed: int,
+                     config, progress: bool = True, games: tuple[str, ...] | None = None
+                     ) -> dict:
+  """Train the agent on one problem, in the game where XLA's answer is faster
+  (`agent.reference.starting_game`), and answer with segments of the
+  problem's buffers, never slower than XLA's (`never_slower_than_xla`).
+
+  Args:
+    games: the games `starting_game` may choose from (default: all).
+
+  Returns:
+    `train`'s summary (of the game's problem) and: `game`, the
+    `StartingGame`; `solution`, the answer as a checked
+    `solvers.SegmentedSolution` of `problem`; `time_s`, its simulated time;
+    `taken`, the name of XLA's answer when it is the answer (no game beat
+    it off the grid), else None.
+  """
+  from malloc_muzero.agent.reference import GAMES, never_slower_than_xla, starting_game
+  from malloc_muzero.simulator import simulate_placement
+  from malloc_muzero.solvers import checked_segments
+
+  game = starting_game(problem, hardware, games=games or GAMES)
+  summary = train([game.problem], [hardware], workdir, time_budget_s, seed, config,
+                  progress=progress, reference_placements=[game.placement])
+  answer = checked_segments("mallocMuZero", problem, hardware,
+                            game.segments_of(summary["placement"]))
+  solution, taken = never_slower_than_xla(problem, hardware, answer)
+  return {**summary, "game": game, "solution": solution, "taken": taken,
+          "time_s": simulate_placement(solution.problem, hardware,
+                                       solution.placement.levels)}
 
 
 def read_run(workdir: str) -> dict:

@@ -1,8 +1,12 @@
-"""`muzero`: play with search from a trained mallocMuZero checkpoint.
+"""`muzero`: play with search from a trained mallocMuZero network.
 
-Restores the run in `options.checkpoint` (written by `experiments.train` or
-`experiments.report` for the same problem and hardware), plays a batch of
-games with its search configuration, and answers with the best of its own
+Without `options.checkpoint`, plays with the pretrained network that ships
+with the package (`agent.pretrained`). Otherwise restores the run in
+`options.checkpoint` (written by `experiments.train` or
+`experiments.report` for the same problem and hardware), plays batches of
+games with its search configuration until `options.time_limit_s` (one batch
+without a limit; batch k plays with seed `options.seed + k`, so a seed and
+a number of batches give one answer), and answers with the best of its own
 play, the best placement the run kept, the placement the run's search
 starts from (`agent.reference.starting_game`) and XLA's answers off the
 game's grid (`agent.reference.never_slower_than_xla`). The
@@ -12,30 +16,57 @@ description says which), so the answer is segments of the problem's buffers.
 
 from __future__ import annotations
 
+import os
+import time
+
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.solvers.registry import register_segments
 
 
 @register_segments("muzero")
 def muzero(problem, hardware, options):
-  from malloc_muzero.agent import checkpoint
-  from malloc_muzero.agent.reference import never_slower_than_xla, starting_game
-  from malloc_muzero.agent.run import make_trainer, play_with_search, run_identity
-  from malloc_muzero.simulator import simulate_placement
+  from malloc_muzero.agent import pretrained
+  from malloc_muzero.agent.reference import never_slower_than_xla
   from malloc_muzero.solvers.registry import checked_segments
 
-  if not options.checkpoint:
-    raise ProblemError("--checkpoint DIR of a training run for the muzero solver",
-                       "command line", where="--checkpoint")
-  config, seed = checkpoint.load_train_config(options.checkpoint)
-  start = starting_game(problem, hardware, games=(checkpoint.load_game(options.checkpoint),))
-  (decoder,), trainer = make_trainer([start.problem], [hardware], config, seed,
-                                     [start.placement])
-  if not checkpoint.restore(options.checkpoint, trainer,
-                            run_identity([start.problem], [hardware])):
-    raise ProblemError("a checkpoint of a training run", options.checkpoint)
-  played, _ = play_with_search(trainer, decoder, trainer.references[0], options.seed)
-  placement = min((played, decoder.placement(trainer.best[2]), start.placement),
-                  key=lambda p: simulate_placement(start.problem, hardware, p.levels))
-  answer = checked_segments("muzero", problem, hardware, start.segments_of(placement))
+  deadline = options.deadline(0.0)  # No time limit: one batch of games.
+  if options.checkpoint:
+    game, placement = _play_checkpoint(problem, hardware, options, deadline)
+  elif os.path.exists(os.path.join(pretrained.PRETRAINED, pretrained.DESCRIPTION_FILE)):
+    game, placement = pretrained.play(problem, hardware, deadline, options.seed,
+                                      pretrained.PRETRAINED)
+  else:
+    raise ProblemError("--checkpoint DIR of a training run for the muzero solver (this "
+                       "installation has no pretrained network)", "command line",
+                       where="--checkpoint")
+  answer = checked_segments("muzero", problem, hardware, game.segments_of(placement))
   return never_slower_than_xla(problem, hardware, answer)[0].segments
+
+
+def _play_checkpoint(problem, hardware, options, deadline: float):
+  """(game, placement of its problem): the best of the run's games, its
+  start and batches played from its checkpoint until `deadline`."""
+  from malloc_muzero.agent import checkpoint
+  from malloc_muzero.agent.reference import starting_game
+  from malloc_muzero.agent.run import make_trainer, play_with_search, run_identity
+  from malloc_muzero.simulator import simulate_placement
+
+  config, seed = checkpoint.load_train_config(options.checkpoint)
+  game = starting_game(problem, hardware, games=(checkpoint.load_game(options.checkpoint),))
+  (decoder,), trainer = make_trainer([game.problem], [hardware], config, seed,
+                                     [game.placement])
+  if not checkpoint.restore(options.checkpoint, trainer,
+                            run_identity([game.problem], [hardware])):
+    raise ProblemError("a checkpoint of a training run", options.checkpoint)
+
+  def time_of(placement):
+    return simulate_placement(game.problem, hardware, placement.levels)
+
+  placement = min((decoder.placement(trainer.best[2]), game.placement), key=time_of)
+  batch = 0
+  while batch == 0 or time.monotonic() < deadline:
+    played, _ = play_with_search(trainer, decoder, trainer.references[0],
+                                 options.seed + batch)
+    placement = min((placement, played), key=time_of)
+    batch += 1
+  return game, placement

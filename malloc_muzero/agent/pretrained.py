@@ -1,0 +1,131 @@
+"""The pretrained mallocMuZero network that ships with the package.
+
+A training run exports its network's parameters (`export`: flax msgpack,
+a few MB) with a description: the training configuration, the action grid
+the network was built for, what it trained on (the generator's settings or
+the problems' names and fingerprints) and the command that made it.
+`play` then plays any problem with search over those parameters until a
+deadline, in the game `agent.reference.starting_game` chooses, on the
+network's own slot count; the `muzero` solver does so when it is given no
+`--checkpoint`. The shipped network lives in `agent/pretrained/`
+(`PRETRAINED`); `docs/agent/pretrained.md` says how it was trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+from malloc_muzero.errors import ProblemError
+
+PRETRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+PARAMS_FILE = "params.msgpack"
+DESCRIPTION_FILE = "pretrained.json"
+
+
+def export(trainer, identity: dict, out_dir: str, command: str = "") -> None:
+  """Write `trainer`'s parameters and their description to `out_dir`.
+
+  Args:
+    trainer: a trained `agent.train.Trainer`.
+    identity: what it trained on (`agent.run.run_identity`, or the generator's
+      settings).
+    command: the command that trained it, for the description.
+  """
+  import jax
+  import numpy as np
+  from flax import serialization
+
+  from malloc_muzero.atomic_file import atomic_write_bytes, atomic_write_text
+
+  os.makedirs(out_dir, exist_ok=True)
+  params = jax.tree.map(np.asarray, trainer.state.params)
+  atomic_write_bytes(os.path.join(out_dir, PARAMS_FILE), serialization.msgpack_serialize(
+      serialization.to_state_dict(params)))
+  description = {
+      "train_config": json.loads(json.dumps(dataclasses.asdict(trainer.config))),
+      "num_slots": trainer.game_config.num_slots,
+      "num_fast_levels": trainer.network.num_fast_levels,
+      "seed": trainer.seed, "iterations": trainer.iteration,
+      "games": trainer.iteration * trainer.config.games_per_iteration,
+      "trained_on": identity, "command": command}
+  atomic_write_text(os.path.join(out_dir, DESCRIPTION_FILE),
+                    json.dumps(description, indent=1, sort_keys=True) + "\n")
+
+
+def load(directory: str = PRETRAINED) -> tuple[dict, object]:
+  """(description, parameters) of an exported network.
+
+  Raises:
+    ProblemError: no readable export in `directory`.
+  """
+  from flax import serialization
+
+  try:
+    with open(os.path.join(directory, DESCRIPTION_FILE)) as f:
+      description = json.load(f)
+    with open(os.path.join(directory, PARAMS_FILE), "rb") as f:
+      params = serialization.msgpack_restore(f.read())
+    _ = description["train_config"], description["num_slots"], description["num_fast_levels"]
+  except (OSError, ValueError, KeyError, TypeError) as error:
+    raise ProblemError(f"an exported mallocMuZero network ({type(error).__name__}: "
+                       f"{error})", directory) from None
+  return description, params
+
+
+def train_config(description: dict):
+  """The `TrainConfig` an exported network was trained with."""
+  from malloc_muzero.agent.search import SearchConfig
+  from malloc_muzero.agent.train import TrainConfig
+
+  fields = dict(description["train_config"])
+  fields["search"] = SearchConfig(**fields["search"])
+  return TrainConfig(**fields)
+
+
+def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRETRAINED,
+         untrained: bool = False):
+  """(game, placement): plays `problem` with search over an exported network
+  (or, `untrained`, over the same network's initial parameters: the control
+  of an ablation) in batches of games until `deadline` (`time.monotonic()`;
+  at least one batch; batch k with seed `seed + k`), and answers with the best
+  placement of the game's problem: of its games and of the game's start.
+
+  Raises:
+    ProblemError: no export in `directory`, or hardware of another number of
+      fast levels than the network's.
+  """
+  from malloc_muzero.agent.reference import make_reference, starting_game
+  from malloc_muzero.agent.run import play_with_search
+  from malloc_muzero.agent.train import Trainer
+  from malloc_muzero.simulator import simulate_placement
+  from malloc_muzero.solvers.chromosome import make_decoder
+
+  description, loaded = load(directory)
+  if len(hardware.levels) - 1 != description["num_fast_levels"]:
+    raise ProblemError(f"hardware with {description['num_fast_levels']} fast level(s), as "
+                       "the pretrained network", hardware.name,
+                       found=len(hardware.levels) - 1)
+  config = train_config(description)
+  slots = description["num_slots"]
+  game = starting_game(problem, hardware, num_slots=slots)
+  decoder = make_decoder(game.problem, hardware, slots)
+  reference = (make_reference(game.problem, hardware, decoder, game.placement)
+               if config.search.reference_bonus or config.search.leaf_value == "rollout"
+               else None)
+  trainer = Trainer([decoder.problem], decoder.config, description["num_fast_levels"],
+                    dataclasses.replace(config, follow_best=False), seed, [reference])
+
+  params = trainer.initial_params() if untrained else loaded
+
+  def time_of(placement):
+    return simulate_placement(game.problem, hardware, placement.levels)
+
+  placement, batch = game.placement, 0
+  while batch == 0 or time.monotonic() < deadline:
+    played, _ = play_with_search(trainer, decoder, reference, seed + batch, params)
+    placement = min((placement, played), key=time_of)
+    batch += 1
+  return game, placement
