@@ -12,7 +12,8 @@ peak live bytes (tpu-v4, XLA's time model), gives every contender the same
   solver's default), from the game `agent.reference.starting_game` chooses;
 * the same search over the same network untrained (its initial parameters):
   what training adds;
-* `xla-msa`, `xla-msa-prefetch`, `anneal` and `genetic`.
+* `xla-msa`, `xla-msa-prefetch`, `anneal` and `genetic` (each where it
+  applies: `xla-msa-prefetch` needs instructions).
 
 It prints, and writes to `--out`, the simulated time over all-slow, the share
 of the slow-fast gap closed (the all-fast bound closes 100%), and for the two
@@ -45,6 +46,7 @@ def rows_of(entry, fraction: float, time_limit: float, seed: int) -> list[str]:
   """The table rows of one problem."""
   from experiments.comparison import gap_closed, hardware_for, timed_solve
   from malloc_muzero.agent import pretrained
+  from malloc_muzero.errors import ProblemError
   from malloc_muzero.problem_io import load_problem
   from malloc_muzero.simulator import simulate_placement, simulation_bounds
   from malloc_muzero.solvers import SolverOptions
@@ -63,8 +65,11 @@ def rows_of(entry, fraction: float, time_limit: float, seed: int) -> list[str]:
     results.append((label, time_s, time.monotonic() - start,
                     f"from {game.label}; a game beat it: {beat}"))
   for solver in SOLVERS:
-    solved = timed_solve(solver, problem, hardware,
-                         SolverOptions(seed=seed, time_limit_s=time_limit))
+    try:
+      solved = timed_solve(solver, problem, hardware,
+                           SolverOptions(seed=seed, time_limit_s=time_limit))
+    except ProblemError:  # e.g. xla-msa-prefetch on a problem without instructions
+      continue
     results.append((solver, solved.time_s, solved.wall_s, ""))
   best = min(t for _, t, _, _ in results)
   rows = []
@@ -79,13 +84,13 @@ def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)
-  from experiments.report import read_manifest
+  from experiments.benchmark import benchmark_entries
   from malloc_muzero import ProblemError
   from malloc_muzero.agent import pretrained
   from malloc_muzero.atomic_file import atomic_write_text
 
   try:
-    entries = [e for e in read_manifest(_BENCHMARK.value)
+    entries = [e for e in benchmark_entries(_BENCHMARK.value)
                if e.info.get("split") == "held_out"]
     if not entries:
       raise ProblemError("a benchmark with held-out problems", _BENCHMARK.value)

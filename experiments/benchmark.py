@@ -374,3 +374,70 @@ def make_benchmark(out: str, names: list[str], alphatensor: list[str], force: bo
   print("\n".join(rows))
   print(f"{os.path.join(out, MANIFEST)} lists {len(entries)} problems")
   return 1 if failed else 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+  """One problem of the manifest.
+
+  Attributes:
+    name: its unique name.
+    path: the problem file (absolute).
+    fingerprint: what identifies its contents (the manifest's, or a hash of
+      the file).
+    info: the manifest's other fields (workload, variant, source, ...).
+  """
+  name: str
+  path: str
+  fingerprint: str
+  info: dict
+
+
+def benchmark_entries(benchmark: str) -> list[Entry]:
+  """The problems of a built benchmark, `benchmark/manifest.json`, for the
+  commands that read one (`experiments.report`, `experiments.ablation`).
+
+  Raises:
+    ProblemError: no manifest, or one that is not version 1 with a list of
+      problems, each with a unique `name` and a `file` that exists; the
+      message names the file and the field.
+  """
+  from malloc_muzero.errors import ProblemError
+
+  path = os.path.join(benchmark, MANIFEST)
+  if not os.path.isfile(path):
+    raise ProblemError(f"a {MANIFEST} written by experiments.make_benchmark "
+                       f"--out={benchmark}", path, found="no such file")
+  try:
+    with open(path) as f:
+      data = json.load(f)
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    raise ProblemError("a JSON manifest", path, found=str(error)) from None
+  if not isinstance(data, dict) or data.get("version") != 1:
+    raise ProblemError("an object with \"version\": 1", path, "version",
+                       data.get("version") if isinstance(data, dict) else data)
+  problems = data.get("problems")
+  if not isinstance(problems, list) or not problems:
+    raise ProblemError("a non-empty list of problems", path, "problems", problems)
+  entries, names = [], set()
+  for index, item in enumerate(problems):
+    where = f"problems[{index}]"
+    if not isinstance(item, dict):
+      raise ProblemError("an object", path, where, item)
+    for field in ("name", "file"):
+      if not isinstance(item.get(field), str) or not item[field]:
+        raise ProblemError("a non-empty string", path, f"{where}.{field}", item.get(field))
+    if item["name"] in names:
+      raise ProblemError("a name no other problem has", path, f"{where}.name", item["name"])
+    names.add(item["name"])
+    file = os.path.join(os.path.dirname(os.path.abspath(path)), item["file"])
+    if not os.path.isfile(file):
+      raise ProblemError("a problem file relative to the manifest", path,
+                         f"{where}.file", item["file"])
+    fingerprint = item.get("fingerprint")
+    if not isinstance(fingerprint, str) or not fingerprint:
+      with open(file, "rb") as f:
+        fingerprint = "sha256:" + hashlib.sha256(f.read()).hexdigest()
+    info = {k: v for k, v in item.items() if k not in ("name", "file", "fingerprint")}
+    entries.append(Entry(item["name"], file, fingerprint, info))
+  return entries

@@ -20,7 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from experiments.report import read_manifest  # noqa: E402
+from experiments.benchmark import benchmark_entries  # noqa: E402
 from experiments.comparison import gap_closed, hardware_for  # noqa: E402
 from malloc_muzero import simulation_bounds  # noqa: E402
 from malloc_muzero.agent.reference import starting_candidates  # noqa: E402
@@ -32,7 +32,7 @@ def main() -> None:
   parser.add_argument("--fractions", default="0.2,0.25,0.3")
   args = parser.parse_args()
 
-  entries = read_manifest(args.benchmark)
+  entries = benchmark_entries(args.benchmark)
   for fraction in (float(f) for f in args.fractions.split(",")):
     print(f"\n## {fraction:.0%} of peak\n")
     print("| problem | xla-msa | xla-msa-prefetch | xla-msa on XLA's cut | start | game size |")

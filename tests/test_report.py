@@ -150,3 +150,26 @@ def test_without_out_the_page_goes_beside_the_benchmark(tmp_path):
   assert f"wrote {benchmark}/RESULTS.md" in result.stdout
   assert (benchmark / "RESULTS.md").exists()
   assert committed.read_text() == "the committed page\n"
+
+
+def test_ablation_on_the_held_out_problems(tmp_path):
+  """experiments.ablation plays only the held-out problems, with the shipped
+  network and its untrained twin, beside the baselines; a benchmark without
+  held-out problems is refused in one line."""
+  _benchmark(tmp_path / "bench", names=("p0", "p1"))
+  command = [sys.executable, "-m", "experiments.ablation", f"--benchmark={tmp_path / 'bench'}",
+             "--time_limit=1", f"--out={tmp_path / 'ablation.md'}"]
+  refused = subprocess.run(command, capture_output=True, text=True, timeout=600)
+  assert refused.returncode == 2
+  assert refused.stderr.strip().splitlines() == [
+      f"ablation: error: {tmp_path / 'bench'}: expected a benchmark with held-out problems"]
+  manifest = json.loads((tmp_path / "bench" / "manifest.json").read_text())
+  manifest["problems"][1]["split"] = "held_out"
+  (tmp_path / "bench" / "manifest.json").write_text(json.dumps(manifest))
+  done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr
+  lines = (tmp_path / "ablation.md").read_text().splitlines()
+  contenders = [line.split(" | ")[1] for line in lines if line.startswith("| p1 |")]
+  assert not any(line.startswith("| p0 |") for line in lines)  # (in training)
+  assert contenders[:2] == ["search, pretrained network", "search, untrained network"]
+  assert {"xla-msa", "anneal", "genetic"} <= set(contenders[2:])
