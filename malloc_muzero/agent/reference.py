@@ -137,6 +137,13 @@ def xla_msa_on_grid(problem, hardware, granularity: int, num_slots: int):
                         "best-fit")
 
 
+def xla_can_cut(problem, hardware) -> bool:
+  """Whether XLA's cut applies (`xla-msa-prefetch`): a problem with
+  instructions and without copies, on XLA's time model."""
+  return bool(hardware.time_model == "xla" and problem.num_instructions
+              and not len(problem.copy_buffer))
+
+
 @dataclasses.dataclass(frozen=True)
 class StartingGame:
   """The game the agent plays on a problem and the placement it starts from.
@@ -211,8 +218,7 @@ def starting_candidates(problem, hardware, num_slots: int | None = None,
     whole = xla_msa_on_grid(problem, hardware, granularity, slots)
     candidates.append(StartingGame(problem, None, "whole", whole, "xla-msa",
                                    simulate_placement(problem, hardware, whole.levels)))
-  if "xla_cut" in games and (hardware.time_model == "xla" and problem.num_instructions
-      and not len(problem.copy_buffer)):
+  if "xla_cut" in games and xla_can_cut(problem, hardware):
     windows, placement = xla_cut(problem, hardware, num_slots)
     cut = windows.problem
     on_cut = xla_msa_on_grid(cut, hardware, granularity, slots)
@@ -245,13 +251,11 @@ def never_slower_than_xla(problem, hardware, answer):
     return simulate_placement(solution.problem, hardware, solution.placement.levels)
 
   best, taken, best_s = answer, None, time_of(answer)
-  names = ["xla-msa"] + ["xla-msa-prefetch"] * (
-      hardware.time_model == "xla" and not len(problem.copy_buffer)
-      and problem.num_instructions > 0)
-  for name in names:
+  for name in ["xla-msa"] + ["xla-msa-prefetch"] * xla_can_cut(problem, hardware):
     solution = solve_segments(name, problem, hardware)
-    if time_of(solution) < best_s:
-      best, taken, best_s = solution, name, time_of(solution)
+    solution_s = time_of(solution)
+    if solution_s < best_s:
+      best, taken, best_s = solution, name, solution_s
   return best, taken
 
 
