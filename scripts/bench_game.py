@@ -80,7 +80,8 @@ def numpy_play(gp: dict, num_slots: int, rng: np.random.Generator) -> float:
   return total / float(gp["all_slow_s"])
 
 
-def _timed(fn, repeats: int) -> float:
+def best_time(fn, repeats: int) -> float:
+  """The best of `repeats` timings of the jitted `fn`, after compiling it."""
   jax.block_until_ready(fn())  # compile
   best = float("inf")
   for _ in range(repeats):
@@ -119,7 +120,7 @@ def main() -> None:
 
   play = jax.jit(jax.vmap(players.play, in_axes=(None, None, None, 0)),
                  static_argnums=(1, 2))
-  seconds = _timed(lambda: play(gp, args.slots, players.random_legal, keys), args.repeats)
+  seconds = best_time(lambda: play(gp, args.slots, players.random_legal, keys), args.repeats)
   placements_per_s = args.batch * n / seconds
 
   state0 = jax.vmap(lambda _: game.init(gp, args.slots))(keys)
@@ -130,13 +131,13 @@ def main() -> None:
       return states, slot_bits.popcount(words).sum()
     return jax.lax.scan(body, states, jnp.arange(config.max_buffers))[1]
 
-  mask_seconds = _timed(lambda: jax.jit(masks_only)(state0), args.repeats)
-  every_seconds = _timed(lambda: play(every, args.slots, players.random_legal, keys),
+  mask_seconds = best_time(lambda: jax.jit(masks_only)(state0), args.repeats)
+  every_seconds = best_time(lambda: play(every, args.slots, players.random_legal, keys),
                          args.repeats)
   # The same episodes with the accesses as padded lists (gather, scatter-add)
   # instead of the dense table `game.dense_accesses` picks for this problem.
   lists = every.replace(seconds_at=every.seconds_at[:, :0])
-  lists_seconds = _timed(lambda: play(lists, args.slots, players.random_legal, keys),
+  lists_seconds = best_time(lambda: play(lists, args.slots, players.random_legal, keys),
                          args.repeats)
 
   # The program cut into windows: asynchronous copies whose stalls the game
@@ -148,7 +149,7 @@ def main() -> None:
     window_config = game.game_config([windowed], granularity, args.slots, hardware,
                                      num_timings=timings)
     window_gp = game.make_game_problem(windowed, hardware, window_config)
-    window_seconds[timings] = _timed(
+    window_seconds[timings] = best_time(
         lambda: play(window_gp, args.slots, players.random_legal, keys), args.repeats)
 
   rng = np.random.default_rng(0)

@@ -24,7 +24,6 @@ import argparse
 import dataclasses
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -36,6 +35,7 @@ from malloc_muzero.agent.run import make_trainer  # noqa: E402
 from malloc_muzero.agent.search import self_play  # noqa: E402
 from malloc_muzero.agent.train import TrainConfig  # noqa: E402
 from malloc_muzero.problem_io import load_problem  # noqa: E402
+from scripts.bench_game import best_time  # noqa: E402
 
 MODES = {
     "learned": {"dynamics": "learned"},
@@ -58,13 +58,7 @@ def seconds_per_batch(problem, mode: str, repeats: int) -> float:
                      jax.random.key(0), config.games_per_iteration,
                      reference=trainer.references[0])
 
-  jax.block_until_ready(play())
-  best = float("inf")
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(play())
-    best = min(best, time.perf_counter() - start)
-  return best
+  return best_time(play, repeats)
 
 
 def main() -> None:
@@ -94,8 +88,9 @@ def main() -> None:
       seconds = seconds_per_batch(problem, mode, args.repeats)
       per_move = seconds / (games * problem.num_buffers)
       first.setdefault(mode, per_move)
+      rate = games * problem.num_buffers * simulations / seconds
       print(f"{problem.name:<22} {problem.num_buffers:>7,} {mode:<13} {seconds:>8.3f} "
-            f"{games / seconds:>8.2f} {games * problem.num_buffers * simulations / seconds:>14,.0f} "
+            f"{games / seconds:>8.2f} {rate:>14,.0f} "
             f"{per_move * 1e6:>8.1f} {per_move / first[mode]:>6.2f}x", flush=True)
 
 
