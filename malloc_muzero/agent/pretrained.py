@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 
 from malloc_muzero.errors import ProblemError
 
@@ -98,7 +97,7 @@ def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRE
       fast levels than the network's.
   """
   from malloc_muzero.agent.reference import make_reference, starting_game
-  from malloc_muzero.agent.run import play_with_search
+  from malloc_muzero.agent.run import play_until
   from malloc_muzero.agent.train import Trainer
   from malloc_muzero.simulator import simulate_placement
   from malloc_muzero.solvers.chromosome import make_decoder
@@ -123,9 +122,5 @@ def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRE
   def time_of(placement):
     return simulate_placement(game.problem, hardware, placement.levels)
 
-  placement, batch = game.placement, 0
-  while batch == 0 or time.monotonic() < deadline:
-    played, _ = play_with_search(trainer, decoder, reference, seed + batch, params)
-    placement = min((placement, played), key=time_of)
-    batch += 1
-  return game, placement
+  return game, play_until(trainer, decoder, reference, deadline, seed, game.placement,
+                          time_of, params)

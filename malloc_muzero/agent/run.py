@@ -95,6 +95,20 @@ def play_with_search(trainer, decoder, reference, seed: int, params=None):
   return decoder.placement(finals, top), float(returns[top])
 
 
+def play_until(trainer, decoder, reference, deadline: float, seed: int, placement,
+               time_of, params=None):
+  """The fastest, by `time_of`, of `placement` and the best game of each batch
+  `play_with_search` plays until `deadline` (`time.monotonic()`; at least one
+  batch; batch k with seed `seed + k`, so a seed and a number of batches give
+  one answer)."""
+  batch = 0
+  while batch == 0 or time.monotonic() < deadline:
+    played, _ = play_with_search(trainer, decoder, reference, seed + batch, params)
+    placement = min((placement, played), key=time_of)
+    batch += 1
+  return placement
+
+
 def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
           config, progress: bool = True, checkpoint_every_s: float = 60.0,
           max_iterations: int | None = None, reference_placements=None,

@@ -17,7 +17,6 @@ description says which), so the answer is segments of the problem's buffers.
 from __future__ import annotations
 
 import os
-import time
 
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.solvers.registry import register_segments
@@ -48,7 +47,7 @@ def _play_checkpoint(problem, hardware, options, deadline: float):
   start and batches played from its checkpoint until `deadline`."""
   from malloc_muzero.agent import checkpoint
   from malloc_muzero.agent.reference import starting_game
-  from malloc_muzero.agent.run import make_trainer, play_with_search, run_identity
+  from malloc_muzero.agent.run import make_trainer, play_until, run_identity
   from malloc_muzero.simulator import simulate_placement
 
   config, seed = checkpoint.load_train_config(options.checkpoint)
@@ -63,10 +62,5 @@ def _play_checkpoint(problem, hardware, options, deadline: float):
     return simulate_placement(game.problem, hardware, placement.levels)
 
   placement = min((decoder.placement(trainer.best[2]), game.placement), key=time_of)
-  batch = 0
-  while batch == 0 or time.monotonic() < deadline:
-    played, _ = play_with_search(trainer, decoder, trainer.references[0],
-                                 options.seed + batch)
-    placement = min((placement, played), key=time_of)
-    batch += 1
-  return game, placement
+  return game, play_until(trainer, decoder, trainer.references[0], deadline, options.seed,
+                          placement, time_of)
