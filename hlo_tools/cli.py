@@ -10,7 +10,8 @@ line per HloValue as XLA's `-live-range.txt` does (`name{index}:start-end`).
 A loop without XLA's `known_trip_count` runs `--default-trip-count` times (5,
 as in XLA's cost analysis).
 Bad input prints one line naming the file, line and what was expected, and the
-command exits with status 1.
+command exits with status 1; a bad flag exits with status 2, Ctrl-C with 130,
+each with one line and no traceback.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import math
 import sys
 import warnings
 
-from hlo_tools.errors import HloParseError
 from hlo_tools.extract import (UnpricedOpcodeWarning, load_module, module_to_problem,
                                run_guarded)
 from hlo_tools.liveness import analyze_liveness
@@ -38,7 +38,9 @@ def _trip_count(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
+  from malloc_muzero.cli_args import Parser
+
+  parser = Parser(
       prog="malloc-extract",
       description="Turn optimised HLO into a buffer-assignment problem.")
   parser.add_argument("input", help="HLO text file or XLA dump directory")
@@ -60,40 +62,57 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-  args = _parser().parse_args(argv)
+  """Runs the command; returns the exit status (0 done, 1 bad input, 2 bad
+  flags, 130 interrupted)."""
+  from malloc_muzero.cli_args import run_command
+
+  return run_command("malloc-extract", _parser(), _extract, argv,
+                     lambda args: args.input, bad_input_status=1)
+
+
+def _output_format(args) -> str | None:
+  """"json" or "csv" for `-o`, which must end in that extension (what
+  `malloc-solve` and `malloc-eval` read a problem by)."""
+  from malloc_muzero import ProblemError
+
+  if args.output is None:
+    return None
+  ending = args.output.lower().rsplit(".", 1)[-1] if "." in args.output else ""
+  fmt = args.format or ending
+  if fmt not in ("json", "csv") or ending != fmt:
+    expected = f"a .{args.format} file" if args.format else "a .json or .csv file"
+    raise ProblemError(f"{expected} (the extension malloc-solve and malloc-eval read "
+                       "a problem by)", "command line", "-o", args.output)
+  return fmt
+
+
+def _extract(args) -> int:
   # Imported here so that `--help` stays fast.
-  from malloc_muzero import ProblemError, write_minimalloc_csv
+  from malloc_muzero import write_minimalloc_csv
   from malloc_muzero.atomic_file import check_writable, refuse_input_as_output
-  try:
-    if args.output:
-      refuse_input_as_output(args.output, args.input)
-      check_writable(args.output)
-    module = load_module(args.input, args.module)
-    if args.live_ranges:
-      liveness = run_guarded(module, None, analyze_liveness, module)
-      sys.stdout.write("".join(line + "\n" for line in liveness.xla_lines()))
-      return 0
-    with warnings.catch_warnings(record=True) as caught:
-      warnings.simplefilter("always", UnpricedOpcodeWarning)
-      problem = module_to_problem(module, default_trip_count=args.default_trip_count,
-                                  strict=args.strict)
-    for warning in caught:
-      print(f"malloc-extract: warning: {warning.message}", file=sys.stderr)
-    print(problem.summary())
-    if args.output:
-      fmt = args.format or ("csv" if args.output.endswith(".csv") else "json")
-      if fmt == "csv":
-        write_minimalloc_csv(args.output, problem)
-      else:
-        problem.save_json(args.output)
-      print(f"wrote {args.output}")
-  except (HloParseError, ProblemError) as e:
-    print(f"malloc-extract: error: {e}", file=sys.stderr)
-    return 1
-  except OSError as e:
-    print(f"malloc-extract: error: {e.filename or args.input}: {e.strerror}",
-          file=sys.stderr)
-    return 1
+
+  if args.output is not None:
+    refuse_input_as_output(args.output, args.input)
+    check_writable(args.output)
+  fmt = _output_format(args)
+  module = load_module(args.input, args.module)
+  if args.live_ranges:
+    liveness = run_guarded(module, None, analyze_liveness, module)
+    sys.stdout.write("".join(line + "\n" for line in liveness.xla_lines()))
+    return 0
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always", UnpricedOpcodeWarning)
+    problem = module_to_problem(module, default_trip_count=args.default_trip_count,
+                                strict=args.strict)
+  for warning in caught:
+    print(f"malloc-extract: warning: {warning.message}", file=sys.stderr)
+  print(problem.summary())
+  if fmt == "csv":
+    write_minimalloc_csv(args.output, problem)
+  elif fmt == "json":
+    problem.save_json(args.output)
+  if fmt:
+    print(f"wrote {args.output}")
   return 0
 
 

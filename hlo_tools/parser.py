@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 
 from hlo_tools.errors import HloParseError
 from hlo_tools.gc_pause import gc_paused
@@ -577,6 +578,11 @@ def parse_hlo_file(path: str | os.PathLike) -> HloModule:
   """Read and parse an HLO text file (UTF-8)."""
   path = os.fspath(path)
   try:
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):  # A FIFO would hang, /dev/zero fill memory.
+      raise HloParseError("a regular HLO text file", path,
+                          found="a directory" if stat.S_ISDIR(mode) else
+                          "a FIFO" if stat.S_ISFIFO(mode) else "a device or special file")
     with open(path, "rb") as f:
       data = f.read()
   except OSError as e:

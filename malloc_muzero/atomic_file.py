@@ -8,7 +8,9 @@ the destination keeps its old contents.
 The destination must be a new path or a regular file: a device, a FIFO, a
 directory or a symbolic link is refused (replacing it would destroy what it
 was), as is an output that is also one of the command's inputs
-(`refuse_input_as_output`).
+(`refuse_input_as_output`). Its directory must exist. Inputs are read only
+from regular files (`read_input_bytes`): a FIFO or a device such as
+/dev/zero would hang a command or fill its memory.
 """
 
 from __future__ import annotations
@@ -22,16 +24,44 @@ from pathlib import Path
 from malloc_muzero.errors import ProblemError
 
 
+def _kind(mode: int) -> str:
+  """What a file that is not a regular file is, in words."""
+  return ("a symbolic link" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode)
+          else "a FIFO" if stat.S_ISFIFO(mode) else "a device or special file")
+
+
 def check_writable(path: str | os.PathLike) -> None:
-  """Raises `ProblemError` naming `path` unless it is new or a regular file."""
+  """Raises `ProblemError` naming `path` unless it is a regular file or a new
+  path in an existing directory."""
+  expected = "a regular file or a new path to write"
+  if not os.fspath(path):
+    raise ProblemError(expected, "command line", found="")
   try:
     mode = os.lstat(path).st_mode
   except FileNotFoundError:
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+      raise ProblemError(f"{expected}, in an existing directory", os.fspath(path),
+                         found="no such directory") from None
     return
+  except OSError as error:
+    raise ProblemError(expected, os.fspath(path), found=error.strerror) from None
   if not stat.S_ISREG(mode):
-    kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode)
-            else "a FIFO" if stat.S_ISFIFO(mode) else "a device or special file")
-    raise ProblemError("a regular file or a new path to write", os.fspath(path), found=kind)
+    raise ProblemError(expected, os.fspath(path), found=_kind(mode))
+
+
+def read_input_bytes(path: str | os.PathLike) -> bytes:
+  """The contents of an input file, which must be a regular file (or a
+  symbolic link to one).
+
+  Raises:
+    ProblemError: `path` is a directory, a FIFO or a device, naming it.
+    OSError: it cannot be read.
+  """
+  mode = os.stat(path).st_mode  # Before opening: opening a FIFO waits for a writer.
+  if not stat.S_ISREG(mode):
+    raise ProblemError("a regular file to read", os.fspath(path), found=_kind(mode))
+  with open(path, "rb") as file:
+    return file.read()
 
 
 def refuse_input_as_output(output: str | os.PathLike, *inputs: str | os.PathLike) -> None:
@@ -58,9 +88,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     data: the complete new contents.
 
   Raises:
-    ProblemError: `path` exists and is not a regular file.
+    ProblemError: `path` exists and is not a regular file, or its directory
+      does not exist.
+    OSError: the write failed; its filename is `path` (not the temporary file).
   """
   check_writable(path)
+  given = os.fspath(path)
   path = Path(path)
   temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
   try:
@@ -70,9 +103,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
       file.flush()
       os.fsync(file.fileno())
     os.replace(temporary, path)
-  except BaseException:
+  except BaseException as error:
     with contextlib.suppress(FileNotFoundError):
       os.unlink(temporary)
+    if isinstance(error, OSError) and error.filename != given:
+      raise OSError(error.errno, error.strerror or str(error), given) from None
     raise
   _fsync_directory(path.parent)
 

@@ -19,19 +19,49 @@ class Parser(argparse.ArgumentParser):
     raise UsageError(message)
 
 
-def byte_count(text: str) -> int:
+MAX_STEPS = 2**31 - 1  # Schedule steps are int32.
+MAX_SEED = 2**31 - 1
+
+
+def _whole_number(text: str, what: str, low: int, high: int, high_text: str) -> int:
+  """`text` as an integer in [low, high], else an ArgumentTypeError saying so."""
   try:
     value = int(text.replace("_", ""))
   except ValueError:
-    raise argparse.ArgumentTypeError(
-        f"expected a whole number of bytes, found {text!r}") from None
-  if value < 0:
-    raise argparse.ArgumentTypeError(
-        f"expected a non-negative number of bytes, found {value}")
-  if value > MAX_BYTES:
-    raise argparse.ArgumentTypeError(
-        f"expected at most {MAX_BYTES} bytes (2**63 - 1), found {value}")
+    value = None
+  if value is None or not low <= value <= high:
+    raise argparse.ArgumentTypeError(f"expected {what}: a whole number in [{low}, "
+                                     f"{high_text}], found {text!r}")
   return value
+
+
+def byte_count(text: str) -> int:
+  """A capacity: a positive number of bytes that fits int64."""
+  return _whole_number(text, "a number of bytes", 1, MAX_BYTES, "2**63 - 1")
+
+
+def seed(text: str) -> int:
+  """A seed in [0, 2**31 - 1], which every solver's generator takes."""
+  return _whole_number(text, "a seed", 0, MAX_SEED, "2**31 - 1")
+
+
+def step_count(low: int):
+  """A number of schedule steps in [low, 2**31 - 1]."""
+  def parse(text: str) -> int:
+    return _whole_number(text, "a number of steps", low, MAX_STEPS, "2**31 - 1")
+  return parse
+
+
+def hardware_name(text: str) -> str:
+  """The name of a hardware preset (checked by `get_hardware`)."""
+  from malloc_muzero.errors import ProblemError
+  from malloc_muzero.hardware import get_hardware
+
+  try:
+    get_hardware(text)
+  except ProblemError as error:
+    raise argparse.ArgumentTypeError(f"expected {error.expected}, found {text!r}") from None
+  return text
 
 
 def seconds(text: str) -> float:
@@ -58,7 +88,7 @@ def add_hardware_arguments(parser: argparse.ArgumentParser, recorded: bool = Fal
 
   default = ("the model the placement file records, else " if recorded else "") + \
       DEFAULT_HARDWARE
-  parser.add_argument("--hardware", help=f"hardware preset (default: {default}; for a "
+  parser.add_argument("--hardware", type=hardware_name, help=f"hardware preset (default: {default}; for a "
                       "MiniMalloc CSV problem, MiniMalloc's semantics: one memory of "
                       "the file's capacity, alignment 1)")
   parser.add_argument("--capacity", type=byte_count, metavar="BYTES",
@@ -80,11 +110,11 @@ def add_window_arguments(parser: argparse.ArgumentParser) -> None:
                       help="split each buffer into windows around its uses, with "
                       "prefetches and evictions (malloc_muzero.windows); the "
                       "placement then places windows")
-  parser.add_argument("--min-gap", type=int, default=windows.DEFAULT_MIN_GAP,
+  parser.add_argument("--min-gap", type=step_count(1), default=windows.DEFAULT_MIN_GAP,
                       metavar="STEPS", help="with --windows: steps between two uses "
                       f"above which they go to different windows (default "
                       f"{windows.DEFAULT_MIN_GAP})")
-  parser.add_argument("--prefetch-steps", type=int, default=windows.DEFAULT_PREFETCH_STEPS,
+  parser.add_argument("--prefetch-steps", type=step_count(0), default=windows.DEFAULT_PREFETCH_STEPS,
                       metavar="STEPS", help="with --windows: steps a prefetch or an "
                       f"eviction is spread over (default {windows.DEFAULT_PREFETCH_STEPS})")
 
@@ -121,9 +151,9 @@ def hardware_for(problem, name: str | None, capacity: int | None,
 
 
 def run_command(prog: str, parser: argparse.ArgumentParser, body, argv,
-                path_of_args) -> int:
-  """Parse `argv`, run `body(args) -> exit status`, and turn bad input into
-  one line on stderr and exit status 2.
+                path_of_args, bad_input_status: int = 2) -> int:
+  """Parse `argv`, run `body(args) -> exit status`, and turn bad flags and
+  bad input into one line on stderr and exit status 2 (Ctrl-C: 130).
 
   Args:
     prog: the command's name, for messages.
@@ -131,6 +161,7 @@ def run_command(prog: str, parser: argparse.ArgumentParser, body, argv,
     body: the command's work.
     argv: the arguments (None: sys.argv).
     path_of_args: names the file an OSError without a filename is about.
+    bad_input_status: the exit status of bad input (malloc-extract's is 1).
   """
   import sys
 
@@ -152,4 +183,4 @@ def run_command(prog: str, parser: argparse.ArgumentParser, body, argv,
   except OSError as error:
     where = error.filename if error.filename is not None else path_of_args(args)
     print(f"{prog}: error: {where}: {error.strerror or error}", file=sys.stderr)
-  return 2
+  return bad_input_status

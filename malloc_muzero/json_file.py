@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
+from malloc_muzero.atomic_file import read_input_bytes
 from malloc_muzero.errors import ProblemError
 
 
@@ -13,12 +13,12 @@ def read_json_file(path: str | os.PathLike):
   """The parsed contents of a UTF-8 JSON file.
 
   Raises:
-    ProblemError: invalid UTF-8 (naming the line) or invalid JSON (naming the
-      line and column).
+    ProblemError: not a regular file, invalid UTF-8 (naming the line) or
+      invalid JSON (naming the line and column).
     OSError: the file cannot be read.
   """
   filename = str(path)
-  data = Path(path).read_bytes()
+  data = read_input_bytes(path)
   try:
     text = data.decode("utf-8")
   except UnicodeDecodeError as error:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from malloc_muzero.atomic_file import atomic_write_text
+from malloc_muzero.atomic_file import atomic_write_text, read_input_bytes
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.problem import Problem
 
@@ -144,7 +144,7 @@ class _Reader:
 
   def __init__(self, filename: str):
     self.filename = filename
-    data = Path(filename).read_bytes()
+    data = read_input_bytes(filename)
     try:
       text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -28,7 +28,8 @@ import sys
 import time
 
 from malloc_muzero.cli_args import (Parser, add_hardware_arguments, add_window_arguments,
-                                    hardware_for, run_command, seconds, windows_for)
+                                    hardware_for, run_command, seconds, seed,
+                                    windows_for)
 
 _PROG = "malloc-solve"
 
@@ -40,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
                       "HLO text file or XLA dump directory")
   parser.add_argument("--solver", required=True, help="solver name")
   add_hardware_arguments(parser)
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--seed", type=seed, default=0, help="seed of a randomised "
+                      "solver, in [0, 2**31 - 1] (default 0)")
   parser.add_argument("--time-limit", type=seconds, metavar="SECONDS",
                       help="wall-clock budget of the solver")
   parser.add_argument("--module", help="module of an XLA dump directory")
@@ -90,7 +92,7 @@ def _solve(args) -> list[str]:
                        "command line", "-o", args.output)
   if as_csv and not args.input.lower().endswith(".csv"):
     raise ProblemError("a .json output for a problem that is not a MiniMalloc CSV",
-                       where="-o", found=args.output)
+                       "command line", "-o", args.output)
   segmented = places_segments(args.solver)
   if segmented and (args.windows or as_csv):
     raise ProblemError("a .json output and no --windows (the solver splits buffers "

@@ -127,3 +127,69 @@ def test_solve_is_part_of_the_package():
   hardware = malloc_muzero.get_hardware("tpu-v4", capacity=1024)
   assert malloc_muzero.solve("first-fit", problem, hardware).levels.tolist() == [1, 1]
   assert "xla-msa" in malloc_muzero.solver_names()
+
+
+_TINY_HLO = "HloModule m\n\nENTRY e {\n  ROOT p = f32[4] parameter(0)\n}\n"
+
+
+def test_extract_writes_only_regular_files_of_a_format_the_commands_read(tmp_path, capsys):
+  """Issue 17, cases 1 and 12: a device, a FIFO or a symbolic link is never
+  replaced, and `-o x.txt` (which malloc-eval would refuse) is refused."""
+  import os
+
+  hlo = tmp_path / "m.txt"
+  hlo.write_text(_TINY_HLO)
+  fifo = tmp_path / "fifo.json"
+  os.mkfifo(fifo)
+  link = tmp_path / "link.json"
+  link.symlink_to(tmp_path / "elsewhere.json")
+  for target, words in (("/dev/null", "a device or special file"),
+                        (str(fifo), "a FIFO"), (str(link), "a symbolic link"),
+                        (str(tmp_path / "x.txt"), "expected a .json or .csv file"),
+                        ("", "a regular file or a new path"),
+                        (str(tmp_path / "nowhere" / "x.json"), "an existing directory")):
+    assert main([str(hlo), "-o", target]) == 1
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1, err
+  assert main([str(hlo), "-o", str(tmp_path / "x.json"), "--format", "csv"]) == 1
+  assert "expected a .csv file" in capsys.readouterr().err
+  assert link.is_symlink() and not (tmp_path / "elsewhere.json").exists()
+  assert sorted(os.listdir(tmp_path)) == ["fifo.json", "link.json", "m.txt"]
+
+
+def test_extract_refuses_an_input_that_is_not_a_regular_file(tmp_path, capsys):
+  import os
+
+  fifo = tmp_path / "fifo.txt"
+  os.mkfifo(fifo)  # Reading it would wait for a writer for ever.
+  for source, words in ((str(fifo), "a FIFO"), ("/dev/zero", "a device")):
+    assert main([source]) == 1
+    err = capsys.readouterr().err
+    assert "a regular HLO text file" in err and words in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--default-trip-count", "nan"], "--default-trip-count: expected a positive number"),
+    (["--format", "xml"], "--format: invalid choice"),
+])
+def test_extract_flag_errors_are_one_line_and_exit_2(tmp_path, capsys, flags, words):
+  hlo = tmp_path / "m.txt"
+  hlo.write_text(_TINY_HLO)
+  assert main([str(hlo)] + flags) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("malloc-extract: error: ") and words in err
+  assert len(err.strip().splitlines()) == 1
+
+
+def test_extract_interrupted_exits_130_in_one_line(tmp_path, capsys, monkeypatch):
+  import hlo_tools.cli as cli
+
+  def interrupted(*_):
+    raise KeyboardInterrupt
+  monkeypatch.setattr(cli, "load_module", interrupted)
+  hlo = tmp_path / "m.txt"
+  hlo.write_text(_TINY_HLO)
+  assert main([str(hlo)]) == 130
+  assert capsys.readouterr().err.strip() == "malloc-extract: interrupted"

@@ -133,6 +133,27 @@ def test_bad_input_is_one_line_and_exit_2(files, tmp_path, capsys):
   _one_line_error(capsys, "placement")
   assert main([problem_path, str(tmp_path / "p.txt")]) == 2
   _one_line_error(capsys, "p.txt", ".json")
+  assert main([problem_path, good, "--windows", "--min-gap", "0"]) == 2
+  _one_line_error(capsys, "--min-gap", "a number of steps")
+
+
+def test_inputs_that_are_not_regular_files_are_refused_without_waiting(files, tmp_path,
+                                                                        capsys):
+  """A FIFO would make the command wait for a writer for ever, /dev/zero fill
+  its memory: both are refused, naming the path."""
+  import os
+
+  _, problem_path, placement = files
+  good = placement([0, 0, 0], [-1, -1, -1])
+  for name in ("fifo.json", "fifo.csv"):
+    os.mkfifo(tmp_path / name)
+    assert main([str(tmp_path / name), good]) == 2
+    _one_line_error(capsys, name, "a regular file to read", "a FIFO")
+    assert main([problem_path, str(tmp_path / name)]) == 2
+    _one_line_error(capsys, name, "a regular file to read", "a FIFO")
+  os.symlink("/dev/zero", tmp_path / "zero.json")
+  assert main([problem_path, str(tmp_path / "zero.json")]) == 2
+  _one_line_error(capsys, "zero.json", "a device")
 
 
 def test_command_has_no_traceback(tmp_path):

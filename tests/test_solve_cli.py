@@ -164,8 +164,17 @@ def test_outputs_that_are_inputs_or_not_regular_files_are_refused(tmp_path, caps
 @pytest.mark.parametrize("flags, words", [
     (["--time-limit", "-3"], "positive number of seconds"),
     (["--time-limit", "nan"], "positive number of seconds"),
-    (["--capacity", str(2**63)], "at most 9223372036854775807"),
+    (["--capacity", str(2**63)], "--capacity: expected a number of bytes: a whole number "
+     "in [1, 2**63 - 1]"),
+    (["--capacity", "0"], "--capacity: expected a number of bytes"),
+    (["--seed", "-1"], "--seed: expected a seed: a whole number in [0, 2**31 - 1]"),
+    (["--seed", str(2**64)], "--seed: expected a seed"),
+    (["--hardware", "nope"], "--hardware: expected one of the hardware presets"),
+    (["--windows", "--min-gap", "0"], "--min-gap: expected a number of steps"),
+    (["--windows", "--prefetch-steps", str(2**40)], "--prefetch-steps: expected a number"),
     (["-o", "out.txt"], "a .json placement"),
+    (["-o", "out.csv"], "command line: -o: expected a .json output"),
+    (["-o", "no/such/dir/out.json"], "in an existing directory"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(tmp_path, capsys, flags, words):
   problem = Problem.from_arrays(sizes=[8, 8], starts=[0, 1], ends=[2, 3])
