@@ -180,6 +180,10 @@ def main(argv: list[str]) -> None:
   except (ProblemError, HloParseError, ValueError, OSError) as error:
     print(f"train: error: {error}", file=sys.stderr)
     sys.exit(2)
+  except KeyboardInterrupt:
+    print("train: interrupted (rerun the same command to resume from the last "
+          "checkpoint)", file=sys.stderr)
+    sys.exit(130)
 
 
 def train_generated() -> str:
@@ -225,16 +229,28 @@ def export(summary: dict) -> None:
 
 
 def check_numeric_flags() -> None:
-  """One line naming the flag for a budget, capacity or fraction out of range.
+  """One line naming the flag for a number out of range (a budget, a capacity,
+  a fraction, a seed, a count), an unknown hardware preset or a workdir that
+  is not a directory.
 
   Raises:
     ProblemError: where="--FLAG".
   """
   import math
+  import os
 
-  from malloc_muzero import ProblemError
+  from malloc_muzero import ProblemError, get_hardware
 
-  checks = (
+  counts = (("--seed", _SEED.value, 0), ("--games_per_iteration", _GAMES.value, 1),
+            ("--num_simulations", _SIMULATIONS.value, 1),
+            ("--max_considered", _CONSIDERED.value, 1), ("--num_slots", _NUM_SLOTS.value, 1),
+            ("--min_gap", _MIN_GAP.value, 1), ("--prefetch_steps", _PREFETCH_STEPS.value, 0))
+  checks = tuple((flag, value, f"a whole number in [{low}, 2**31 - 1]",
+                  lambda v, low=low: low <= v <= 2**31 - 1) for flag, value, low in counts) + (
+      ("--value_scale", _VALUE_SCALE.value, "a finite number > 0",
+       lambda v: math.isfinite(v) and v > 0),
+      ("--reference_bonus", _REFERENCE_BONUS.value, "a finite number",
+       lambda v: v is None or math.isfinite(v)),
       ("--time_budget_s", _BUDGET.value, "a finite number of seconds >= 0",
        lambda v: math.isfinite(v) and v >= 0),
       ("--checkpoint_every_s", _CHECKPOINT_S.value, "a finite number of seconds >= 0",
@@ -249,6 +265,14 @@ def check_numeric_flags() -> None:
   for flag, value, expected, ok in checks:
     if not ok(value):
       raise ProblemError(expected, "command line", flag, value)
+  try:
+    get_hardware(_HARDWARE.value)
+  except ProblemError as error:
+    raise ProblemError(error.expected, "command line", "--hardware", _HARDWARE.value) \
+        from None
+  if os.path.exists(_WORKDIR.value) and not os.path.isdir(_WORKDIR.value):
+    raise ProblemError("a directory (a new one, or a run's to resume)", "command line",
+                       "--workdir", _WORKDIR.value)
 
 
 def hardware_for(problem):
@@ -334,5 +358,15 @@ def _names(values: str) -> list[str]:
   return [value.strip() for value in values.split(",") if value.strip()]
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with a bad flag in one line and exit status 2 (as
+  every command of the project), not absl's two lines and status 1."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as error:
+    print(f"train: error: {' '.join(str(error).split())}", file=sys.stderr)
+    sys.exit(2)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

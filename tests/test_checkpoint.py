@@ -291,3 +291,27 @@ def test_an_exported_network_plays_a_problem_it_never_saw(tmp_path):
     assert check_placement(game.problem, hardware, placement) is None
   with pytest.raises(ProblemError, match="exported mallocMuZero network"):
     pretrained.load(str(tmp_path / "nothing"))
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17, case 11: checkpoint.restore creates its "
+                   "CheckpointManager outside _quiet_orbax, and orbax logs 'Failed to json "
+                   "parse Metadata file' (ERROR:absl) before the one-line ProblemError; "
+                   "the fix is to create the manager inside the quiet block")
+def test_a_truncated_checkpoint_is_one_line_and_nothing_else(tmp_path, caplog):
+  """Issue 17, case 11: every file of the checkpoint cut to 10 bytes (a kill in
+  mid-write) gives the ProblemError naming the checkpoint, and no log line."""
+  import logging
+
+  trainer, *_ = _trainer("learned")
+  trainer.run_iteration()
+  checkpoint.save(str(tmp_path), trainer, IDENTITY)
+  for path in glob.glob(str(tmp_path / "checkpoints" / "**" / "*"), recursive=True):
+    if os.path.isfile(path) and os.path.getsize(path) > 100:
+      with open(path, "r+b") as f:
+        f.truncate(10)
+  caplog.set_level(logging.DEBUG)
+  with pytest.raises(ProblemError, match="checkpoints: expected a complete checkpoint"):
+    checkpoint.restore(str(tmp_path), _trainer("learned")[0], IDENTITY)
+  logged = [record.getMessage() for record in caplog.records
+            if record.levelno >= logging.WARNING]
+  assert not logged, logged
