@@ -10,6 +10,15 @@ text at the default size) and, alternating in one run, measures:
 * the command: `malloc-extract FILE -o problem.json` as a new process
   (Python start-up and imports included).
 Prints the median of each and its ratio to XLA's compile time.
+
+    python scripts/bench_extract.py --chain 1000000
+
+instead extracts a generated chain of that many unique instructions (each
+reads the previous one and the parameter) with `malloc-extract FILE -o
+problem.json` in a new process, and prints its time and peak memory (the
+process's maximum resident set) beside the sizes of the HLO text and of the
+problem's JSON, less the memory of the same command on a one-instruction
+chain (Python, imports): memory in proportion to the problem, as a figure.
 """
 
 from __future__ import annotations
@@ -30,12 +39,72 @@ from experiments.programs import transformer_train_step  # noqa: E402
 from hlo_tools import capture_jax, module_to_problem, parse_hlo  # noqa: E402
 
 
+_OPCODES = ("add", "multiply", "subtract", "maximum")
+
+
+def chain_hlo(length: int) -> str:
+  """HLO text of a chain of `length` unique elementwise instructions on
+  f32[16], each reading the one before and the parameter."""
+  lines = ["HloModule chain, is_scheduled=true", "",
+           "ENTRY %main (p: f32[16]) -> f32[16] {", "  %p = f32[16]{0} parameter(0)"]
+  previous = "%p"
+  for i in range(length):
+    root = "ROOT " if i == length - 1 else ""
+    lines.append(f"  {root}%x{i} = f32[16]{{0}} {_OPCODES[i % len(_OPCODES)]}("
+                 f"f32[16]{{0}} {previous}, f32[16]{{0}} %p)")
+    previous = f"%x{i}"
+  return "\n".join(lines + ["}", ""])
+
+
+def _extract_in_a_new_process(hlo_path: str, out_path: str) -> tuple[float, int]:
+  """(seconds, peak resident bytes) of `malloc-extract hlo_path -o out_path`."""
+  code = ("import resource, subprocess, sys, time; start = time.perf_counter(); "
+          "subprocess.run([sys.executable, '-m', 'hlo_tools.cli', sys.argv[1], '-o', "
+          "sys.argv[2]], check=True, capture_output=True); "
+          "print(time.perf_counter() - start, "
+          "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+  # A wrapper process of its own, so that RUSAGE_CHILDREN sees this extraction only.
+  done = subprocess.run([sys.executable, "-c", code, hlo_path, out_path], check=True,
+                        capture_output=True, text=True)
+  seconds, kilobytes = done.stdout.split()
+  return float(seconds), int(kilobytes) * 1024
+
+
+def bench_chain(length: int) -> None:
+  """Time and peak memory of extracting a chain of `length` instructions."""
+  with tempfile.TemporaryDirectory() as tmp:
+    rows = []
+    for n in (1, length):
+      hlo_path = os.path.join(tmp, f"chain{n}.hlo")
+      out_path = os.path.join(tmp, f"chain{n}.json")
+      with open(hlo_path, "w") as f:
+        f.write(chain_hlo(n))
+      seconds, peak = _extract_in_a_new_process(hlo_path, out_path)
+      rows.append((n, os.path.getsize(hlo_path), os.path.getsize(out_path), seconds, peak))
+  (_, _, _, base_s, base_peak), (n, hlo_bytes, json_bytes, seconds, peak) = rows
+  mb = 1e6
+  print(f"chain of {n:,} instructions: {hlo_bytes / mb:,.1f} MB of HLO text, "
+        f"{json_bytes / mb:,.1f} MB of problem JSON")
+  print(f"malloc-extract -o problem.json: {seconds:,.1f} s, peak memory "
+        f"{peak / mb:,.0f} MB ({base_peak / mb:,.0f} MB for a chain of 1: start-up "
+        f"and imports, {base_s:.1f} s)")
+  above = peak - base_peak
+  print(f"above start-up: {above / mb:,.0f} MB = {above / json_bytes:.1f}x the problem's "
+        f"JSON, {above / hlo_bytes:.1f}x the HLO text, {above / n:,.0f} B per instruction")
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--layers", type=int, default=4)
   parser.add_argument("--d-model", type=int, default=128)
   parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--chain", type=int, metavar="N",
+                      help="measure time and peak memory of extracting a generated "
+                      "chain of N instructions instead")
   args = parser.parse_args()
+  if args.chain:
+    bench_chain(args.chain)
+    return
 
   program = transformer_train_step(layers=args.layers, d_model=args.d_model)
   compile_s, library_s, command_s = [], [], []
