@@ -11,6 +11,14 @@ Both modes take the network's prior and value at the root (illegal actions at
 `gumbel_muzero_policy` is the default; `muzero_policy` (PUCT with Dirichlet
 noise) is the alternative.
 
+The tree holds `SearchConfig.num_candidates` actions per node, not all of a
+game's 1 + L x S (about a thousand): mctx keeps [batch, nodes, actions]
+arrays and rewrites them at every simulation, so over every action a move of
+16 simulations costs ten times what it costs over 32 candidates. At the root
+the candidates are drawn from the prior without replacement (Gumbel top-k, as
+Sampled MuZero samples its actions), at every other node they are the prior's
+top ones; the search policy is zero outside them.
+
 Priors can be guided: `heuristic_prior` adds first-fit's preferences at the
 root, and `reference_bonus` adds a bonus to the action of a default policy
 that follows XLA's memory space assignment (`agent.reference`,
@@ -59,6 +67,10 @@ class SearchConfig:
       mctx's default). Values are min-max scaled among the root's children,
       so with a strong prior and exact values (rollouts) a larger scale lets a
       small but real gain win.
+    num_candidates: actions per node of the tree (0: every action). At the
+      root they are sampled from the prior without replacement, so that the
+      prior's favourites are all but always among them and any legal action
+      may be; elsewhere they are the prior's top ones.
     perturb: in the second half of each self-play batch, every game leaves
       one buffer, at a turn drawn per game, in the default memory whatever
       search says, and search finishes the game from there. With rollouts
@@ -74,6 +86,7 @@ class SearchConfig:
   reference_bonus: float = 0.0
   leaf_value: str = "network"
   value_scale: float = 0.1
+  num_candidates: int = 32
   perturb: bool = False
 
 
@@ -117,10 +130,37 @@ def _rollout_values(problem, states, reference):
   return jax.vmap(rollout_value, in_axes=(None, 0, None))(problem, states, reference)
 
 
+@chex.dataclass(frozen=True)
+class SearchOutput:
+  """What a search decides, over the game's actions.
+
+  Attributes:
+    action: [B] the action to play.
+    policy: [B, A] the search policy (mctx's `action_weights`; zero outside
+      the root's candidates).
+    root_value: [B] the search's value of the root.
+  """
+  action: chex.Array
+  policy: chex.Array
+  root_value: chex.Array
+
+
+def _candidates(logits: chex.Array, count: int, key: chex.PRNGKey | None):
+  """([B, K] actions, [B, K] their logits) of each row of `logits` [B, A]:
+  all of them when `count` is 0 or at least A; else the top `count`, after
+  Gumbel noise when a key is given (a sample without replacement)."""
+  batch, num_actions = logits.shape
+  if count == 0 or count >= num_actions:
+    return jnp.broadcast_to(jnp.arange(num_actions), logits.shape), logits
+  noisy = logits if key is None else logits + jax.random.gumbel(key, logits.shape)
+  _, actions = jax.lax.top_k(noisy, count)
+  return actions, jnp.take_along_axis(logits, actions, axis=1)
+
+
 def run_search(network: MuZeroNetwork, support: CategoricalSupport,
                config: SearchConfig, params, problem: game.GameProblem,
                states: game.State, key: chex.PRNGKey,
-               reference: Reference | None = None) -> mctx.PolicyOutput:
+               reference: Reference | None = None) -> SearchOutput:
   """Search from a batch of states ([B] leading axis).
 
   Args:
@@ -137,44 +177,61 @@ def run_search(network: MuZeroNetwork, support: CategoricalSupport,
   if config.heuristic_prior:
     from malloc_muzero.agent.true_dynamics import heuristic_prior
     prior = prior + jax.vmap(heuristic_prior, in_axes=(None, 0))(problem, states)
+  count = config.num_candidates
+  sample_key, search_key = jax.random.split(key)
+  root_actions, root_logits = _candidates(prior, count, sample_key)
   if config.dynamics == "true":
-    embedding = TrueEmbedding(state=states)
+    inner = TrueEmbedding(state=states)
 
-    def recurrent_fn(params, key, action, embedding):
-      del key
-      next_state = jax.vmap(game.step, in_axes=(None, 0, 0))(
-          problem, embedding.state, action)
+    def expand(params, actions, inner):
+      next_state = jax.vmap(game.step, in_axes=(None, 0, 0))(problem, inner.state, actions)
       _, next_prior, next_value = _evaluate(
           network, support, params, problem, next_state,
           _reference_prior(config, problem, reference, next_state))
       if rollout:
         next_value = _rollout_values(problem, next_state, reference)
       alive = ~next_state.terminated
-      return mctx.RecurrentFnOutput(
-          reward=next_state.reward, discount=alive.astype(jnp.float32),
-          prior_logits=next_prior,
-          value=jnp.where(alive, next_value, 0.0)), TrueEmbedding(state=next_state)
+      return (next_state.reward, alive.astype(jnp.float32), next_prior,
+              jnp.where(alive, next_value, 0.0), TrueEmbedding(state=next_state))
   else:
-    embedding = latents
+    inner = latents
 
-    def recurrent_fn(params, key, action, latent):
-      del key
+    def expand(params, actions, latent):
       next_latent, reward, policy, value_logits = network.apply(
-          params, latent, action, method=network.recurrent_inference)
-      return mctx.RecurrentFnOutput(
-          reward=support.decode(reward), discount=jnp.ones(action.shape[0]),
-          prior_logits=policy, value=support.decode(value_logits)), next_latent
+          params, latent, actions, method=network.recurrent_inference)
+      return (support.decode(reward), jnp.ones(actions.shape[0]), policy,
+              support.decode(value_logits), next_latent)
 
-  root = mctx.RootFnOutput(prior_logits=prior, value=value, embedding=embedding)
-  invalid = ~states.legal_action_mask
+  def recurrent_fn(params, key, action, embedding):
+    """One step from the candidates' `action`th; the tree's embedding is the
+    inner one with the node's candidate actions."""
+    del key
+    inner, candidates = embedding
+    actions = jnp.take_along_axis(candidates, action[:, None], axis=1)[:, 0]
+    reward, discount, next_prior, next_value, next_inner = expand(params, actions, inner)
+    next_candidates, next_logits = _candidates(next_prior, count, None)
+    return mctx.RecurrentFnOutput(
+        reward=reward, discount=discount, prior_logits=next_logits,
+        value=next_value), (next_inner, next_candidates)
+
+  root = mctx.RootFnOutput(prior_logits=root_logits, value=value,
+                           embedding=(inner, root_actions))
+  invalid = ~jnp.take_along_axis(states.legal_action_mask, root_actions, axis=1)
   if config.policy == "muzero":
-    return mctx.muzero_policy(params, key, root, recurrent_fn,
-                              config.num_simulations, invalid_actions=invalid)
-  return mctx.gumbel_muzero_policy(
-      params, key, root, recurrent_fn, config.num_simulations,
-      invalid_actions=invalid, max_num_considered_actions=config.max_considered,
-      qtransform=functools.partial(mctx.qtransform_completed_by_mix_value,
-                                   value_scale=config.value_scale))
+    output = mctx.muzero_policy(params, search_key, root, recurrent_fn,
+                                config.num_simulations, invalid_actions=invalid)
+  else:
+    output = mctx.gumbel_muzero_policy(
+        params, search_key, root, recurrent_fn, config.num_simulations,
+        invalid_actions=invalid, max_num_considered_actions=config.max_considered,
+        qtransform=functools.partial(mctx.qtransform_completed_by_mix_value,
+                                     value_scale=config.value_scale))
+  chosen = _best_visited(output) if rollout else output.action
+  rows = jnp.arange(prior.shape[0])[:, None]
+  return SearchOutput(
+      action=jnp.take_along_axis(root_actions, chosen[:, None], axis=1)[:, 0].astype(jnp.int32),
+      policy=jnp.zeros_like(prior).at[rows, root_actions].add(output.action_weights),
+      root_value=output.search_tree.node_values[:, 0])
 
 
 def _best_visited(output: mctx.PolicyOutput) -> chex.Array:
@@ -202,7 +259,7 @@ class Trajectory:
     observations: what the agent saw.
     legal: [B, N, A] legal actions.
     actions: [B, N] actions taken.
-    policies: [B, N, A] search policies (mctx's `action_weights`).
+    policies: [B, N, A] search policies (`SearchOutput.policy`).
     rewards: [B, N] rewards received.
     root_values: [B, N] the search's root values.
     active: [B, N] turns of unfinished games.
@@ -248,18 +305,15 @@ def self_play(network: MuZeroNetwork, support: CategoricalSupport,
   def move(states, key):
     output = run_search(network, support, config, params, problem, states, key,
                         reference)
-    if config.leaf_value == "rollout":
-      output = output.replace(action=_best_visited(output))
     if config.perturb:
       output = output.replace(action=jnp.where(perturbed_turn == states.turn, 0,
                                                output.action))
     observations = jax.vmap(game.observe, in_axes=(None, 0))(problem, states)
     next_states = jax.vmap(game.step, in_axes=(None, 0, 0))(problem, states,
                                                             output.action)
-    root_values = output.search_tree.node_values[:, 0]
     record = Trajectory(observations=observations, legal=states.legal_action_mask,
-                        actions=output.action, policies=output.action_weights,
-                        rewards=next_states.reward, root_values=root_values,
+                        actions=output.action, policies=output.policy,
+                        rewards=next_states.reward, root_values=output.root_value,
                         active=~states.terminated)
     return next_states, record
 

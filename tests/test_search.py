@@ -1,0 +1,60 @@
+"""Search over a node's candidate actions (`SearchConfig.num_candidates`)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from malloc_muzero import get_hardware
+from malloc_muzero.agent.presets import agent_config
+from malloc_muzero.agent.run import make_trainer
+from malloc_muzero.agent.search import _candidates, self_play
+
+
+def test_candidates_all_top_and_sampled():
+  logits = jnp.asarray([[0.0, 3.0, -1.0, 2.0, jnp.finfo(jnp.float32).min]])
+  actions, kept = _candidates(logits, 0, None)
+  assert actions.tolist() == [[0, 1, 2, 3, 4]] and (kept == logits).all()
+  actions, kept = _candidates(logits, 9, jax.random.key(0))
+  assert actions.tolist() == [[0, 1, 2, 3, 4]]
+  actions, kept = _candidates(logits, 2, None)
+  assert actions.tolist() == [[1, 3]] and kept.tolist() == [[3.0, 2.0]]
+  # Sampled without replacement, in proportion to the prior: distinct, never
+  # the masked action while legal ones remain, and every legal one drawn.
+  drawn = np.concatenate([np.asarray(_candidates(logits, 3, jax.random.key(k))[0])
+                          for k in range(200)])
+  assert all(len(set(row)) == 3 and 4 not in row for row in drawn.tolist())
+  assert set(drawn.ravel().tolist()) == {0, 1, 2, 3}
+  ones = np.bincount(drawn.ravel(), minlength=5)
+  assert ones[1] >= ones[3] >= ones[0] >= ones[2]
+
+
+def test_policy_lives_on_candidates():
+  from experiments.problem_sources import program_problem
+
+  problem = program_problem("conv_net")
+  hardware = get_hardware("tpu-v4", capacity=problem.capacity_for(0.3))
+  guided = agent_config("guided")
+  searched = {}
+  for count in (0, 4):
+    config = dataclasses.replace(guided, search=dataclasses.replace(
+        guided.search, num_candidates=count, num_simulations=8, max_considered=4))
+    (decoder,), trainer = make_trainer([problem], [hardware], config, seed=0)
+    finals, trajectory = self_play(
+        trainer.network, trainer.support, config.search, trainer.state.params,
+        decoder.problem, decoder.config.num_slots, jax.random.key(0), 4,
+        reference=trainer.references[0])
+    active = np.asarray(trajectory.active)
+    policies = np.asarray(trajectory.policies)[active]
+    legal = np.asarray(trajectory.legal)[active]
+    actions = np.asarray(trajectory.actions)[active]
+    assert np.allclose(policies.sum(axis=-1), 1.0, atol=1e-5)
+    assert not (policies * ~legal).any()
+    assert legal[np.arange(len(actions)), actions].all()
+    assert policies.shape[-1] > 4
+    searched[count] = (policies > 0).sum(axis=-1)
+  assert searched[4].max() <= 4
+  assert searched[0].max() > 4
