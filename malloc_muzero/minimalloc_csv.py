@@ -80,11 +80,15 @@ def read_minimalloc_csv(
   lowers, uppers, sizes, offsets = np.array(
       [row[1:] for row in rows], np.int64).reshape(-1, 4).T
   match = _CAPACITY_RE.fullmatch(Path(path).name)
+  capacity = int(match.group(1)) if match else None
+  if capacity is not None and not 1 <= capacity <= _MAX_BYTES:
+    raise ProblemError(f"a capacity in the file name in [1, {_MAX_BYTES}] bytes",
+                       str(path), found=capacity)
   problem = Problem.from_arrays(
       sizes, lowers, uppers - 1, name=Path(path).stem, buffer_names=ids,
       schedule_length=int(uppers.max()) if rows else 0,
       source={"kind": "minimalloc", "file": str(path),
-              "capacity": int(match.group(1)) if match else None})
+              "capacity": capacity})
   has_offsets = _OFFSET in columns.values()
   return problem, offsets if has_offsets else None
 

@@ -376,7 +376,7 @@ class _JsonReader(JsonReader):
     """The problem's buffer named `name` (version 3 names rows by name)."""
     if not hasattr(self, "_index"):
       self._index = {n: i for i, n in enumerate(self.problem.buffer_names)}
-    index = self._index.get(name)
+    index = self._index.get(name) if isinstance(name, str) else None
     if index is None:
       self.fail(where, f"the name of a buffer of problem {self.problem.name!r}", name)
     return index

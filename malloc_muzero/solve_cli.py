@@ -99,6 +99,8 @@ def _solve(args) -> list[str]:
                        "into segments itself)", "command line", where="--solver",
                        found=args.solver)
   original = load_any_problem(args.input, args.module)
+  if not original.num_buffers:  # (The solvers' own error cannot name the file.)
+    raise ProblemError("a problem with at least one buffer", args.input)
   windows = windows_for(original, args)
   problem = windows.problem if windows else original
   hardware = hardware_for(problem, args.hardware, args.capacity, args.time_model)

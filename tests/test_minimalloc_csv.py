@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -287,3 +288,14 @@ def test_random_problems_round_trip_through_csv(solved, with_offsets):
     np.testing.assert_array_equal(loaded_offsets, offsets)
   else:
     assert loaded_offsets is None
+
+
+@pytest.mark.parametrize("name", ["A.0.csv", "A.9223372036854775808.csv"])
+def test_a_capacity_in_the_name_out_of_range_is_refused(tmp_path, name):
+  """Found by tests/test_fuzz_inputs.py: 10**23 in a name was an OverflowError
+  traceback in the solvers."""
+  path = tmp_path / name
+  path.write_text("id,lower,upper,size\n0,0,1,1\n")
+  with pytest.raises(ProblemError, match=rf"{re.escape(name)}: expected a capacity in "
+                     r"the file name in \[1, 9223372036854775807\] bytes"):
+    load_minimalloc_csv(path)

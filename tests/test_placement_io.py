@@ -92,6 +92,9 @@ def _edit(tmp_path, change):
     (lambda d: d["buffers"].pop(), "buffers", "no segment"),
     (lambda d: d["buffers"][2].update(name="q"), r"buffers\[2\]\.name",
      "the name of a buffer"),
+    # Found by tests/test_fuzz_inputs.py: a list was a TypeError traceback.
+    (lambda d: d["buffers"][0].update(name=[]), r"buffers\[0\]\.name",
+     "the name of a buffer"),
     (lambda d: d["buffers"][2].update(size=17), r"buffers\[2\]\.size", "16"),
     (lambda d: d["buffers"][1].update(end=9), "buffers", "do not cover"),
     (lambda d: d["buffers"][0].update(level=True), r"buffers\[0\]\.level",

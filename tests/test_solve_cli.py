@@ -61,7 +61,8 @@ def test_bad_csv_and_empty_problem(tmp_path, capsys):
   empty = tmp_path / "empty.json"
   Problem.from_arrays(sizes=[], starts=[], ends=[]).save_json(empty)
   assert main([str(empty), "--solver", "first-fit", "-o", str(tmp_path / "o.json")]) == 2
-  assert "at least one buffer" in capsys.readouterr().err
+  err = capsys.readouterr().err
+  assert "empty.json: expected a problem with at least one buffer" in err
 
 
 def test_malformed_hlo(tmp_path, capsys):
