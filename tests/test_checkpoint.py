@@ -293,10 +293,6 @@ def test_an_exported_network_plays_a_problem_it_never_saw(tmp_path):
     pretrained.load(str(tmp_path / "nothing"))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17, case 11: checkpoint.restore creates its "
-                   "CheckpointManager outside _quiet_orbax, and orbax logs 'Failed to json "
-                   "parse Metadata file' (ERROR:absl) before the one-line ProblemError; "
-                   "the fix is to create the manager inside the quiet block")
 def test_a_truncated_checkpoint_is_one_line_and_nothing_else(tmp_path, caplog):
   """Issue 17, case 11: every file of the checkpoint cut to 10 bytes (a kill in
   mid-write) gives the ProblemError naming the checkpoint, and no log line."""

@@ -172,16 +172,20 @@ def restore(workdir: str, trainer, extra: dict) -> bool:
                        + ", ".join(differing), run_path)
   trainer.allocate()
   template = jax.tree.map(np.asarray, _state(trainer))
-  manager = _manager(workdir)
+  manager = None
   try:
+    # The manager reads the checkpoints' metadata as it opens, and orbax logs
+    # what it cannot parse: both inside the quiet block.
     with _quiet_orbax():
+      manager = _manager(workdir)
       restored = manager.restore(step, args=ocp.args.StandardRestore(template))
   except Exception as error:  # orbax raises many types for damaged files.
     raise ProblemError(f"a complete checkpoint at iteration {step} "
                        f"({type(error).__name__}: {error})",
                        os.path.join(workdir, CHECKPOINTS)) from None
   finally:
-    manager.close()
+    if manager is not None:
+      manager.close()
   trainer.state = restored["train_state"]
   trainer.iteration = int(restored["iteration"])
   trainer.replay.load_state_dict(jax.tree.map(np.asarray, restored["replay"]))
