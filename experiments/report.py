@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import hashlib
 import json
 import math
@@ -156,9 +157,18 @@ def _budget(solver: str, settings: Settings) -> float:
 _AGENT_GAME = "starting_game"
 
 
+@functools.cache
+def _agent_identity(preset: str) -> str:
+  """The preset's name and a digest of its configuration, so that a record
+  made by another version of the preset is recomputed."""
+  from malloc_muzero.agent.presets import agent_config
+  fields = json.dumps(dataclasses.asdict(agent_config(preset)), sort_keys=True)
+  return f"{preset}@{_AGENT_GAME}#{hashlib.sha256(fields.encode()).hexdigest()[:10]}"
+
+
 def _key(entry: Entry, solver: str, hardware: str, settings: Settings) -> tuple:
   # The agent preset matters to the agent and to `muzero`, which plays from its run.
-  agent = f"{settings.agent}@{_AGENT_GAME}" if solver in (AGENT, "muzero") else ""
+  agent = _agent_identity(settings.agent) if solver in (AGENT, "muzero") else ""
   return (entry.fingerprint, solver, hardware, settings.fraction,
           _budget(solver, settings), settings.seed, agent, settings.time_model)
 

@@ -6,9 +6,11 @@
 
 At the default training settings (`TrainConfig`, `SearchConfig`), times one
 jitted self-play call (a batch of whole games, a Gumbel MuZero search before
-every move) after compiling, over the learned model (`learned`), over the
-true game (`true`), and over the true game guided by XLA's placement with
-rollout leaf values (`true+rollout`: each simulation finishes the game with
+every move) after compiling, over the learned model (`learned`), the same
+departing from XLA's placement as the default agent does (`guided`:
+`SearchConfig.departures`, search only at the few moves where a game
+departs), over the true game (`true`), and over the true game guided by
+XLA's placement with rollout leaf values (`true+rollout`: each simulation finishes the game with
 the default policy; `agent.rollout`). Each problem is played on its whole
 buffers, with a fast memory of a quarter of its peak (tpu-v4, XLA's time
 model). It prints games/s, simulations/s and the microseconds one move of one
@@ -39,6 +41,7 @@ from scripts.bench_game import best_time  # noqa: E402
 
 MODES = {
     "learned": {"dynamics": "learned"},
+    "guided": {"dynamics": "learned", "reference_bonus": 4.0, "departures": 1},
     "true": {"dynamics": "true"},
     "true+rollout": {"dynamics": "true", "leaf_value": "rollout",
                      "reference_bonus": 4.0, "value_scale": 10.0},

@@ -35,7 +35,7 @@ def test_a_network_plays_a_problem_it_never_saw():
   hardwares = [get_hardware("tpu-v4", capacity=4096)]
   _, trainer = make_trainer([SMALL], hardwares, config, seed=0)
   unseen_hardware = get_hardware("tpu-v4", capacity=16384)
-  placement, total = play_with_search(trainer, *unseen_game(trainer, LARGE, unseen_hardware),
+  placement, total, _ = play_with_search(trainer, *unseen_game(trainer, LARGE, unseen_hardware),
                                       seed=0)
   assert check_placement(LARGE, unseen_hardware, placement) is None
   assert 0.0 <= total <= 1.0

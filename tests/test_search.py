@@ -58,3 +58,54 @@ def test_policy_lives_on_candidates():
     searched[count] = (policies > 0).sum(axis=-1)
   assert searched[4].max() <= 4
   assert searched[0].max() > 4
+
+
+def test_departure_moves_counts():
+  from experiments.problem_sources import program_problem
+  from malloc_muzero.agent.search import departure_moves
+  from malloc_muzero.solvers.chromosome import make_decoder
+
+  problem = program_problem("transformer_train_step")
+  hardware = get_hardware("tpu-v4", capacity=problem.capacity_for(0.3))
+  decoder = make_decoder(problem, hardware)
+  moves = np.stack([np.asarray(departure_moves(decoder.problem, 2, 8, jax.random.key(k)))
+                    for k in range(64)])                        # [keys, games, turns]
+  valid = np.asarray(decoder.problem.valid)
+  assert not moves[..., ~valid].any()
+  per_game = moves.sum(axis=-1).mean(axis=0)
+  # About 2 x 2^(g mod 4) each (fewer where a move's chance reaches 1).
+  expected = 2 * 2 ** (np.arange(8) % 4)
+  assert np.all(per_game <= expected * 1.15) and np.all(per_game >= expected * 0.7)
+
+
+def test_games_depart_only_where_drawn():
+  from experiments.problem_sources import program_problem
+  from malloc_muzero import game
+  from malloc_muzero.agent.rollout import default_action
+  from malloc_muzero.agent.search import departure_moves
+
+  problem = program_problem("conv_net")
+  hardware = get_hardware("tpu-v4", capacity=problem.capacity_for(0.3))
+  guided = agent_config("guided")
+  config = dataclasses.replace(guided, search=dataclasses.replace(
+      guided.search, departures=2, num_simulations=8, max_considered=4))
+  (decoder,), trainer = make_trainer([problem], [hardware], config, seed=0)
+  reference, key = trainer.references[0], jax.random.key(3)
+  _, trajectory = self_play(trainer.network, trainer.support, config.search,
+                            trainer.state.params, decoder.problem,
+                            decoder.config.num_slots, key, 4, reference=reference)
+  departing = np.asarray(departure_moves(decoder.problem, 2, 4, jax.random.fold_in(key, 2)))
+  actions = np.asarray(trajectory.actions)
+  assert np.isfinite(np.asarray(trajectory.root_values)).all()
+  departed = 0
+  for g in range(4):
+    state = game.init(decoder.problem, decoder.config.num_slots)
+    for turn in range(int(decoder.problem.valid.sum())):
+      default = int(default_action(decoder.problem, state, reference))
+      if departing[g, turn] and int(state.legal_action_mask.sum()) > 1:
+        assert actions[g, turn] != default
+        departed += 1
+      elif not departing[g, turn]:
+        assert actions[g, turn] == default
+      state = game.step(decoder.problem, state, jnp.int32(actions[g, turn]))
+  assert departed > 0

@@ -67,7 +67,7 @@ def evaluate(trainer, problems, hardwares, splits, seed: int,
     decoder, reference = games[index] or unseen_game(trainer, problem, hardware)
     times = {}
     for name, params in (("untrained", untrained), ("trained", None)):
-      placement, _ = play_with_search(trainer, decoder, reference, seed, params)
+      placement, _, _ = play_with_search(trainer, decoder, reference, seed, params)
       times[name] = simulate_placement(problem, hardware, placement.levels)
       if name == "trained" and placement_paths is not None:
         save_placement_json(placement_paths[index], problem, hardware, placement,

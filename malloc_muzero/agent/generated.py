@@ -54,8 +54,7 @@ def generated_trainer(generator, hardware_name: str, fraction: float, train_conf
   from malloc_muzero.agent.train import Trainer
 
   config = generated_game_config(generator, num_slots)
-  guided = (train_config.search.reference_bonus or
-            train_config.search.leaf_value == "rollout")
+  guided = train_config.search.uses_reference
 
   def source(iteration: int):
     problem, hardware, decoder = draw(generator, seed, iteration, hardware_name, fraction,

@@ -2,9 +2,15 @@
 
 * `muzero`: MuZero proper: search over the learned model, priors and values
   from the network alone (`TrainConfig()`).
-* `guided`: the same, with the prior guided by XLA's placement
-  (`SearchConfig.reference_bonus`): self-play starts from the compiler's
-  decisions, and the network learns where to depart from them.
+* `guided`: the same network and search, departing from XLA's placement:
+  each self-play game follows the reference (`agent.rollout.default_action`)
+  but at a few moves (`SearchConfig.departures`: about 1, 2, 4 or 8 per game),
+  where search, its prior guided towards the reference
+  (`SearchConfig.reference_bonus`), chooses a departure; the best game found
+  becomes the reference (`TrainConfig.follow_best`). Self-play is a local
+  search from the compiler's answer whose moves the network proposes and
+  learns, and since search runs only where a game departs, a game costs
+  little more than a replay (docs/agent/departures.md).
 * `rollout`: search over the real game, the prior guided by XLA's placement,
   each leaf valued by finishing the game with the default policy that follows
   it (`agent.rollout`), and the visited action of highest value played, so
@@ -42,7 +48,8 @@ def agent_config(name: str):
   if name == "muzero":
     return TrainConfig()
   if name == "guided":
-    return TrainConfig(search=SearchConfig(reference_bonus=4.0))
+    return TrainConfig(follow_best=True,
+                       search=SearchConfig(reference_bonus=4.0, departures=1))
   return TrainConfig(games_per_iteration=8, follow_best=True, search=SearchConfig(
       num_simulations=8, max_considered=8, dynamics="true", reference_bonus=4.0,
       leaf_value="rollout", value_scale=10.0))
@@ -60,6 +67,8 @@ def agent_label(train_config: dict) -> str:
     label = "mallocMuZero, learned model"
   if search.get("reference_bonus"):
     label += ", guided"
+  if search.get("departures"):
+    label += ", departing"
   if train_config.get("follow_best"):
     label += " by its best"
   if search.get("perturb"):

@@ -96,6 +96,7 @@ def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRE
     ProblemError: no export in `directory`, or hardware of another number of
       fast levels than the network's.
   """
+  from malloc_muzero.agent.presets import DEFAULT_AGENT, agent_config
   from malloc_muzero.agent.reference import make_reference, starting_game
   from malloc_muzero.agent.run import play_until
   from malloc_muzero.agent.train import Trainer
@@ -107,15 +108,20 @@ def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRE
     raise ProblemError(f"hardware with {description['num_fast_levels']} fast level(s), as "
                        "the pretrained network", hardware.name,
                        found=len(hardware.levels) - 1)
-  config = train_config(description)
+  # The network's shape is the export's; how it searches is the default
+  # agent's (departures and following its best are choices of play, not of
+  # the network).
+  preset = agent_config(DEFAULT_AGENT)
+  config = dataclasses.replace(train_config(description), search=preset.search,
+                               follow_best=preset.follow_best)
   slots = description["num_slots"]
   game = starting_game(problem, hardware, num_slots=slots)
   decoder = make_decoder(game.problem, hardware, slots)
   reference = (make_reference(game.problem, hardware, decoder, game.placement)
-               if config.search.reference_bonus or config.search.leaf_value == "rollout"
-               else None)
+               if config.search.uses_reference else None)
   trainer = Trainer([decoder.problem], decoder.config, description["num_fast_levels"],
-                    dataclasses.replace(config, follow_best=False), seed, [reference])
+                    dataclasses.replace(config, follow_best=config.follow_best
+                                        and reference is not None), seed, [reference])
 
   params = trainer.initial_params() if untrained else loaded
 

@@ -42,7 +42,7 @@ def _reference(problem, hardware, decoder, search, placement=None):
   """XLA's placement (or `placement`, on the game's grid) as the search's
   reference, when the search uses one."""
   from malloc_muzero.agent.reference import make_reference
-  if search.reference_bonus or search.leaf_value == "rollout":
+  if search.uses_reference:
     return make_reference(problem, hardware, decoder, placement)
   return None
 
@@ -79,7 +79,8 @@ def play_with_search(trainer, decoder, reference, seed: int, params=None):
   """Play `games_per_iteration` games of a decoder's game (with its
   `reference`: those of `make_trainer` for a problem the network trained on,
   of `unseen_game` for another) with the trainer's search and network (its
-  trained parameters, or `params`): (best placement, its return)."""
+  trained parameters, or `params`): (best placement, its return, its
+  actions)."""
   import jax
   import numpy as np
 
@@ -92,7 +93,7 @@ def play_with_search(trainer, decoder, reference, seed: int, params=None):
       reference=reference)
   returns = np.asarray(trajectory.rewards.sum(axis=1))
   top = int(np.argmax(returns))
-  return decoder.placement(finals, top), float(returns[top])
+  return decoder.placement(finals, top), float(returns[top]), np.asarray(finals.actions[top])
 
 
 def play_until(trainer, decoder, reference, deadline: float, seed: int, placement,
@@ -100,11 +101,19 @@ def play_until(trainer, decoder, reference, deadline: float, seed: int, placemen
   """The fastest, by `time_of`, of `placement` and the best game of each batch
   `play_with_search` plays until `deadline` (`time.monotonic()`; at least one
   batch; batch k with seed `seed + k`, so a seed and a number of batches give
-  one answer)."""
+  one answer). With `follow_best` in the trainer's config, a game faster than
+  every one before becomes the reference the next batches follow and depart
+  from (`agent.reference.reference_of_actions`)."""
+  from malloc_muzero.agent.reference import reference_of_actions
+
   batch = 0
   while batch == 0 or time.monotonic() < deadline:
-    played, _ = play_with_search(trainer, decoder, reference, seed + batch, params)
-    placement = min((placement, played), key=time_of)
+    played, _, actions = play_with_search(trainer, decoder, reference, seed + batch, params)
+    if time_of(played) < time_of(placement):
+      placement = played
+      if trainer.config.follow_best and reference is not None:
+        reference = reference_of_actions(actions, decoder.problem, decoder.config.num_slots,
+                                         trainer.network.num_fast_levels)
     batch += 1
   return placement
 
@@ -237,7 +246,7 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
     placement = decoder.placement(trainer.best[2])
     time_s = simulate_placement(problem, hardware, placement.levels)
     from_reference = False
-    if trainer.config.search.reference_bonus:
+    if trainer.config.search.uses_reference:
       # The answer is the best of the games and the placements they start
       # from: XLA's (off the game's grid, so it can be a little better than
       # its replay) and the reference given: never worse than either.

@@ -71,6 +71,15 @@ class SearchConfig:
       root they are sampled from the prior without replacement, so that the
       prior's favourites are all but always among them and any legal action
       may be; elsewhere they are the prior's top ones.
+    departures: 0: search decides every move (MuZero). d > 0 (with a
+      reference): game g of a self-play batch follows the default policy
+      (`agent.rollout.default_action`: the reference, repaired after a
+      departure) except at about d x 2^(g mod 4) moves, drawn half uniformly
+      and half in proportion to what each buffer could save, where search
+      chooses a departure from it (the default action is excluded unless it
+      is the only legal one). A game is then the reference with a few
+      departures that search proposes, which `TrainConfig.follow_best` makes
+      a local search; moves where no game departs skip the search.
     perturb: in the second half of each self-play batch, every game leaves
       one buffer, at a turn drawn per game, in the default memory whatever
       search says, and search finishes the game from there. With rollouts
@@ -87,7 +96,13 @@ class SearchConfig:
   leaf_value: str = "network"
   value_scale: float = 0.1
   num_candidates: int = 32
+  departures: int = 0
   perturb: bool = False
+
+  @property
+  def uses_reference(self) -> bool:
+    """Whether this search needs a reference placement (`Reference`)."""
+    return bool(self.reference_bonus or self.leaf_value == "rollout" or self.departures)
 
 
 @chex.dataclass(frozen=True)
@@ -160,15 +175,23 @@ def _candidates(logits: chex.Array, count: int, key: chex.PRNGKey | None):
 def run_search(network: MuZeroNetwork, support: CategoricalSupport,
                config: SearchConfig, params, problem: game.GameProblem,
                states: game.State, key: chex.PRNGKey,
-               reference: Reference | None = None) -> SearchOutput:
+               reference: Reference | None = None,
+               avoid: chex.Array | None = None) -> SearchOutput:
   """Search from a batch of states ([B] leading axis).
 
   Args:
     reference: the reference placement (`agent.reference.make_reference`), for
       `config.reference_bonus` and rollout values.
+    avoid: [B] an action each search may not choose unless it is the only
+      legal one (-1: none).
   """
   latents, prior, value = _evaluate(network, support, params, problem, states,
                                     _reference_prior(config, problem, reference, states))
+  legal = states.legal_action_mask
+  if avoid is not None:
+    others = legal & (jnp.arange(legal.shape[-1]) != avoid[:, None])
+    legal = jnp.where(others.any(axis=-1, keepdims=True), others, legal)
+    prior = masked_policy(prior, legal)
   rollout = config.leaf_value == "rollout"
   if rollout:
     if config.dynamics != "true" or reference is None:
@@ -216,7 +239,7 @@ def run_search(network: MuZeroNetwork, support: CategoricalSupport,
 
   root = mctx.RootFnOutput(prior_logits=root_logits, value=value,
                            embedding=(inner, root_actions))
-  invalid = ~jnp.take_along_axis(states.legal_action_mask, root_actions, axis=1)
+  invalid = ~jnp.take_along_axis(legal, root_actions, axis=1)
   if config.policy == "muzero":
     output = mctx.muzero_policy(params, search_key, root, recurrent_fn,
                                 config.num_simulations, invalid_actions=invalid)
@@ -301,10 +324,35 @@ def self_play(network: MuZeroNetwork, support: CategoricalSupport,
       jnp.arange(batch) >= batch // 2,
       jax.random.randint(jax.random.fold_in(key, 1), (batch,), 0,
                          problem.valid.sum()), -1)
+  departing = None
+  if config.departures:
+    if reference is None:
+      raise ValueError("departures need a reference to depart from")
+    departing = departure_moves(problem, config.departures, batch,
+                                jax.random.fold_in(key, 2))
+  num_actions = states.legal_action_mask.shape[-1]
+
+  def search(states, key, avoid=None):
+    return run_search(network, support, config, params, problem, states, key,
+                      reference, avoid)
+
+  def depart_or_follow(states, key):
+    """Search where a game departs (from its default action), else the
+    default action; root values of followed moves are filled in later."""
+    depart = jnp.take_along_axis(
+        departing, jnp.minimum(states.turn, num_turns - 1)[:, None], axis=1)[:, 0]
+    default = jax.vmap(default_action, in_axes=(None, 0, None))(problem, states, reference)
+    followed = SearchOutput(action=default,
+                            policy=jax.nn.one_hot(default, num_actions),
+                            root_value=jnp.full(default.shape, jnp.nan))
+    searched = jax.lax.cond(depart.any(), lambda: search(states, key, default),
+                            lambda: followed)
+    return jax.tree.map(
+        lambda a, b: jnp.where(depart.reshape(depart.shape + (1,) * (a.ndim - 1)), a, b),
+        searched, followed)
 
   def move(states, key):
-    output = run_search(network, support, config, params, problem, states, key,
-                        reference)
+    output = search(states, key) if departing is None else depart_or_follow(states, key)
     if config.perturb:
       output = output.replace(action=jnp.where(perturbed_turn == states.turn, 0,
                                                output.action))
@@ -319,4 +367,29 @@ def self_play(network: MuZeroNetwork, support: CategoricalSupport,
 
   final, trajectory = jax.lax.scan(move, states, jax.random.split(key, num_turns))
   # scan stacks turns first: [N, B, ...] -> [B, N, ...].
-  return final, jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), trajectory)
+  trajectory = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), trajectory)
+  # A move that followed the default policy is valued by what the rest of
+  # its game returned (the game it played is the default policy's, but for
+  # its later departures).
+  to_go = jnp.cumsum(trajectory.rewards[:, ::-1], axis=1)[:, ::-1]
+  return final, trajectory.replace(root_values=jnp.where(
+      jnp.isnan(trajectory.root_values), to_go, trajectory.root_values))
+
+
+def departure_moves(problem: game.GameProblem, departures: int, batch: int,
+                    key: chex.PRNGKey) -> chex.Array:
+  """[B, N] bool the moves where each game of a batch departs
+  (`SearchConfig.departures`): game g about departures x 2^(g mod 4) of its
+  real moves, each drawn with probability half uniform, half in proportion
+  to what its buffer saves in its fastest level (its accesses' memory
+  seconds, and its share of the instructions that are always memory-bound)."""
+  seconds = problem.access_seconds
+  saving = (seconds[..., 0] - seconds[..., 1:].min(axis=-1)).sum(axis=-1) \
+      + problem.linear_saved_s.max(axis=-1)
+  saving = jnp.where(problem.valid, jnp.maximum(saving, 0.0), 0.0)
+  uniform = problem.valid / problem.valid.sum()
+  share = jnp.where(saving.sum() > 0, saving / jnp.maximum(saving.sum(), 1e-30), uniform)
+  weight = 0.5 * uniform + 0.5 * share
+  count = departures * 2 ** (jnp.arange(batch) % 4)
+  chance = jnp.minimum(1.0, count[:, None] * weight[None, :])
+  return jax.random.uniform(key, chance.shape) < chance

@@ -161,7 +161,7 @@ class Trainer:
     self.references = [None] * len(problems) if references is None else references
     if config.follow_best and any(r is None for r in self.references):
       raise ValueError("follow_best needs a reference for every problem "
-                       "(search.reference_bonus or rollout leaf values)")
+                       "(search.reference_bonus, departures or rollout leaf values)")
     if game_config.num_timings != 1:
       raise ValueError("the agent places buffers with each prefetch where its problem "
                        f"starts it (num_timings 1), not {game_config.num_timings}: its "
