@@ -45,6 +45,14 @@ def seed(text: str) -> int:
   return _whole_number(text, "a seed", 0, MAX_SEED, "2**31 - 1")
 
 
+MAX_ITERATIONS = 2**31 - 1
+
+
+def iteration_count(text: str) -> int:
+  """An iteration budget: a whole number in [1, 2**31 - 1]."""
+  return _whole_number(text, "a number of iterations", 1, MAX_ITERATIONS, "2**31 - 1")
+
+
 def step_count(low: int):
   """A number of schedule steps in [low, 2**31 - 1]."""
   def parse(text: str) -> int:

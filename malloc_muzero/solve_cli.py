@@ -1,7 +1,8 @@
 """`malloc-solve`: place a problem's buffers with a named solver.
 
     malloc-solve INPUT --solver NAME [--hardware PRESET] [--capacity BYTES]
-                 [--seed N] [--time-limit SECONDS] [--checkpoint DIR]
+                 [--seed N] [--time-limit SECONDS] [--iterations N]
+                 [--checkpoint DIR]
                  [--windows [--min-gap STEPS] [--prefetch-steps STEPS]] -o OUT
 
 INPUT is a problem JSON, a MiniMalloc CSV, an HLO text file or an XLA dump
@@ -17,6 +18,9 @@ the original buffers' segments and copies and the hardware model (version
 3), so `malloc-eval PROBLEM OUT` checks and times it without `--windows`.
 `--solver xla-msa-prefetch` is XLA's own algorithm, use by use: it splits
 buffers into segments and times its copies itself (no `--windows`).
+A search solver stopped by `--time-limit` alone may place differently from
+run to run; `--iterations N` (without `--time-limit`) fixes its work, so that
+the same `--seed` gives the same placement (`SolverOptions`).
 Exit status: 0 done, 2 bad input (one line on stderr), 130 interrupted.
 """
 
@@ -28,13 +32,15 @@ import sys
 import time
 
 from malloc_muzero.cli_args import (Parser, add_hardware_arguments, add_window_arguments,
-                                    hardware_for, run_command, seconds, seed,
-                                    windows_for)
+                                    hardware_for, iteration_count, run_command, seconds,
+                                    seed, windows_for)
 
 _PROG = "malloc-solve"
 
 
 def _parser() -> argparse.ArgumentParser:
+  from malloc_muzero.solvers import iterative_solver_names
+
   parser = Parser(prog=_PROG, description="Place a buffer-assignment "
                   "problem's buffers with a named solver.")
   parser.add_argument("input", help="problem (.json), MiniMalloc CSV (.csv), "
@@ -45,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
                       "solver, in [0, 2**31 - 1] (default 0)")
   parser.add_argument("--time-limit", type=seconds, metavar="SECONDS",
                       help="wall-clock budget of the solver")
+  parser.add_argument("--iterations", type=iteration_count, metavar="N",
+                      help="iteration budget of a search solver ("
+                      f"{', '.join(iterative_solver_names())}; what an iteration "
+                      "is depends on the solver): without --time-limit the run is "
+                      "reproducible for a --seed, which a time limit alone is not")
   parser.add_argument("--module", help="module of an XLA dump directory")
   parser.add_argument("--checkpoint", metavar="DIR",
                       help="training run directory (for --solver muzero)")
@@ -78,12 +89,13 @@ def _solve(args) -> list[str]:
                                          save_segments_json)
   from malloc_muzero.placement_report import report_lines
   from malloc_muzero.simulator import simulate_placement, simulation_bounds
-  from malloc_muzero.solvers import (SolverOptions, get_solver, places_segments, solve,
-                                     solve_segments)
+  from malloc_muzero.solvers import (SolverOptions, check_iterations, places_segments,
+                                     solve, solve_segments)
 
   from malloc_muzero.atomic_file import check_writable, refuse_input_as_output
 
-  get_solver(args.solver)  # An unknown name fails before any work.
+  # An unknown name, or one that takes no --iterations, fails before any work.
+  check_iterations(args.solver, args.iterations)
   refuse_input_as_output(args.output, args.input)  # So does an output we may not write.
   check_writable(args.output)
   as_csv = args.output.lower().endswith(".csv")
@@ -105,7 +117,8 @@ def _solve(args) -> list[str]:
   problem = windows.problem if windows else original
   hardware = hardware_for(problem, args.hardware, args.capacity, args.time_model)
   options = SolverOptions(seed=args.seed, time_limit_s=args.time_limit,
-                          progress=sys.stderr.isatty(), checkpoint=args.checkpoint)
+                          progress=sys.stderr.isatty(), checkpoint=args.checkpoint,
+                          iterations=args.iterations)
   start = time.monotonic()
   if segmented:
     solution = solve_segments(args.solver, problem, hardware, options)

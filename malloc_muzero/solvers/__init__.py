@@ -16,10 +16,12 @@ from malloc_muzero.solvers import random_placement  # noqa: F401
 from malloc_muzero.solvers import reinforce  # noqa: F401
 from malloc_muzero.solvers import xla_msa  # noqa: F401
 from malloc_muzero.solvers import xla_msa_prefetch  # noqa: F401
-from malloc_muzero.solvers.registry import (SegmentedSolution, SolverOptions,
-                                            checked_segments, get_solver, places_segments,
+from malloc_muzero.solvers.registry import (Budget, SegmentedSolution, SolverOptions,
+                                            check_iterations, checked_segments, get_solver,
+                                            iterative_solver_names, places_segments,
                                             register, register_segments, solve,
-                                            solve_segments, solver_names)
+                                            solve_segments, solver_names, takes_iterations)
 
-__all__ = ["SegmentedSolution", "SolverOptions", "checked_segments", "get_solver", "places_segments",
-           "register", "register_segments", "solve", "solve_segments", "solver_names"]
+__all__ = ["Budget", "SegmentedSolution", "SolverOptions", "check_iterations",
+           "checked_segments", "get_solver", "iterative_solver_names", "places_segments", "register", "register_segments",
+           "solve", "solve_segments", "solver_names", "takes_iterations"]

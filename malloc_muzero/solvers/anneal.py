@@ -5,13 +5,17 @@ starting from the best of the heuristics' decisions (`heuristic_seeds`). A move 
 one buffer's preferences a new random order of levels. Each iteration
 evaluates a batch of moves in one call of the JAX game and takes the best of
 them, always if it improves the return and otherwise with probability
-`exp(delta / T)`; `T` cools geometrically from `T0` to `T1` over the time
-limit (default 10 s). The best placement seen is returned.
+`exp(delta / T)`; `T` cools geometrically from `T0` to `T1` over the budget.
+The best placement seen is returned.
+
+Budget and reproducibility. An iteration is one batch of `MOVES_PER_STEP`
+moves. With `options.iterations` (and no time limit) it runs exactly that many
+and cools by iterations done: the same seed gives the same placement. With a
+time limit alone (default 10 s) it cools by the time elapsed and runs as many
+iterations as the machine allows, so a seed does not fix the placement.
 """
 
 from __future__ import annotations
-
-import time
 
 import jax
 import numpy as np
@@ -24,11 +28,11 @@ T0, T1 = 0.02, 1e-4  # In units of the return (a fraction of all-slow time).
 DEFAULT_SECONDS = 10.0
 
 
-@register("anneal")
+@register("anneal", iterations=True)
 def anneal(problem, hardware, options):
   from tqdm import tqdm
 
-  start, deadline = time.monotonic(), options.deadline(DEFAULT_SECONDS)
+  budget = options.budget(DEFAULT_SECONDS)
   decoder = make_decoder(problem, hardware)
   rng = np.random.default_rng(options.seed)
   key = jax.random.key(options.seed)
@@ -40,10 +44,11 @@ def anneal(problem, hardware, options):
   current, value = seeds[first], float(values[first])
   state = jax.tree.map(lambda x: x[first], states)
   best = (decoder.placement(state), value)
-  with tqdm(disable=not options.progress, desc="anneal", unit="step") as bar:
-    while time.monotonic() < deadline:
-      progress = (time.monotonic() - start) / max(deadline - start, 1e-9)
-      temperature = T0 * (T1 / T0) ** min(progress, 1.0)
+  done = 0
+  with tqdm(disable=not options.progress, desc="anneal", unit="step",
+            total=options.iterations) as bar:
+    while budget.more(done):
+      temperature = T0 * (T1 / T0) ** budget.progress(done)
       candidates = np.repeat(current[None], MOVES_PER_STEP, axis=0)
       rows = rng.integers(n_real, size=MOVES_PER_STEP)
       candidates[np.arange(MOVES_PER_STEP), rows] = np.argsort(
@@ -56,6 +61,7 @@ def anneal(problem, hardware, options):
         current, value = candidates[pick], float(returns[pick])
         if value > best[1]:
           best = (decoder.placement(states, pick), value)
+      done += 1
       bar.update()
       bar.set_postfix(best=f"{best[1]:.4f}", T=f"{temperature:.1e}")
   return best[0]

@@ -54,11 +54,19 @@ fast placements can vary from run to run (the optimal time does not);
 but up to ~4x slower to prove optimality on 80-buffer problems. A first-fit
 greedy placement is the search's hint and, should the search find nothing in
 time, the answer.
+
+Budget and reproducibility. A time limit alone (default 60 s) is not
+reproducible when it ends the search: how far CP-SAT gets depends on the
+machine. An iteration is one conflict of CP-SAT's search: with
+`options.iterations` (and no time limit) the search runs one worker and stops
+after that many conflicts (`max_number_of_conflicts`), or sooner when it
+proves optimality, and the same seed gives the same placement.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import numpy as np
@@ -229,6 +237,7 @@ def _maximal_live_sets(starts: list[int], ends: list[int],
 def solve_exact(problem: Problem, hardware: Hardware,
                 time_limit_s: float = DEFAULT_TIME_LIMIT_S, seed: int = 0,
                 *, num_workers: int = NUM_WORKERS,
+                max_conflicts: int | None = None,
                 log_search_progress: bool = False) -> ExactResult:
   """The best placement CP-SAT finds and proves within a time limit.
 
@@ -236,9 +245,11 @@ def solve_exact(problem: Problem, hardware: Hardware,
     problem: the instance, N buffers.
     hardware: the memory levels and peak compute.
     time_limit_s: wall-clock seconds for the whole call (model building,
-      search, and checking the answer).
+      search, and checking the answer); inf: none.
     seed: CP-SAT's random seed.
     num_workers: CP-SAT search workers (default 2).
+    max_conflicts: stop after this many conflicts (None: no limit); with
+      one worker a reproducible budget.
     log_search_progress: print CP-SAT's log.
 
   Returns:
@@ -338,7 +349,10 @@ def solve_exact(problem: Problem, hardware: Hardware,
 
   solver = cp_model.CpSolver()
   remaining = deadline - time.monotonic() - _RESERVE_S
-  solver.parameters.max_time_in_seconds = max(remaining, _MIN_SEARCH_S)
+  if math.isfinite(remaining):
+    solver.parameters.max_time_in_seconds = max(remaining, _MIN_SEARCH_S)
+  if max_conflicts is not None:
+    solver.parameters.max_number_of_conflicts = int(max_conflicts)
   solver.parameters.num_workers = num_workers
   solver.parameters.random_seed = int(seed) % 2**31
   solver.parameters.log_search_progress = log_search_progress
@@ -389,12 +403,17 @@ def _all_fast_bound(costs: _Costs) -> float:
   return float((units - error) / costs.scale)
 
 
-@register("exact")
+@register("exact", iterations=True)
 def exact(problem: Problem, hardware: Hardware,
           options: SolverOptions) -> Placement:
-  """CP-SAT's best placement by `options.deadline(60 s)`; see `solve_exact`."""
-  deadline = options.deadline(DEFAULT_TIME_LIMIT_S)
+  """CP-SAT's best placement within `options`' budget (default 60 s; with
+  `options.iterations`, that many conflicts on one worker); see
+  `solve_exact`."""
+  budget = options.budget(DEFAULT_TIME_LIMIT_S)
+  limit = budget.time_limit_s()
   result = solve_exact(problem, hardware,
-                       time_limit_s=max(deadline - time.monotonic(), 0.0),
-                       seed=options.seed)
+                       time_limit_s=math.inf if limit is None else limit,
+                       seed=options.seed,
+                       num_workers=NUM_WORKERS if budget.iterations is None else 1,
+                       max_conflicts=budget.iterations)
   return result.placement

@@ -9,18 +9,22 @@ fills the rest with children of tournament-selected parents (uniform
 crossover of buffers' rows) and mutates them (Gaussian noise on some rows,
 log-normal noise on their temperatures). The best placement ever sampled is
 returned. The first members start from the heuristics' decisions
-(`chromosome.heuristic_seeds`). It runs until its time limit (default 20 s).
+(`chromosome.heuristic_seeds`).
+
+Budget and reproducibility. An iteration is one generation. With
+`options.iterations` (and no time limit) it evolves exactly that many and the
+same seed gives the same placement. With a time limit alone (default 20 s)
+it runs as many generations as the machine allows (at least one), so a seed
+does not fix the placement.
 """
 
 from __future__ import annotations
-
-import time
 
 import jax
 import numpy as np
 
 from malloc_muzero.solvers.chromosome import Decoder, heuristic_seeds, make_decoder
-from malloc_muzero.solvers.registry import register
+from malloc_muzero.solvers.registry import Budget, register
 
 POPULATION = 64
 ELITES = 4
@@ -30,9 +34,10 @@ MUTATION_SCALE = 1.0
 DEFAULT_SECONDS = 20.0
 
 
-def evolve(decoder: Decoder, seeds: list[np.ndarray], deadline: float,
+def evolve(decoder: Decoder, seeds: list[np.ndarray], budget: Budget,
            rng: np.random.Generator, progress: bool = False):
-  """Evolve from `seeds` ([N, L] preferences) until `deadline`.
+  """Evolve from `seeds` ([N, L] preferences) for `budget`'s generations
+  (at least one).
 
   Returns:
     (best placement, its return, generations run).
@@ -47,8 +52,9 @@ def evolve(decoder: Decoder, seeds: list[np.ndarray], deadline: float,
   key = jax.random.key(int(rng.integers(2**31)))
   best = (None, -np.inf)
   generations = 0
-  with tqdm(disable=not progress, desc="genetic", unit="gen") as bar:
-    while generations == 0 or time.monotonic() < deadline:
+  with tqdm(disable=not progress, desc="genetic", unit="gen",
+            total=budget.iterations) as bar:
+    while generations == 0 or budget.more(generations):
       key, sample_key = jax.random.split(key)
       states, returns = decoder.decode_batch(population / temperature[..., None],
                                              sample_key, sample=True)
@@ -88,11 +94,11 @@ def _next_generation(population, temperature, fitness, rng):
   return np.concatenate(children), np.concatenate(child_temperature)
 
 
-@register("genetic")
+@register("genetic", iterations=True)
 def genetic(problem, hardware, options):
-  deadline = options.deadline(DEFAULT_SECONDS)
+  budget = options.budget(DEFAULT_SECONDS)
   decoder = make_decoder(problem, hardware)
   rng = np.random.default_rng(options.seed)
   seeds = [4.0 * seed for seed in heuristic_seeds(decoder, problem, hardware)]
-  placement, _, _ = evolve(decoder, seeds, deadline, rng, options.progress)
+  placement, _, _ = evolve(decoder, seeds, budget, rng, options.progress)
   return placement

@@ -1,7 +1,6 @@
 """`mcts`: Gumbel MuZero search with the game's true dynamics, no learning.
 
-Plays rounds of `GAMES` games at once until its time limit (default 10 s; at
-least one round), each move chosen by `mctx.gumbel_muzero_policy`
+Plays rounds of `GAMES` games at once until its budget (at least one round), each move chosen by `mctx.gumbel_muzero_policy`
 over the real mallocGame (`agent.true_dynamics`), and returns the best. Moves
 are searched `CHUNK` at a time; when the time limit falls inside the first
 round, its games are finished without search (each move the heuristic prior's
@@ -15,6 +14,12 @@ simulations reach: it is myopic, and weaker than `xla-msa` on real programs
 (on the transformer training step at a quarter of peak live bytes it closes
 25% of the gap where xla-msa closes 57%). It is the scaffold of the
 true-dynamics agent, which adds the trained prediction network's values.
+
+Budget and reproducibility. An iteration is one round. With
+`options.iterations` (and no time limit) it plays exactly that many rounds,
+each searched to the end, and the same seed gives the same placement. With a
+time limit alone (default 10 s) the number of rounds, and where the last one
+stops searching, depend on the machine, so a seed does not fix the placement.
 """
 
 from __future__ import annotations
@@ -36,14 +41,14 @@ MAX_CONSIDERED = 16
 DEFAULT_SECONDS = 10.0
 
 
-@register("mcts")
+@register("mcts", iterations=True)
 def mcts(problem, hardware, options):
-  deadline = options.deadline(DEFAULT_SECONDS)
+  budget = options.budget(DEFAULT_SECONDS)
   decoder = make_decoder(problem, hardware)
   best, rounds = (None, -np.inf), 0
-  while best[0] is None or time.monotonic() < deadline:
+  while best[0] is None or budget.more(rounds):
     key = jax.random.fold_in(jax.random.key(options.seed), rounds)
-    states, returns = _round(decoder, key, deadline)
+    states, returns = _round(decoder, key, budget.deadline)
     top = int(np.argmax(np.asarray(returns)))
     if float(returns[top]) > best[1]:
       best = (decoder.placement(states, top), float(returns[top]))

@@ -75,12 +75,20 @@ Public API:
   partial packing of the search, completed greedily (first fit) where
   possible, with the remaining buffers in level 0. An incomplete result is
   logged as a warning; `pack_placement` also returns the `PackResult`.
+
+Budget and reproducibility. The search itself is deterministic (it has no
+seed). An iteration is one node of the search: with `options.iterations`
+(and no time limit) it stops after that many nodes in all, and the same
+problem gives the same placement. With a time limit alone (default 60 s), a
+search that finds no complete packing in time returns whatever partial
+packing it had reached, which depends on the machine.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 
 import numpy as np
@@ -672,7 +680,8 @@ def pack_search(problem: Problem, capacity: int, alignment: int = 1,
                 deadline: float | None = None, *,
                 heuristics: tuple[str, ...] = HEURISTICS,
                 first_slice: int | None = None,
-                progress: bool = False) -> PackResult:
+                progress: bool = False,
+                max_nodes: int | None = None) -> PackResult:
   """Searches for a packing of every buffer into one memory of `capacity`.
 
   Args:
@@ -685,9 +694,11 @@ def pack_search(problem: Problem, capacity: int, alignment: int = 1,
     first_slice: nodes of each search's first turn; default 2 x buffers
       (MiniMalloc's start), doubling every round.
     progress: log each round at INFO level.
+    max_nodes: nodes to search in all, over every component and preorder
+      (None: no limit); a limit of nodes, unlike a deadline, is reproducible.
 
   Returns:
-    The `PackResult`. On a deadline, its offsets are the deepest partial
+    The `PackResult`. On a deadline or at `max_nodes`, its offsets are the deepest partial
     packing of the search, completed greedily where possible.
   """
   started = time.monotonic()
@@ -730,20 +741,30 @@ def pack_search(problem: Problem, capacity: int, alignment: int = 1,
                 for h in heuristics]
     budget = first_slice or 2 * len(component)
     winner = None
+
+    def out_of_budget() -> bool:
+      if max_nodes is not None and nodes + sum(
+          int(x.stats[_NODES]) for x in searches) >= max_nodes:
+        return True
+      return deadline is not None and time.monotonic() >= deadline
+
     while winner is None:
       for search in searches:
-        status = search.run(budget, deadline)
+        slice_nodes = budget
+        if max_nodes is not None:
+          slice_nodes = min(budget, max_nodes - nodes - sum(
+              int(x.stats[_NODES]) for x in searches))
+        status = search.run(slice_nodes, deadline)
         if status in (_SOLVED, _EXHAUSTED):
           winner = search
           break
-        if deadline is not None and time.monotonic() >= deadline:
+        if out_of_budget():
           break
       if progress:
         log.info("pack %s: component of %d buffers, slice %d, nodes %s",
                  problem.name, len(component), budget,
                  [int(x.stats[_NODES]) for x in searches])
-      if winner is None and deadline is not None and (
-          time.monotonic() >= deadline):
+      if winner is None and out_of_budget():
         break
       budget *= 2
     nodes += sum(int(x.stats[_NODES]) for x in searches)
@@ -760,8 +781,9 @@ def pack_search(problem: Problem, capacity: int, alignment: int = 1,
           f"component of {len(component)} buffers was exhausted"))
     best = max(searches, key=lambda x: int(x.stats[_BEST_DEPTH]))
     offsets[component] = best.offsets(best=True)
+    limit = "node budget" if max_nodes is not None and nodes >= max_nodes else "deadline"
     return result(False, False, (
-        f"deadline reached after {nodes} nodes with a component of "
+        f"{limit} reached after {nodes} nodes with a component of "
         f"{len(component)} buffers unsolved (deepest partial packing: "
         f"{int(best.stats[_BEST_DEPTH])} buffers)"))
   return result(True, False, "", ",".join(found))
@@ -814,9 +836,10 @@ def pack_placement(problem: Problem, hardware: Hardware,
   if level.capacity is None:
     raise ProblemError("a fast level 1 with a capacity", where="hardware",
                        found=hardware.name)
+  budget = options.budget(DEFAULT_TIME_LIMIT_S)
   found = pack_search(problem, level.capacity, level.alignment,
-                      options.deadline(DEFAULT_TIME_LIMIT_S),
-                      progress=options.progress)
+                      None if math.isinf(budget.deadline) else budget.deadline,
+                      progress=options.progress, max_nodes=budget.iterations)
   if not found.complete:
     log.warning("pack: %s: placed %d of %d buffers (%d of %d bytes): %s",
                 problem.name, found.num_placed, problem.num_buffers,
@@ -824,12 +847,12 @@ def pack_placement(problem: Problem, hardware: Hardware,
   return Placement.from_offsets(found.offsets, solver="pack"), found
 
 
-@register("pack")
+@register("pack", iterations=True)
 def pack_solver(problem: Problem, hardware: Hardware,
                 options: SolverOptions) -> Placement:
   """Packs every buffer into level 1 (MiniMalloc-style search).
 
-  When no complete packing is found before the deadline (default 60 s) or
+  When no complete packing is found within the budget (default 60 s) or
   none exists, returns the best partial packing (unplaced buffers in level 0)
   and logs a warning.
   """

@@ -15,6 +15,7 @@ any solver, of either kind, and checks its answer as segments.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import Callable
 
@@ -30,22 +31,96 @@ from malloc_muzero.segments import (Segments, check_segments, segment_problem,
 class SolverOptions:
   """What every solver is told besides the instance.
 
+  Reproducibility. A solver that searches until a time limit (`anneal`,
+  `genetic`, `reinforce`, `mcts`, `pack`, `exact`, `best`) does as much work as
+  the machine allows in that time, so the same seed can give different
+  placements from run to run: **a time limit alone is not reproducible**.
+  With `iterations` set and no time limit, such a solver does exactly that
+  much work and the same seed gives the same placement on the same machine
+  and versions (`takes_iterations` says which solvers honour it; each one's
+  docstring says what an iteration is). With both, whichever ends first
+  ends the search; when the time limit does, the run is again not
+  reproducible. The other solvers (the heuristics, `random`) do a fixed
+  amount of work and are reproducible for a seed as they are.
+
   Attributes:
-    seed: seed of any randomness; the same seed gives the same placement.
-    time_limit_s: wall-clock budget in seconds (None: the solver's own default).
+    seed: seed of any randomness.
+    time_limit_s: wall-clock budget in seconds (None: the solver's own
+      default, or no limit when `iterations` is set).
     progress: whether to show a progress bar on long runs.
     checkpoint: a training run's directory, for the solvers that play with a
       trained agent.
+    iterations: an iteration budget of a search solver, >= 1 (None: the time
+      limit decides).
   """
   seed: int = 0
   time_limit_s: float | None = None
   progress: bool = False
   checkpoint: str | None = None
+  iterations: int | None = None
+
+  def __post_init__(self):
+    if self.iterations is not None and (isinstance(self.iterations, bool)
+                                        or int(self.iterations) != self.iterations
+                                        or self.iterations < 1):
+      raise ValueError(f"iterations must be a whole number >= 1, got {self.iterations!r}")
 
   def deadline(self, default_s: float) -> float:
     """`time.monotonic()` value by which the solver must stop."""
     budget = default_s if self.time_limit_s is None else self.time_limit_s
     return time.monotonic() + budget
+
+  def budget(self, default_s: float) -> Budget:
+    """The search's budget from now: `iterations` and the time limit; the
+    default time limit `default_s` applies only when neither is set."""
+    start = time.monotonic()
+    if self.time_limit_s is not None:
+      deadline = start + self.time_limit_s
+    elif self.iterations is None:
+      deadline = start + default_s
+    else:
+      deadline = math.inf
+    return Budget(self.iterations, start, deadline)
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+  """How long a search may run: a number of iterations, a deadline, or both.
+
+  Attributes:
+    iterations: iterations allowed (None: until the deadline).
+    start: `time.monotonic()` value at which the search began.
+    deadline: `time.monotonic()` value by which it must stop (inf: none).
+  """
+  iterations: int | None
+  start: float
+  deadline: float
+
+  def more(self, done: int) -> bool:
+    """Whether an iteration may follow the `done` ones run so far."""
+    if self.iterations is not None and done >= self.iterations:
+      return False
+    return time.monotonic() < self.deadline
+
+  def progress(self, done: int) -> float:
+    """The share of the budget used after `done` iterations, in [0, 1]: by
+    iterations when they are counted (reproducible), else by time."""
+    if self.iterations is not None:
+      return min(done / self.iterations, 1.0)
+    return min((time.monotonic() - self.start) / max(self.deadline - self.start, 1e-9), 1.0)
+
+  def split(self, share: float) -> tuple[Budget, Budget]:
+    """Two budgets run one after the other: the first gets `share` of the
+    iterations (at least one) and of the time, the second the rest."""
+    iterations = None if self.iterations is None else max(round(share * self.iterations), 1)
+    middle = (self.deadline if math.isinf(self.deadline)
+              else self.start + share * (self.deadline - self.start))
+    rest = None if iterations is None else self.iterations - iterations
+    return (Budget(iterations, self.start, middle), Budget(rest, middle, self.deadline))
+
+  def time_limit_s(self) -> float | None:
+    """Seconds left until the deadline (None: no deadline)."""
+    return None if math.isinf(self.deadline) else max(self.deadline - time.monotonic(), 0.0)
 
 
 Solver = Callable[[Problem, Hardware, SolverOptions], Placement]
@@ -53,25 +128,50 @@ SegmentSolver = Callable[[Problem, Hardware, SolverOptions], Segments]
 
 _SOLVERS: dict[str, Solver] = {}
 _SEGMENT_SOLVERS: dict[str, SegmentSolver] = {}
+_ITERATIVE: set[str] = set()  # The solvers that honour `SolverOptions.iterations`.
 
 
-def _registrar(name: str, table: dict):
+def _registrar(name: str, table: dict, iterations: bool):
   def add(solver):
     if name in _SOLVERS or name in _SEGMENT_SOLVERS:
       raise ValueError(f"solver {name!r} registered twice")
     table[name] = solver
+    if iterations:
+      _ITERATIVE.add(name)
     return solver
   return add
 
 
-def register(name: str) -> Callable[[Solver], Solver]:
-  """Decorator: make a solver available under `name`."""
-  return _registrar(name, _SOLVERS)
+def register(name: str, *, iterations: bool = False) -> Callable[[Solver], Solver]:
+  """Decorator: make a solver available under `name`; `iterations`: it
+  honours `SolverOptions.iterations`."""
+  return _registrar(name, _SOLVERS, iterations)
 
 
-def register_segments(name: str) -> Callable[[SegmentSolver], SegmentSolver]:
+def register_segments(name: str, *, iterations: bool = False,
+                      ) -> Callable[[SegmentSolver], SegmentSolver]:
   """Decorator: make a solver that returns `Segments` available under `name`."""
-  return _registrar(name, _SEGMENT_SOLVERS)
+  return _registrar(name, _SEGMENT_SOLVERS, iterations)
+
+
+def takes_iterations(name: str) -> bool:
+  """Whether the solver `name` honours `SolverOptions.iterations`."""
+  return name in _ITERATIVE
+
+
+def iterative_solver_names() -> list[str]:
+  """The solvers that honour `SolverOptions.iterations`, sorted."""
+  return sorted(_ITERATIVE)
+
+
+def check_iterations(name: str, iterations: int | None) -> None:
+  """ProblemError when `iterations` is set and the solver `name` does not
+  take an iteration budget (or is unknown)."""
+  get_solver(name)  # An unknown name is reported as such.
+  if iterations is not None and not takes_iterations(name):
+    raise ProblemError("a solver that takes an iteration budget (--iterations): "
+                       f"{', '.join(iterative_solver_names())}", "command line",
+                       where="--solver", found=name)
 
 
 def solver_names() -> list[str]:
@@ -101,6 +201,7 @@ def solve(name: str, problem: Problem, hardware: Hardware,
   """
   if problem.num_buffers == 0:
     raise ProblemError("a problem with at least one buffer", where=problem.name)
+  check_iterations(name, options.iterations)
   if places_segments(name):
     raise ProblemError("a solver of whole buffers here (it places segments: "
                        "solve it with solve_segments)", where="--solver", found=name)
@@ -141,6 +242,7 @@ def solve_segments(name: str, problem: Problem, hardware: Hardware,
     return SegmentedSolution(whole_buffers(problem, placement), problem, placement)
   if problem.num_buffers == 0:
     raise ProblemError("a problem with at least one buffer", where=problem.name)
+  check_iterations(name, options.iterations)
   return checked_segments(name, problem, hardware,
                           _SEGMENT_SOLVERS[name](problem, hardware, options))
 

@@ -8,14 +8,20 @@ evolves): at each turn the buffer's level is sampled from the softmax of its
 row over the levels with room for it, at that level's lowest legal offset.
 A batch of episodes is played in one jitted, vmapped call; the policy
 gradient uses the batch's mean return as baseline, with Adam (optax). After
-60% of the time limit (default 20 s) the genetic solver takes over from the
-learned policy's preferences. The best placement of either phase is returned.
+60% of the budget the genetic solver takes over from the learned policy's
+preferences. The best placement of either phase is returned.
+
+Budget and reproducibility. An iteration is one batch of episodes (policy
+phase) or one generation (genetic phase). With `options.iterations` (and no
+time limit) the first 60% of them (at least one) are batches and the rest
+generations, and the same seed gives the same placement. With a time limit
+alone (default 20 s) the phases split the time, so a seed does not fix the
+placement.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 
 import jax
 import jax.numpy as jnp
@@ -61,22 +67,23 @@ def _loss(logits, allowed, levels, active, advantages):
   return -(advantages[:, None] * jnp.where(active, chosen, 0.0)).sum(axis=1).mean()
 
 
-@register("reinforce")
+@register("reinforce", iterations=True)
 def reinforce(problem, hardware, options):
   from tqdm import tqdm
 
-  start, deadline = time.monotonic(), options.deadline(DEFAULT_SECONDS)
+  policy_budget, genetic_budget = options.budget(DEFAULT_SECONDS).split(POLICY_SHARE)
   decoder = make_decoder(problem, hardware)
   rng = np.random.default_rng(options.seed)
   key = jax.random.key(options.seed)
-  switch = start + POLICY_SHARE * (deadline - start)
   logits = jnp.zeros(decoder.shape, jnp.float32)
   optimizer = optax.adam(LEARNING_RATE)
   opt_state = optimizer.init(logits)
   grad_fn = jax.jit(jax.grad(_loss))
   best = (None, -np.inf)
-  with tqdm(disable=not options.progress, desc="reinforce", unit="batch") as bar:
-    while best[0] is None or time.monotonic() < switch:
+  batches = 0
+  with tqdm(disable=not options.progress, desc="reinforce", unit="batch",
+            total=policy_budget.iterations) as bar:
+    while best[0] is None or policy_budget.more(batches):
       key, batch_key = jax.random.split(key)
       finals, (allowed, levels, active, rewards) = _episodes(
           decoder.problem, decoder.config.num_slots, decoder.num_levels, logits,
@@ -89,11 +96,12 @@ def reinforce(problem, hardware, options):
       grads = grad_fn(logits, allowed, levels, active, advantages)
       updates, opt_state = optimizer.update(grads, opt_state)
       logits = optax.apply_updates(logits, updates)
+      batches += 1
       bar.update()
       bar.set_postfix(best=f"{best[1]:.4f}", mean=f"{returns.mean():.4f}")
-  if time.monotonic() >= deadline:
+  if not genetic_budget.more(0):
     return best[0]
-  tuned, value, _ = evolve(decoder, [np.asarray(logits)], deadline, rng,
+  tuned, value, _ = evolve(decoder, [np.asarray(logits)], genetic_budget, rng,
                            options.progress)
   return tuned if value > best[1] else best[0]
 
