@@ -1,13 +1,13 @@
 """The main job on a small embedded default.
 
-    malloc-demo [--program=mlp_train_step] [--train_seconds=60]
+    malloc-demo [--program=mlp_train_step] [--train_seconds=60] [--capacity_fraction=0.25]
 
 Compiles a small JAX program from `experiments.programs` on this machine's
 backend, extracts its buffer-assignment problem with `hlo_tools`, prints the
 problem's summary next to XLA's own figures, then places its buffers in a
-fast memory of a quarter of its peak live bytes (tpu-v4 preset): with XLA's
-memory space assignment, XLA's best-fit heap, and mallocMuZero after a short
-training, and prints the comparison.
+fast memory of `--capacity_fraction` (default a quarter) of its peak live
+bytes (tpu-v4 preset): with XLA's memory space assignment, XLA's best-fit
+heap, and mallocMuZero after a short training, and prints the comparison.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments.flag_parsing import one_line_flags
 from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT
 
 _PROGRAM = flags.DEFINE_string("program", "mlp_train_step",
@@ -28,7 +29,10 @@ _TRAIN_SECONDS = flags.DEFINE_float("train_seconds", 60.0,
 _AGENT = flags.DEFINE_enum("agent", DEFAULT_AGENT, list(AGENTS),
                            "agent preset (malloc_muzero.agent.presets)")
 _FRACTION = flags.DEFINE_float("capacity_fraction", 0.25,
-                               "fast-memory capacity as a share of peak live bytes")
+                               "fast-memory capacity as a share of peak live bytes, "
+                               "in (0, 1]")
+flags.register_validator("capacity_fraction", lambda value: 0 < value <= 1,
+                         "expected a share of the peak live bytes in (0, 1]")
 
 
 def describe(program_name: str) -> tuple[str, object]:
@@ -105,7 +109,7 @@ def run() -> None:
   sys.modules["__main__"].__doc__ = __doc__
   for flag in flags.FLAGS.get_key_flags_for_module(__name__):
     flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-  app.run(main)
+  app.run(main, flags_parser=one_line_flags("malloc-demo"))
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments.flag_parsing import one_line_flags
 from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT
 
 from malloc_muzero import windows
@@ -358,14 +359,7 @@ def _names(values: str) -> list[str]:
   return [value.strip() for value in values.split(",") if value.strip()]
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-  """absl's flag parsing, with a bad flag in one line and exit status 2 (as
-  every command of the project), not absl's two lines and status 1."""
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as error:
-    print(f"train: error: {' '.join(str(error).split())}", file=sys.stderr)
-    sys.exit(2)
+parse_flags = one_line_flags("train")
 
 
 if __name__ == "__main__":

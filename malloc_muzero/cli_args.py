@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 MAX_BYTES = 2**63 - 1  # Sizes and capacities are int64.
@@ -74,8 +75,6 @@ def hardware_name(text: str) -> str:
 
 def seconds(text: str) -> float:
   """A positive, finite number of seconds."""
-  import math
-
   try:
     value = float(text)
   except ValueError:
@@ -85,12 +84,32 @@ def seconds(text: str) -> float:
   return value
 
 
+def fraction(text: str) -> float:
+  """A share of the peak live bytes, in (0, 1]."""
+  try:
+    value = float(text)
+  except ValueError:
+    value = math.nan
+  if not 0 < value <= 1:  # (False for nan.)
+    raise argparse.ArgumentTypeError("expected a share of the peak live bytes in (0, 1], "
+                                     f"found {text!r}")
+  return value
+
+
+def capacity_of(problem, args) -> int | None:
+  """The capacity the flags ask for: `--capacity`, or `--capacity-fraction`
+  of `problem`'s peak live bytes (`Problem.capacity_for`); None: neither."""
+  if args.capacity_fraction is not None:
+    return problem.capacity_for(args.capacity_fraction)
+  return args.capacity
+
+
 DEFAULT_HARDWARE = "tpu-v4"
 
 
 def add_hardware_arguments(parser: argparse.ArgumentParser, recorded: bool = False) -> None:
-  """`--hardware NAME`, `--capacity BYTES` and `--time-model NAME`; all
-  default to None (`hardware_for` then takes `DEFAULT_HARDWARE`, or, with
+  """`--hardware NAME`, `--capacity BYTES` or `--capacity-fraction F` (see
+  `capacity_of`) and `--time-model NAME`; all default to None (`hardware_for` then takes `DEFAULT_HARDWARE`, or, with
   `recorded`, the model a placement file records)."""
   from malloc_muzero.hardware import TIME_MODELS
 
@@ -99,10 +118,15 @@ def add_hardware_arguments(parser: argparse.ArgumentParser, recorded: bool = Fal
   parser.add_argument("--hardware", type=hardware_name, help=f"hardware preset (default: {default}; for a "
                       "MiniMalloc CSV problem, MiniMalloc's semantics: one memory of "
                       "the file's capacity, alignment 1)")
-  parser.add_argument("--capacity", type=byte_count, metavar="BYTES",
-                      help="capacity of the first fast memory level, bytes "
-                      "(default: from a MiniMalloc file name, else the "
-                      "preset's)")
+  capacity = parser.add_mutually_exclusive_group()
+  capacity.add_argument("--capacity", type=byte_count, metavar="BYTES",
+                        help="capacity of the first fast memory level, bytes "
+                        "(default: from a MiniMalloc file name, else the "
+                        "preset's)")
+  capacity.add_argument("--capacity-fraction", type=fraction, metavar="F",
+                        help="capacity of the first fast memory level as a share of "
+                        "the problem's peak live bytes, in (0, 1] (instead of "
+                        "--capacity)")
   parser.add_argument("--time-model", choices=TIME_MODELS,
                       help="how a placement is timed: xla (XLA's RuntimeSimulator, "
                       "asynchronous copies on idle default-memory bandwidth, loop "

@@ -1,17 +1,18 @@
 """`malloc-eval`: check a placement of a problem and report its simulated time.
 
-    malloc-eval PROBLEM PLACEMENT [--hardware NAME] [--capacity BYTES]
-                [--time-model xla|additive]
+    malloc-eval PROBLEM PLACEMENT [--hardware NAME]
+                [--capacity BYTES | --capacity-fraction F] [--time-model xla|additive]
                 [--windows [--min-gap STEPS] [--prefetch-steps STEPS]]
 
 PROBLEM is a `.json` problem (`Problem.save_json`) or a `.csv` MiniMalloc
 problem; PLACEMENT a `.json` placement (`save_placement_json`) or a `.csv`
 MiniMalloc solution. A placement JSON of version 3 records its segments and
 copies (`malloc_muzero.segments`) and the hardware model it was simulated on,
-which is used unless `--hardware`, `--capacity` or `--time-model` is given.
-Otherwise the hardware is a named preset (default tpu-v4); the capacity of
-its first fast level is `--capacity`, or for a MiniMalloc problem the
-capacity in its file name (`A.1048576.csv`), or the preset's. With
+which is used unless `--hardware`, `--capacity`, `--capacity-fraction` or
+`--time-model` is given. Otherwise the hardware is a named preset (default
+tpu-v4); the capacity of its first fast level is `--capacity`, or
+`--capacity-fraction` of the problem's peak live bytes, or for a MiniMalloc
+problem the capacity in its file name (`A.1048576.csv`), or the preset's. With
 `--windows` the problem is first split into windows around its uses (as
 `malloc-solve --windows` does on the additive model, with the same
 settings), and the placement is one of windows.
@@ -30,7 +31,7 @@ import dataclasses
 import sys
 
 from malloc_muzero.cli_args import (Parser, add_hardware_arguments, add_window_arguments,
-                                     hardware_for, run_command, windows_for)
+                                     capacity_of, hardware_for, run_command, windows_for)
 
 _PROG = "malloc-eval"
 
@@ -66,7 +67,7 @@ def _evaluate(args) -> tuple[list[str], bool]:
   from malloc_muzero.problem_io import load_problem
   from malloc_muzero.segments import segment_problem
 
-  problem = load_problem(args.problem)
+  problem = original = load_problem(args.problem)
   windows = windows_for(problem, args)
   problem = windows.problem if windows else problem
   recorded = None
@@ -76,9 +77,11 @@ def _evaluate(args) -> tuple[list[str], bool]:
     placement = dataclasses.replace(placement, solver=solver)
   else:
     placement = load_placement(args.placement, problem)
-  chosen = (args.hardware, args.capacity, args.time_model) != (None, None, None)
+  chosen = (args.hardware, args.capacity, args.capacity_fraction,
+            args.time_model) != (None,) * 4
   hardware = (recorded if recorded is not None and not chosen else
-              hardware_for(problem, args.hardware, args.capacity, args.time_model))
+              hardware_for(problem, args.hardware, capacity_of(original, args),
+                           args.time_model))
   conflict = check_placement(problem, hardware, placement)
   return report_lines(problem, hardware, placement, conflict, args.placement), \
       conflict is None

@@ -1,6 +1,7 @@
 """`malloc-solve`: place a problem's buffers with a named solver.
 
-    malloc-solve INPUT --solver NAME [--hardware PRESET] [--capacity BYTES]
+    malloc-solve INPUT --solver NAME [--hardware PRESET]
+                 [--capacity BYTES | --capacity-fraction F]
                  [--seed N] [--time-limit SECONDS] [--iterations N]
                  [--checkpoint DIR]
                  [--windows [--min-gap STEPS] [--prefetch-steps STEPS]] -o OUT
@@ -32,7 +33,7 @@ import sys
 import time
 
 from malloc_muzero.cli_args import (Parser, add_hardware_arguments, add_window_arguments,
-                                    hardware_for, iteration_count, run_command, seconds,
+                                    capacity_of, hardware_for, iteration_count, run_command, seconds,
                                     seed, windows_for)
 
 _PROG = "malloc-solve"
@@ -115,7 +116,9 @@ def _solve(args) -> list[str]:
     raise ProblemError("a problem with at least one buffer", args.input)
   windows = windows_for(original, args)
   problem = windows.problem if windows else original
-  hardware = hardware_for(problem, args.hardware, args.capacity, args.time_model)
+  # A share of the program's own peak, also when it is split into windows.
+  hardware = hardware_for(problem, args.hardware, capacity_of(original, args),
+                          args.time_model)
   options = SolverOptions(seed=args.seed, time_limit_s=args.time_limit,
                           progress=sys.stderr.isatty(), checkpoint=args.checkpoint,
                           iterations=args.iterations)

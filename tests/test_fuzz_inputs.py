@@ -90,7 +90,7 @@ def _check(main, argv: list[str], directory: str, output: str | None = None) -> 
     if "command line" in lines[0] or "argument" in lines[0]:
       assert "expected" in lines[0] or "invalid choice" in lines[0] or \
           "unrecognized" in lines[0] or "required" in lines[0] or \
-          "expected one argument" in lines[0], err
+          "expected one argument" in lines[0] or "not allowed with" in lines[0], err
     else:
       assert "expected" in lines[0], err
   after = set(os.listdir(directory))
@@ -273,6 +273,8 @@ def _or_weird(*good: str):
 _SOLVE_FLAGS = {"--solver": st.sampled_from(_SOLVERS + ("nope", "", "FIRST-FIT")),
                 "--hardware": _or_weird("tpu-v4", "h100", "nnp-i", "TPU_v4"),
                 "--capacity": _or_weird("65536", "1", "4096"),
+                "--capacity-fraction": _or_weird("0.5", "1", "0.01", "1.5"),
+                "--iterations": _or_weird("1", "50"),
                 "--seed": _or_weird("0", "7", "2147483647"),
                 "--time-limit": _or_weird("5", "0.5", "1e-9"),
                 "--time-model": _or_weird("xla", "additive"),
@@ -281,7 +283,7 @@ _SOLVE_FLAGS = {"--solver": st.sampled_from(_SOLVERS + ("nope", "", "FIRST-FIT")
                 "--windows": st.none(), "-o": st.sampled_from(
                     ["out.json", "out.csv", "out.txt", "", ".", "/dev/null", "INPUT",
                      "missing/out.json", "out.JSON"])}
-_EVAL_ONLY = ("--solver", "--seed", "--time-limit", "--module", "-o")
+_EVAL_ONLY = ("--solver", "--seed", "--time-limit", "--iterations", "--module", "-o")
 _EXTRACT_FLAGS = {"--module": _WEIRD, "--live-ranges": st.none(), "--strict": st.none(),
                   "--format": _or_weird("json", "csv"),
                   "--default-trip-count": _or_weird("1", "5", "0.5"),
