@@ -1,7 +1,8 @@
 """malloc_muzero: learned memory mapping with the mallocGame and MuZero.
 
 Problem (`problem`, `minimalloc_csv`) -> Hardware (`hardware`) -> simulator
-(`simulator`: seconds of a placement) -> the mallocGame (`game`, `players`) ->
+(`simulator`: seconds of a placement) -> the mallocGame (`game`, `players`;
+`Environment`, jumanji-style) ->
 Placement (`placement`, `placement_io`, `viz`).
 """
 
@@ -24,7 +25,8 @@ from malloc_muzero.viz import plot_memory_map
 # problems (and `malloc-extract`) stay quick to start.
 _LAZY = {"simulate_placement": "malloc_muzero.simulator",
          "simulation_bounds": "malloc_muzero.simulator",
-         "solve": "malloc_muzero.solvers", "solver_names": "malloc_muzero.solvers"}
+         "solve": "malloc_muzero.solvers", "solver_names": "malloc_muzero.solvers",
+         "Environment": "malloc_muzero.environment"}
 
 
 def __getattr__(name: str):
@@ -34,7 +36,7 @@ def __getattr__(name: str):
   raise AttributeError(f"module 'malloc_muzero' has no attribute {name!r}")
 
 __all__ = [
-    "Conflict", "Hardware", "MemoryLevel", "PRESETS", "Placement", "Problem",
+    "Conflict", "Environment", "Hardware", "MemoryLevel", "PRESETS", "Placement", "Problem",
     "ProblemError", "all_slow", "check_placement", "get_hardware",
     "load_minimalloc_csv", "load_placement", "load_placement_csv",
     "load_placement_json", "load_problem", "plot_memory_map",
