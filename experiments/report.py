@@ -207,10 +207,11 @@ def _solve(solver: str, problem, hardware, settings: Settings, workdir: str):
     shutil.rmtree(workdir, ignore_errors=True)  # Train afresh, never resume.
     summary = place_with_agent(problem, hardware, workdir, settings.train_seconds,
                                settings.seed, agent_config(settings.agent), progress=False)
-    detail = f"{summary['games']} games from {summary['game'].label}" + (
-        f"; {summary['taken']}'s placement, no game beat it" if summary["taken"] else
-        "; XLA's placement on the game's grid, no game beat it"
-        if summary.get("from_reference") else "")
+    detail = (f"{summary['games']} games from {summary['game'].label}; "
+              + ("a game beat it" if summary["game_beat_start"] else "no game beat it")
+              + (f"; answer: {summary['taken']}'s placement" if summary["taken"] else
+                 "; answer: xla-msa on the game's problem, off its grid"
+                 if summary.get("from_reference") else ""))
     return summary["time_s"], time.monotonic() - start, detail
   elif solver == "exact":
     from malloc_muzero.solvers.exact import solve_exact

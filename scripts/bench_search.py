@@ -91,9 +91,11 @@ def main() -> None:
       seconds = seconds_per_batch(problem, mode, args.repeats)
       per_move = seconds / (games * problem.num_buffers)
       first.setdefault(mode, per_move)
-      rate = games * problem.num_buffers * simulations / seconds
+      # (A guided game searches only where it departs: no rate to quote.)
+      rate = ("-" if MODES[mode].get("departures") else
+              f"{games * problem.num_buffers * simulations / seconds:,.0f}")
       print(f"{problem.name:<22} {problem.num_buffers:>7,} {mode:<13} {seconds:>8.3f} "
-            f"{games / seconds:>8.2f} {rate:>14,.0f} "
+            f"{games / seconds:>8.2f} {rate:>14} "
             f"{per_move * 1e6:>8.1f} {per_move / first[mode]:>6.2f}x", flush=True)
 
 

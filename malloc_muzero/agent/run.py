@@ -277,7 +277,9 @@ def place_with_agent(problem, hardware, workdir: str, time_budget_s: float, seed
     `StartingGame`; `solution`, the answer as a checked
     `solvers.SegmentedSolution` of `problem`; `time_s`, its simulated time;
     `taken`, the name of XLA's answer when it is the answer (no game beat
-    it off the grid), else None.
+    it off the grid), else None; `best_game_s`, the simulated time of the
+    best game (of the game's problem), and `game_beat_start`, whether it is
+    faster than the start (XLA's answer on the game's grid).
   """
   from malloc_muzero.agent.reference import GAMES, never_slower_than_xla, starting_game
   from malloc_muzero.simulator import simulate_placement
@@ -289,7 +291,11 @@ def place_with_agent(problem, hardware, workdir: str, time_budget_s: float, seed
   answer = checked_segments("mallocMuZero", problem, hardware,
                             game.segments_of(summary["placement"]))
   solution, taken = never_slower_than_xla(problem, hardware, answer)
+  best_game = summary["decoders"][0].placement(summary["trainer"].best[2])
+  best_game_s = simulate_placement(game.problem, hardware, best_game.levels)
   return {**summary, "game": game, "solution": solution, "taken": taken,
+          "best_game_s": best_game_s,
+          "game_beat_start": best_game_s < game.time_s * (1 - 1e-9),
           "time_s": simulate_placement(solution.problem, hardware,
                                        solution.placement.levels)}
 
