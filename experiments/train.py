@@ -107,6 +107,12 @@ _MIN_GAP = flags.DEFINE_integer("min_gap", windows.DEFAULT_MIN_GAP, "with --game
 _PREFETCH_STEPS = flags.DEFINE_integer("prefetch_steps", windows.DEFAULT_PREFETCH_STEPS,
                                        "with --game=windows: steps a prefetch or an eviction "
                                        "is spread over")
+_DEPARTURES = flags.DEFINE_integer(
+    "departures", 0, "0: search at every move; d: each game follows the reference but "
+    "at about d x 1, 2, 4 or 8 moves, where search proposes a departure (the guided "
+    "preset: 1)")
+_CANDIDATES = flags.DEFINE_integer(
+    "num_candidates", 32, "actions per node of the search tree (0: every action)")
 _PERTURB = flags.DEFINE_bool(
     "perturb", False, "half the self-play games each leave one buffer, at a random "
     "turn, in the default memory whatever search says")
@@ -245,7 +251,8 @@ def check_numeric_flags() -> None:
   counts = (("--seed", _SEED.value, 0), ("--games_per_iteration", _GAMES.value, 1),
             ("--num_simulations", _SIMULATIONS.value, 1),
             ("--max_considered", _CONSIDERED.value, 1), ("--num_slots", _NUM_SLOTS.value, 1),
-            ("--min_gap", _MIN_GAP.value, 1), ("--prefetch_steps", _PREFETCH_STEPS.value, 0))
+            ("--min_gap", _MIN_GAP.value, 1), ("--prefetch_steps", _PREFETCH_STEPS.value, 0),
+            ("--departures", _DEPARTURES.value, 0), ("--num_candidates", _CANDIDATES.value, 0))
   checks = tuple((flag, value, f"a whole number in [{low}, 2**31 - 1]",
                   lambda v, low=low: low <= v <= 2**31 - 1) for flag, value, low in counts) + (
       ("--value_scale", _VALUE_SCALE.value, "a finite number > 0",
@@ -327,6 +334,7 @@ def train_config(agent: str):
                   "policy": _POLICY, "dynamics": _DYNAMICS,
                   "heuristic_prior": _HEURISTIC_PRIOR, "reference_bonus": _REFERENCE_BONUS,
                   "leaf_value": _LEAF_VALUE, "value_scale": _VALUE_SCALE,
+                  "departures": _DEPARTURES, "num_candidates": _CANDIDATES,
                   "perturb": _PERTURB}
   given = {field: flag.value for field, flag in search_flags.items() if flag.present}
   config = dataclasses.replace(base, search=dataclasses.replace(base.search, **given))

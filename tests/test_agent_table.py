@@ -17,7 +17,7 @@ from malloc_muzero.agent.run import read_run
 def test_labels_of_the_presets():
   labels = {name: agent_label(dataclasses.asdict(agent_config(name))) for name in AGENTS}
   assert labels == {"muzero": "mallocMuZero, learned model",
-                    "guided": "mallocMuZero, learned model, guided",
+                    "guided": "mallocMuZero, learned model, guided, departing from its best",
                     "rollout": "mallocMuZero, true dynamics + rollouts, guided by its best"}
   with pytest.raises(ProblemError, match="agent preset"):
     agent_config("alphazero")

@@ -70,20 +70,40 @@ def test_out_of_range_flags_are_refused_naming_the_flag(tmp_path, flag, words):
   assert not (tmp_path / "metrics.jsonl").exists()
 
 
-@pytest.fixture
-def train_flags():
-  """experiments.train's flags, parsed with their defaults and restored after."""
-  from absl import flags
-  from absl.testing import flagsaver
+# experiments.train defines its flags on absl's global FLAGS when imported,
+# and absl refuses a flag defined twice: in a test process that already
+# imported another command (experiments.evaluate also defines --hardware),
+# importing it fails. So the in-process checks run in a fresh interpreter.
+_IN_PROCESS = r"""
+import json, sys
+from absl import flags
+import experiments.train as train
+from malloc_muzero import ProblemError
+from malloc_muzero.problem_io import load_problem
 
-  import experiments.train  # noqa: F401  (defines the flags)
-  if not flags.FLAGS.is_parsed():
-    flags.FLAGS(["train"])
-  with flagsaver.flagsaver():
-    yield flags.FLAGS
+flags.FLAGS(["train"])
+answers = []
+for flag, value in json.loads(sys.argv[1]):
+  saved = getattr(flags.FLAGS, flag)
+  setattr(flags.FLAGS, flag, value)
+  try:
+    train.check_numeric_flags()
+    answers.append(None)
+  except ProblemError as error:
+    answers.append(str(error))
+  setattr(flags.FLAGS, flag, saved)
+problem = load_problem(sys.argv[2])
+capacities = [train.hardware_for(problem).levels[1].capacity]
+flags.FLAGS.capacity = 4096
+capacities.append(train.hardware_for(problem).levels[1].capacity)
+print(json.dumps({"answers": answers, "capacities": capacities}))
+try:
+  train.parse_flags(["train", "--capacity=abc"])
+except SystemExit as exit:
+  print("exit", exit.code)
+"""
 
-
-@pytest.mark.parametrize("flag, value, words", [
+NUMERIC_CASES = [
     ("capacity_fraction", -1.0, "--capacity_fraction: expected a fraction in (0, 1]"),
     ("capacity_fraction", float("inf"), "--capacity_fraction: expected a fraction"),
     ("capacity", 2**63, "--capacity: expected a number of bytes in [1, 2**63 - 1]"),
@@ -94,42 +114,35 @@ def train_flags():
     ("seed", 2**64, "--seed: expected a whole number"),
     ("games_per_iteration", 0, "--games_per_iteration: expected a whole number in [1,"),
     ("num_simulations", 0, "--num_simulations: expected a whole number in [1,"),
+    ("departures", -1, "--departures: expected a whole number in [0,"),
     ("value_scale", float("nan"), "--value_scale: expected a finite number > 0"),
     ("hardware", "tpu-v99", "--hardware: expected one of the hardware presets"),
     ("workdir", "/dev/null", "--workdir: expected a directory"),
-])
-def test_numeric_flags_are_checked_in_process(train_flags, flag, value, words):
-  """Issue 17, cases 7 and 9 (and the same for every count and seed, which
-  were tracebacks: --seed=-1, --games_per_iteration=0)."""
-  from experiments.train import check_numeric_flags
-  from malloc_muzero import ProblemError
-
-  setattr(train_flags, flag, value)
-  with pytest.raises(ProblemError) as caught:
-    check_numeric_flags()
-  assert words in str(caught.value) and "\n" not in str(caught.value)
+]
 
 
-def test_train_takes_a_minimalloc_files_capacity(train_flags, tmp_path):
-  """Issue 17, case 8: `--problem=A.65536.csv` trains at 65,536 bytes, as
-  malloc-solve and malloc-eval do; --capacity still wins."""
-  from experiments.train import hardware_for
-  from malloc_muzero.problem_io import load_problem
+def test_flags_checked_in_process(tmp_path):
+  """Issue 17, cases 7, 8 and 9 in the command's own process: every count
+  and seed (which were tracebacks: --seed=-1, --games_per_iteration=0), a
+  MiniMalloc file's capacity (`--problem=A.65536.csv` trains at 65,536
+  bytes, as malloc-solve and malloc-eval do; --capacity still wins), and a
+  malformed flag (one line, exit 2)."""
+  import json
+  import os
+  import subprocess
+  import sys
 
   path = tmp_path / "A.65536.csv"
   path.write_text("id,lower,upper,size\n0,0,4,40960\n1,2,6,40960\n")
-  problem = load_problem(path)
-  assert hardware_for(problem).levels[1].capacity == 65536
-  train_flags.capacity = 4096
-  assert hardware_for(problem).levels[1].capacity == 4096
-
-
-def test_bad_flag_syntax_is_one_line_and_exit_2(train_flags, capsys):
-  from experiments.train import parse_flags
-
-  with pytest.raises(SystemExit) as caught:
-    parse_flags(["train", "--capacity=abc"])
-  assert caught.value.code == 2
-  err = capsys.readouterr().err
-  assert err.startswith("train: error: ") and "--capacity=abc" in err
-  assert len(err.strip().splitlines()) == 1
+  cases = json.dumps([[flag, value] for flag, value, _ in NUMERIC_CASES])
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  done = subprocess.run([sys.executable, "-c", _IN_PROCESS, cases, str(path)],
+                        capture_output=True, text=True, cwd=root, timeout=300)
+  lines = done.stdout.strip().splitlines()
+  result = json.loads(lines[0])
+  for (flag, _, words), answer in zip(NUMERIC_CASES, result["answers"], strict=True):
+    assert answer is not None and words in answer and "\n" not in answer, (flag, answer)
+  assert result["capacities"] == [65536, 4096]
+  assert lines[1] == "exit 2"
+  assert done.stderr.startswith("train: error: ") and "--capacity=abc" in done.stderr
+  assert len(done.stderr.strip().splitlines()) == 1

@@ -68,8 +68,8 @@ def agent_label(train_config: dict) -> str:
   if search.get("reference_bonus"):
     label += ", guided"
   if search.get("departures"):
-    label += ", departing"
-  if train_config.get("follow_best"):
+    label += ", departing from its best" if train_config.get("follow_best") else ", departing"
+  elif train_config.get("follow_best"):
     label += " by its best"
   if search.get("perturb"):
     label += ", perturbed"
