@@ -319,6 +319,9 @@ def test_a_buffer_over_the_longest_schedule_packs_at_once():
   from malloc_muzero import Problem
   from malloc_muzero.solvers.pack import pack
 
+  # Compile pack's numba search first (a fresh clone has no cache, and under
+  # load compiling alone took 8 s): the time below is the packing's.
+  pack(Problem.from_arrays([8], [0], [2]), capacity=16)
   problem = Problem.from_arrays([8, 8], [0, 3], [2**31 - 2, 2**31 - 2])
   began = _time.monotonic()
   offsets = pack(problem, capacity=16, deadline=_time.monotonic() + 5)
