@@ -106,11 +106,12 @@ def play_until(trainer, decoder, reference, deadline: float, seed: int, placemen
   from (`agent.reference.reference_of_actions`)."""
   from malloc_muzero.agent.reference import reference_of_actions
 
-  batch = 0
+  batch, best_s = 0, time_of(placement)
   while batch == 0 or time.monotonic() < deadline:
     played, _, actions = play_with_search(trainer, decoder, reference, seed + batch, params)
-    if time_of(played) < time_of(placement):
-      placement = played
+    played_s = time_of(played)
+    if played_s < best_s:
+      placement, best_s = played, played_s
       if trainer.config.follow_best and reference is not None:
         reference = reference_of_actions(actions, decoder.problem, decoder.config.num_slots,
                                          trainer.network.num_fast_levels)
@@ -148,9 +149,10 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
     A summary: iterations, games, the best return, whether it resumed, the
     trainer and its decoders (one per problem), what it trained on
     (`identity`, as its checkpoint records it); for one problem also the best
-    placement, its time and the bounds. When the search starts from XLA's
-    placement (`reference_bonus`), the best placement is the better of the
-    best game and `xla-msa`'s own, and `from_reference` says which.
+    placement, its time, the best game's time (`best_game_s`) and the
+    bounds. When the search starts from XLA's placement (it uses a
+    reference), the best placement is the better of the best game and
+    `xla-msa`'s own, and `from_reference` says which.
 
   Raises:
     ProblemError: another run holds the workdir, or its checkpoint is of
@@ -244,7 +246,7 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
              "decoders": decoders, "identity": identity}
   if single:
     placement = decoder.placement(trainer.best[2])
-    time_s = simulate_placement(problem, hardware, placement.levels)
+    time_s = best_game_s = simulate_placement(problem, hardware, placement.levels)
     from_reference = False
     if trainer.config.search.uses_reference:
       # The answer is the best of the games and the placements they start
@@ -258,7 +260,7 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
           save_placement_json(os.path.join(workdir, "best_placement.json"), problem,
                               hardware, placement, time_s, bounds)
     summary.update(time_s=time_s, bounds=bounds, placement=placement,
-                   from_reference=from_reference)
+                   from_reference=from_reference, best_game_s=best_game_s)
   return summary
 
 
@@ -277,9 +279,9 @@ def place_with_agent(problem, hardware, workdir: str, time_budget_s: float, seed
     `StartingGame`; `solution`, the answer as a checked
     `solvers.SegmentedSolution` of `problem`; `time_s`, its simulated time;
     `taken`, the name of XLA's answer when it is the answer (no game beat
-    it off the grid), else None; `best_game_s`, the simulated time of the
-    best game (of the game's problem), and `game_beat_start`, whether it is
-    faster than the start (XLA's answer on the game's grid).
+    it off the grid), else None; `game_beat_start`, whether the best game
+    (`train`'s `best_game_s`) is faster than the start (XLA's answer on the
+    game's grid).
   """
   from malloc_muzero.agent.reference import GAMES, never_slower_than_xla, starting_game
   from malloc_muzero.simulator import simulate_placement
@@ -291,11 +293,8 @@ def place_with_agent(problem, hardware, workdir: str, time_budget_s: float, seed
   answer = checked_segments("mallocMuZero", problem, hardware,
                             game.segments_of(summary["placement"]))
   solution, taken = never_slower_than_xla(problem, hardware, answer)
-  best_game = summary["decoders"][0].placement(summary["trainer"].best[2])
-  best_game_s = simulate_placement(game.problem, hardware, best_game.levels)
   return {**summary, "game": game, "solution": solution, "taken": taken,
-          "best_game_s": best_game_s,
-          "game_beat_start": best_game_s < game.time_s * (1 - 1e-9),
+          "game_beat_start": summary["best_game_s"] < game.time_s * (1 - 1e-9),
           "time_s": simulate_placement(solution.problem, hardware,
                                        solution.placement.levels)}
 
