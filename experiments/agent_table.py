@@ -4,7 +4,7 @@
 
 Reads the work directories of `experiments.train` runs (each holds `run.json`,
 `best_placement.json` and `metrics.jsonl`), recompiles each run's catalogue
-program (`--program` of the run; the problem's name) with the hardware and
+program (`--programs` of the run; the problem's name) with the hardware and
 capacity it was trained on, and places it with `xla-msa` and the
 `--baselines` (`--time_limit` seconds each). It prints, per problem, the
 simulated time over all-slow and the share of the slow-fast gap closed by

@@ -4,8 +4,9 @@
         --solvers=random,first-fit,best-fit,xla-msa --hardware=tpu-v4 \\
         --capacity_fraction=0.25 --out=results/
 
-Problems come from `--problems` (a glob of problem JSON, MiniMalloc CSV or
-HLO text files) and/or `--programs` (names of `experiments.programs`, compiled
+Problems come from `--problem_files` (problem JSON, MiniMalloc CSV or HLO
+text files, comma-separated, each a path or a glob; formerly `--problems`,
+which still works) and/or `--programs` (names of `experiments.programs`, compiled
 on this machine and extracted with hlo_tools). The first fast level's capacity
 is `--capacity_fraction` of each problem's peak live bytes (or, with
 `--capacity_fraction=0`, a MiniMalloc file's own capacity).
@@ -36,7 +37,13 @@ from experiments.comparison import (check_solver, gap_closed, grouped_bars, hard
                                     timed_solve)
 from experiments.problem_sources import load_problems
 
-_PROBLEMS = flags.DEFINE_string("problems", "", "glob of problem files")
+# Deprecated spellings of the flags (old -> new): they still work, with a line
+# saying the new name. (`--problems` names a benchmark manifest's problems in
+# the commands that read a manifest.)
+RENAMES = {"--problems": "--problem_files"}
+
+_PROBLEMS = flags.DEFINE_string("problem_files", "", "problem files, comma-separated, "
+                                "each a path or a glob; formerly --problems")
 _PROGRAMS = flags.DEFINE_list("programs", [], "names of experiments.programs")
 _SOLVERS = flags.DEFINE_list("solvers", ["random", "first-fit", "best-fit", "xla-msa"],
                              "solvers to evaluate")
@@ -148,7 +155,7 @@ def main(argv: list[str]) -> None:
   try:
     problems = load_problems(_PROBLEMS.value, _PROGRAMS.value)
     if not problems:
-      raise ProblemError("problems: --problems matching files or --programs names",
+      raise ProblemError("problems: --problem_files matching files or --programs names",
                          "command line")
     rows = evaluate(problems, _SOLVERS.value, _HARDWARE.value, _FRACTION.value,
                     _SEED.value, _TIME_LIMIT.value, progress=sys.stderr.isatty(),
@@ -166,4 +173,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  from experiments.flag_parsing import one_line_flags
+
+  app.run(main, flags_parser=one_line_flags("evaluate", RENAMES))

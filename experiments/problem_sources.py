@@ -20,11 +20,14 @@ def program_problem(name: str):
 
 def load_problems(pattern: str, programs: list[str]):
   """(name, Problem) pairs from files matching `pattern` (problem JSON,
-  MiniMalloc CSV, HLO text) and from catalogue programs."""
+  MiniMalloc CSV, HLO text; comma-separated paths or globs) and from
+  catalogue programs."""
   from malloc_muzero.solve_cli import load_any_problem
 
   problems = []
-  for path in sorted(glob.glob(pattern)) if pattern else []:
+  paths = [path for part in pattern.split(",") if part.strip()
+           for path in sorted(glob.glob(part.strip()))]
+  for path in dict.fromkeys(paths):
     problems.append((os.path.basename(path), load_any_problem(path)))
   for name in programs:
     problems.append((name, program_problem(name)))

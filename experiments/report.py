@@ -58,7 +58,8 @@ _TIME_LIMIT = flags.DEFINE_float("time_limit", 10.0, "seconds per solver and pro
 _TRAIN = flags.DEFINE_float("train_seconds", 60.0,
                             "seconds of mallocMuZero training per problem (0: no agent)")
 _SEED = flags.DEFINE_integer("seed", 0, "seed of the solvers and the agent")
-_PROBLEMS = flags.DEFINE_list("problems", None, "names of manifest problems (default: all)")
+_PROBLEMS = flags.DEFINE_list("problems", None, "comma-separated names of the manifest's "
+                               "problems (default: all)")
 _EXACT_MAX = flags.DEFINE_integer("exact_max_buffers", 2000,
                                   "skip `exact` on problems with more buffers")
 _AGENT_MAX = flags.DEFINE_integer(

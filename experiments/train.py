@@ -1,12 +1,16 @@
 """Train mallocMuZero on one problem, or on a set of problems, until a time budget ends.
 
-    python -m experiments.train --problem=PATH --hardware=tpu-v4 --capacity=BYTES \\
-        --workdir=DIR --time_budget_s=600 --seed=0
-    python -m experiments.train --program=conv_net,mlp_train_step,attention \\
-        --eval_program=transformer_train_step --workdir=DIR --time_budget_s=900
+    python -m experiments.train --problem_files=PATH --hardware=tpu-v4 \\
+        --capacity=BYTES --workdir=DIR --train_seconds=600 --seed=0
+    python -m experiments.train --programs=conv_net,mlp_train_step,attention \\
+        --eval_programs=transformer_train_step --workdir=DIR --train_seconds=900
 
-`--problem` is a problem JSON, MiniMalloc CSV, HLO file or dump directory;
-`--program` names a program of `experiments.programs` instead. The capacity
+`--problem_files` is a problem JSON, MiniMalloc CSV, HLO file or dump directory
+(or several, comma-separated); `--programs` names programs of
+`experiments.programs` instead. The flags' former spellings (`--problem`,
+`--program`, `--eval_problem`, `--eval_program`, `--time_budget_s`) still
+work, with a line saying the new name; a run started under them resumes
+under the new ones (the budget is not part of what a resume checks). The capacity
 is `--capacity` bytes, or `--capacity_fraction` of peak live bytes. Self-play and training split their
 batches over every visible device; a multi-host run passes
 `--coordinator_address`, `--num_processes` and `--process_id` (as
@@ -33,7 +37,7 @@ held-out ones.
 
 Given several problems (comma-separated), it trains one network on the set,
 each problem on its own fast memory, and then plays each problem of the set
-and each held-out one (`--eval_problem`, `--eval_program`) with its search,
+and each held-out one (`--eval_problem_files`, `--eval_programs`) with its search,
 over the trained network and, as a control, over the untrained one
 (`malloc_muzero.agent.generalisation`). It prints the table, and writes it to
 `evaluation.json` and the trained network's placements to `placements/`.
@@ -52,14 +56,23 @@ from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT
 
 from malloc_muzero import windows
 
-_PROBLEM = flags.DEFINE_string("problem", None, "problem file or HLO dump; several, "
-                               "comma-separated, to train on a set")
-_PROGRAM = flags.DEFINE_string("program", None, "a program of experiments.programs; "
-                               "several, comma-separated, to train on a set")
-_EVAL_PROBLEM = flags.DEFINE_string("eval_problem", None, "held-out problem files, "
-                                    "comma-separated, played after training on a set")
-_EVAL_PROGRAM = flags.DEFINE_string("eval_program", None, "held-out programs, "
-                                    "comma-separated, played after training on a set")
+# Deprecated spellings of the flags (old -> new); they still work, with a line
+# on stderr saying the new name.
+RENAMES = {"--time_budget_s": "--train_seconds", "--problem": "--problem_files",
+           "--program": "--programs", "--eval_problem": "--eval_problem_files",
+           "--eval_program": "--eval_programs"}
+
+_PROBLEM = flags.DEFINE_string("problem_files", None, "problem files (JSON, MiniMalloc CSV, "
+                               "HLO text or dump directory), comma-separated; several "
+                               "train on a set; formerly --problem")
+_PROGRAM = flags.DEFINE_string("programs", None, "programs of experiments.programs, "
+                               "comma-separated; several train on a set; formerly --program")
+_EVAL_PROBLEM = flags.DEFINE_string("eval_problem_files", None, "held-out problem files, "
+                                    "comma-separated, played after training on a set; "
+                                    "formerly --eval_problem")
+_EVAL_PROGRAM = flags.DEFINE_string("eval_programs", None, "held-out programs, "
+                                    "comma-separated, played after training on a set; "
+                                    "formerly --eval_program")
 _HARDWARE = flags.DEFINE_string("hardware", "tpu-v4", "hardware preset")
 _TIME_MODEL = flags.DEFINE_enum("time_model", "xla", ["xla", "additive"],
                                 "how placements are timed (malloc_muzero.simulator)")
@@ -67,7 +80,8 @@ _CAPACITY = flags.DEFINE_integer("capacity", None, "bytes of the first fast leve
 _FRACTION = flags.DEFINE_float("capacity_fraction", 0.25,
                                "capacity as a share of peak live bytes")
 _WORKDIR = flags.DEFINE_string("workdir", "train_run", "run directory")
-_BUDGET = flags.DEFINE_float("time_budget_s", 300.0, "training seconds")
+_BUDGET = flags.DEFINE_float("train_seconds", 300.0, "training seconds (a run resumed "
+                             "with more continues it); formerly --time_budget_s")
 _SEED = flags.DEFINE_integer("seed", 0, "seed of everything")
 _AGENT = flags.DEFINE_enum("agent", DEFAULT_AGENT, list(AGENTS),
                            "agent preset (malloc_muzero.agent.presets); the search "
@@ -98,8 +112,8 @@ _GAME = flags.DEFINE_enum(
     "uses (malloc_muzero.windows)")
 _GENERATE = flags.DEFINE_list(
     "generate", None, "MIN,MAX: train on problems drawn afresh each iteration, of MIN "
-    "to MAX instructions (malloc_muzero.generator), instead of --problem/--program; "
-    "--eval_problem/--eval_program are then played after training")
+    "to MAX instructions (malloc_muzero.generator), instead of --problem_files/--programs; "
+    "--eval_problem_files/--eval_programs are then played after training")
 _NUM_SLOTS = flags.DEFINE_integer("num_slots", 128, "with --generate: offset slots of "
                                   "the network's action grid")
 _MIN_GAP = flags.DEFINE_integer("min_gap", windows.DEFAULT_MIN_GAP, "with --game=windows: steps "
@@ -121,7 +135,7 @@ _FOLLOW_BEST = flags.DEFINE_bool(
     "XLA's placement (default: the preset's; the rollout preset does)")
 _GAMES = flags.DEFINE_integer("games_per_iteration", 16, "self-play games per iteration")
 _ITERATIONS = flags.DEFINE_integer("iterations", None, "stop after this many iterations "
-                                   "in all, whatever is left of --time_budget_s")
+                                   "in all, whatever is left of --train_seconds")
 _CHECKPOINT_S = flags.DEFINE_float("checkpoint_every_s", 60.0, "seconds between checkpoints")
 _EXPORT = flags.DEFINE_string(
     "export", None, "after training, write the network's parameters and their "
@@ -200,7 +214,7 @@ def train_generated() -> str:
   from malloc_muzero.generator import ProblemGenerator
 
   if _PROBLEM.value or _PROGRAM.value or _GAME.value not in ("auto", "whole"):
-    raise ProblemError("no --problem, --program or --game other than whole with --generate",
+    raise ProblemError("no --problem_files, --programs or --game other than whole with --generate",
                        "command line", "--generate")
   try:
     low, high = (int(v) for v in _GENERATE.value)
@@ -259,7 +273,7 @@ def check_numeric_flags() -> None:
        lambda v: math.isfinite(v) and v > 0),
       ("--reference_bonus", _REFERENCE_BONUS.value, "a finite number",
        lambda v: v is None or math.isfinite(v)),
-      ("--time_budget_s", _BUDGET.value, "a finite number of seconds >= 0",
+      ("--train_seconds", _BUDGET.value, "a finite number of seconds >= 0",
        lambda v: math.isfinite(v) and v >= 0),
       ("--checkpoint_every_s", _CHECKPOINT_S.value, "a finite number of seconds >= 0",
        lambda v: math.isfinite(v) and v >= 0),
@@ -346,12 +360,12 @@ def train_config(agent: str):
 
 
 def load_problem_flag(paths: str | None, programs: str | None, required: bool = True):
-  """The problems of `--problem` or `--program` (exactly one of them, unless
+  """The problems of `--problem_files` or `--programs` (exactly one of them, unless
   not `required`), each a comma-separated list."""
   from malloc_muzero import ProblemError
   if paths and programs or required and not (paths or programs):
-    raise ProblemError("exactly one of --problem and --program (and of --eval_problem "
-                       "and --eval_program)", "command line")
+    raise ProblemError("exactly one of --problem_files and --programs (and of "
+                       "--eval_problem_files and --eval_programs)", "command line")
   names = _names(paths or programs or "")
   if (paths or programs) and not names:
     raise ProblemError("a comma-separated list of names", "command line",
@@ -367,7 +381,7 @@ def _names(values: str) -> list[str]:
   return [value.strip() for value in values.split(",") if value.strip()]
 
 
-parse_flags = one_line_flags("train")
+parse_flags = one_line_flags("train", RENAMES)
 
 
 if __name__ == "__main__":

@@ -42,10 +42,12 @@ def _parser() -> argparse.ArgumentParser:
 
   parser = Parser(
       prog="malloc-extract",
-      description="Turn optimised HLO into a buffer-assignment problem.")
+      description="Turn optimised HLO into a buffer-assignment problem.",
+      renames={"--output": "--out"})
   parser.add_argument("input", help="HLO text file or XLA dump directory")
-  parser.add_argument("-o", "--output", help="write the problem here "
-                      "(.json, or .csv for MiniMalloc's format)")
+  parser.add_argument("-o", "--out", dest="output", metavar="FILE", help="write the "
+                      "problem here (.json, or .csv for MiniMalloc's format); formerly "
+                      "--output")
   parser.add_argument("--module", help="module to take from a dump directory "
                       "(e.g. jit_train_step)")
   parser.add_argument("--live-ranges", action="store_true",

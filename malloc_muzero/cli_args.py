@@ -13,8 +13,50 @@ class UsageError(Exception):
   """A command-line usage error, reported in one line."""
 
 
+def renamed_flags(prog: str, argv: list[str], renames: dict[str, str]) -> list[str]:
+  """`argv` with each deprecated flag spelling replaced by its new name, and
+  for each one used a line on stderr saying the new name.
+
+  Args:
+    prog: the command's name, for the message.
+    argv: the arguments, without the program name.
+    renames: old spelling -> new one, with their dashes (`{"--output": "--out"}`).
+      An absl flag's single-dash form (`-time_budget_s`) is renamed too.
+  """
+  import sys
+
+  renamed, told = [], set()
+  for index, arg in enumerate(argv):
+    if arg == "--":
+      renamed += argv[index:]
+      break
+    name, equals, value = arg.partition("=")
+    old = "--" + name.lstrip("-") if name.startswith("-") else None
+    if old in renames:
+      if old not in told:
+        told.add(old)
+        print(f"{prog}: {old} is deprecated; use {renames[old]}", file=sys.stderr)
+      arg = renames[old] + equals + value
+    renamed.append(arg)
+  return renamed
+
+
 class Parser(argparse.ArgumentParser):
-  """An argument parser whose usage errors are one line, not usage + error."""
+  """An argument parser whose usage errors are one line, not usage + error,
+  and which takes the deprecated spellings `renames` (old -> new, see
+  `renamed_flags`) of its flags."""
+
+  def __init__(self, *args, renames: dict[str, str] | None = None, **kwargs):
+    super().__init__(*args, **kwargs)
+    self.renames = dict(renames or {})
+
+  def parse_known_args(self, args=None, namespace=None):
+    import sys
+
+    if self.renames:
+      args = renamed_flags(self.prog, list(sys.argv[1:] if args is None else args),
+                           self.renames)
+    return super().parse_known_args(args, namespace)
 
   def error(self, message: str):
     raise UsageError(message)

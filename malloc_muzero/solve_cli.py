@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
   from malloc_muzero.solvers import iterative_solver_names
 
   parser = Parser(prog=_PROG, description="Place a buffer-assignment "
-                  "problem's buffers with a named solver.")
+                  "problem's buffers with a named solver.", renames={"--output": "--out"})
   parser.add_argument("input", help="problem (.json), MiniMalloc CSV (.csv), "
                       "HLO text file or XLA dump directory")
   parser.add_argument("--solver", required=True, help="solver name")
@@ -61,8 +61,9 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument("--checkpoint", metavar="DIR",
                       help="training run directory (for --solver muzero)")
   add_window_arguments(parser)
-  parser.add_argument("-o", "--output", required=True,
-                      help="placement file to write (.json, or .csv for a CSV input)")
+  parser.add_argument("-o", "--out", dest="output", metavar="FILE", required=True,
+                      help="placement file to write (.json, or .csv for a CSV input); "
+                      "formerly --output")
   return parser
 
 

@@ -39,6 +39,9 @@ VARIANTS = {
     "departures": {"search": {"departures": 1}, "follow_best": True},
     "departures_4": {"search": {"departures": 4}, "follow_best": True},
     "all_actions": {"search": {"departures": 0, "num_candidates": 0}, "follow_best": False},
+    # Departures drawn from the network's prior, no tree (num_simulations 0).
+    "sampled": {"search": {"departures": 1, "num_simulations": 0}, "follow_best": True},
+    "sampled_8": {"search": {"departures": 8, "num_simulations": 0}, "follow_best": True},
 }
 
 
@@ -54,7 +57,8 @@ def variant_config(name: str):
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--benchmark", default="benchmark")
-  parser.add_argument("--problems", default="", help="comma-separated manifest names")
+  parser.add_argument("--problems", default="", help="comma-separated names of the "
+                      "manifest's problems (default: all)")
   parser.add_argument("--variants", default="every_move,departures",
                       help=f"comma-separated, among {', '.join(VARIANTS)}")
   parser.add_argument("--time-limit", type=float, default=60.0)

@@ -1,7 +1,7 @@
 """Self-play speed of mallocMuZero: games/s and the cost of one move, by problem size.
 
     python scripts/bench_search.py [--program conv_net] [--repeats 3]
-    python scripts/bench_search.py --problems benchmark/resnet50_inference.json,\\
+    python scripts/bench_search.py --problem-files benchmark/resnet50_inference.json,\\
         benchmark/resnet50_train.json,benchmark/resnet101_train.json --modes learned
 
 At the default training settings (`TrainConfig`, `SearchConfig`), times one
@@ -36,6 +36,7 @@ from malloc_muzero import get_hardware  # noqa: E402
 from malloc_muzero.agent.run import make_trainer  # noqa: E402
 from malloc_muzero.agent.search import self_play  # noqa: E402
 from malloc_muzero.agent.train import TrainConfig  # noqa: E402
+from malloc_muzero.cli_args import renamed_flags  # noqa: E402
 from malloc_muzero.problem_io import load_problem  # noqa: E402
 from scripts.bench_game import best_time  # noqa: E402
 
@@ -64,16 +65,22 @@ def seconds_per_batch(problem, mode: str, repeats: int) -> float:
   return best_time(play, repeats)
 
 
+# Former spellings of the flags (old -> new): they still work, saying the new name.
+RENAMES = {"--problems": "--problem-files"}
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--program", default="conv_net",
-                      help="a program of experiments.programs (without --problems)")
-  parser.add_argument("--problems", default="",
-                      help="comma-separated problem files, smallest first")
+                      help="a program of experiments.programs (without --problem-files)")
+  parser.add_argument("--problem-files", dest="problems", default="", metavar="FILES",
+                      help="comma-separated problem files, smallest first; formerly "
+                      "--problems")
   parser.add_argument("--modes", default=",".join(MODES),
                       help=f"comma-separated, among {', '.join(MODES)}")
   parser.add_argument("--repeats", type=int, default=3)
-  args = parser.parse_args()
+  args = parser.parse_args(renamed_flags(os.path.basename(__file__), sys.argv[1:],
+                                          RENAMES))
 
   problems = ([load_problem(path) for path in args.problems.split(",")] if args.problems
               else [program_problem(args.program)])

@@ -1,6 +1,6 @@
 """Which of XLA's answers the agent starts from, problem by problem.
 
-    python scripts/starting_games.py --benchmark benchmark [--fractions 0.2,0.25,0.3]
+    python scripts/starting_games.py --benchmark benchmark [--capacity-fractions 0.2,0.25,0.3]
 
 For each problem of a benchmark (`experiments.make_benchmark`) and each
 capacity (a share of the problem's peak live bytes, on `tpu-v4` and XLA's time
@@ -23,14 +23,21 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments.benchmark import benchmark_entries  # noqa: E402
 from experiments.comparison import gap_closed, hardware_for  # noqa: E402
 from malloc_muzero import simulation_bounds  # noqa: E402
+from malloc_muzero.cli_args import renamed_flags  # noqa: E402
 from malloc_muzero.agent.reference import starting_candidates  # noqa: E402
 from malloc_muzero.problem_io import load_problem  # noqa: E402
+
+# Former spellings of the flags (old -> new): they still work, saying the new name.
+RENAMES = {"--fractions": "--capacity-fractions"}
+
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--benchmark", default="benchmark")
-  parser.add_argument("--fractions", default="0.2,0.25,0.3")
-  args = parser.parse_args()
+  parser.add_argument("--capacity-fractions", dest="fractions", default="0.2,0.25,0.3",
+                      help="comma-separated shares of peak live bytes; formerly --fractions")
+  args = parser.parse_args(renamed_flags(os.path.basename(__file__), sys.argv[1:],
+                                          RENAMES))
 
   entries = benchmark_entries(args.benchmark)
   for fraction in (float(f) for f in args.fractions.split(",")):

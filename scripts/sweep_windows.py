@@ -1,15 +1,16 @@
 """XLA's heuristic with and without prefetching, over the window gap.
 
     python scripts/sweep_windows.py [--programs conv_net,strassen_matmul,...]
-        [--fractions 0.1,0.3,0.5] [--gaps 8,16,32,64,128] [--prefetch-steps 4]
-        [--exact-gap 64 --exact-seconds 30] [--picker] [--time-model xla|additive]
+        [--capacity-fractions 0.1,0.3,0.5] [--gaps 8,16,32,64,128] [--prefetch-steps 4]
+        [--exact-gap 64 --time-limit 30] [--picker] [--time-model xla|additive]
 
 For each catalogue program and fast-memory capacity (a share of its peak live
 bytes, `tpu-v4`), prints the share of the slow-fast gap that `xla-msa` closes
 on the program as it is, and on the program split into windows
 (`malloc_muzero.windows`) at each `--gaps` value (accesses further apart than
 that many steps go to different windows, with a prefetch or an eviction
-between them). With `--exact-seconds`, CP-SAT (`exact`) also solves the
+between them). With `--time-limit` (seconds; formerly `--exact-seconds`),
+CP-SAT (`exact`) also solves the
 windows at `--exact-gap`: its best placement and the bound it proves. With
 `--picker`, one more column: `xla-msa` on the windows at `--exact-gap` whose
 prefetches start where XLA's prefetch interval picker prefers
@@ -27,10 +28,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments.comparison import gap_closed  # noqa: E402
 from experiments.problem_sources import program_problem  # noqa: E402
 from malloc_muzero import get_hardware, simulate_placement, simulation_bounds  # noqa: E402
+from malloc_muzero.cli_args import renamed_flags  # noqa: E402
 from malloc_muzero.solvers import solve  # noqa: E402
 from malloc_muzero.solvers.exact import solve_exact  # noqa: E402
 from malloc_muzero.prefetch_picker import xla_picker  # noqa: E402
 from malloc_muzero.windows import DEFAULT_PREFETCH_STEPS, split_into_windows  # noqa: E402
+
+
+# Former spellings of the flags (old -> new): they still work, saying the new name.
+RENAMES = {"--fractions": "--capacity-fractions", "--exact-seconds": "--time-limit"}
 
 
 def main() -> None:
@@ -38,14 +44,19 @@ def main() -> None:
   parser.add_argument("--programs",
                       default="conv_net,strassen_matmul,transformer_train_step,attention,"
                       "scan_rnn")
-  parser.add_argument("--fractions", default="0.1,0.3,0.5")
+  parser.add_argument("--capacity-fractions", dest="fractions", default="0.1,0.3,0.5",
+                      help="comma-separated shares of peak live bytes; formerly --fractions")
   parser.add_argument("--gaps", default="8,16,32,64,128")
   parser.add_argument("--prefetch-steps", type=int, default=DEFAULT_PREFETCH_STEPS)
   parser.add_argument("--exact-gap", type=int, default=64)
-  parser.add_argument("--exact-seconds", type=float, default=0.0)
+  parser.add_argument("--time-limit", dest="exact_seconds", type=float, default=0.0,
+                      metavar="SECONDS",
+                      help="seconds of CP-SAT (exact) on the windows at --exact-gap "
+                      "(0: no exact); formerly --exact-seconds")
   parser.add_argument("--time-model", choices=("xla", "additive"), default="xla")
   parser.add_argument("--picker", action="store_true")
-  args = parser.parse_args()
+  args = parser.parse_args(renamed_flags(os.path.basename(__file__), sys.argv[1:],
+                                          RENAMES))
   gaps = [int(g) for g in args.gaps.split(",")]
 
   header = f"{'program':<24} {'capacity':>8} {'xla-msa':>8}" + "".join(

@@ -1,7 +1,7 @@
 """Does choosing when prefetches start open room over XLA? A search, with and without.
 
     python scripts/timing_headroom.py [--programs conv_net,strassen_matmul,...]
-        [--fractions 0.2,0.3] [--cut xla_cut] [--timings 4] [--seconds 30]
+        [--capacity-fractions 0.2,0.3] [--cut xla_cut] [--timings 4] [--time-limit 30]
 
 For each catalogue program, on `tpu-v4` with a fast memory of each share of
 its peak live bytes (XLA's time model), the buffers are cut into windows:
@@ -10,7 +10,7 @@ XLA's own cut (`--cut xla_cut`: the pieces of `xla-msa-prefetch`'s answer,
 windows around uses (`--cut windows`: `split_into_windows`, whose
 prefetches may also start earlier, down to the end of the window before).
 The same search then runs twice on the mallocGame of those windows for
-`--seconds` each: with every prefetch where the cut starts it (1 timing),
+`--time-limit` seconds each: with every prefetch where the cut starts it (1 timing),
 and choosing among `--timings` starts for each (`GameConfig.num_timings`).
 
 The search is a (1 + lambda) evolution over whole games, batched in JAX: it
@@ -48,6 +48,7 @@ from malloc_muzero import game, get_hardware, players, simulation_bounds  # noqa
 from malloc_muzero.agent.reference import play_actions, reference_actions, xla_cut  # noqa: E402
 from malloc_muzero.placement import Placement, check_placement  # noqa: E402
 from malloc_muzero.simulator import simulate_placement  # noqa: E402
+from malloc_muzero.cli_args import renamed_flags  # noqa: E402
 from malloc_muzero.solvers import solve  # noqa: E402
 from malloc_muzero.solvers.chromosome import make_decoder  # noqa: E402
 from malloc_muzero.windows import split_into_windows  # noqa: E402
@@ -101,17 +102,24 @@ def search(decoder, reference: np.ndarray, seconds: float, batch: int, rate: flo
   return best, best_actions, rounds
 
 
+# Former spellings of the flags (old -> new): they still work, saying the new name.
+RENAMES = {"--fractions": "--capacity-fractions", "--seconds": "--time-limit"}
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--programs", default="conv_net,strassen_matmul,transformer_train_step")
-  parser.add_argument("--fractions", default="0.2,0.3")
+  parser.add_argument("--capacity-fractions", dest="fractions", default="0.2,0.3",
+                      help="comma-separated shares of peak live bytes; formerly --fractions")
   parser.add_argument("--cut", choices=("xla_cut", "windows"), default="xla_cut")
   parser.add_argument("--timings", type=int, default=4)
-  parser.add_argument("--seconds", type=float, default=30.0)
+  parser.add_argument("--time-limit", dest="seconds", type=float, default=30.0,
+                      help="seconds of each search; formerly --seconds")
   parser.add_argument("--batch", type=int, default=256)
   parser.add_argument("--rate", type=float, default=0.02)
   parser.add_argument("--seed", type=int, default=0)
-  args = parser.parse_args()
+  args = parser.parse_args(renamed_flags(os.path.basename(__file__), sys.argv[1:],
+                                          RENAMES))
 
   print(f"search: (1 + {args.batch}) evolution from the reference, rate {args.rate}, "
         f"{args.seconds:g} s per column; cut: {args.cut}; share of the slow-fast gap closed")

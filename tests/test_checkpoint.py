@@ -61,6 +61,8 @@ def test_a_different_run_or_a_corrupt_checkpoint_is_refused(tmp_path):
 @pytest.mark.slow
 def test_killed_run_resumes(tmp_path):
   workdir = tmp_path / "run"
+  # Started under the flags' former names (--program, --time_budget_s), it
+  # resumes under the new ones (issue 18).
   command = [sys.executable, "-m", "experiments.train", "--program=scan_rnn",
              f"--workdir={workdir}", "--checkpoint_every_s=0", "--games_per_iteration=4",
              "--num_simulations=4", "--time_budget_s=600"]
@@ -73,7 +75,8 @@ def test_killed_run_resumes(tmp_path):
   process.wait()
   saved = checkpoint.latest_iteration(str(workdir))
   assert saved is not None and saved >= 2
-  resumed = subprocess.run(command[:-1] + ["--time_budget_s=5"], capture_output=True,
+  resumed = subprocess.run([*command[:3], "--programs=scan_rnn", *command[4:-1],
+                            "--train_seconds=5"], capture_output=True,
                            text=True, timeout=600)
   assert resumed.returncode == 0, resumed.stderr
   assert "(resumed)" in resumed.stdout
@@ -207,9 +210,9 @@ def test_twenty_kills_lose_and_repeat_nothing(tmp_path):
   from malloc_muzero.agent import run_files
 
   def command(workdir):
-    return [sys.executable, "-m", "experiments.train", "--program=scan_rnn",
+    return [sys.executable, "-m", "experiments.train", "--programs=scan_rnn",
             f"--workdir={workdir}", "--checkpoint_every_s=0", "--games_per_iteration=4",
-            "--num_simulations=4", "--time_budget_s=100000", "--iterations=12"]
+            "--num_simulations=4", "--train_seconds=100000", "--iterations=12"]
 
   straight = tmp_path / "straight"
   subprocess.run(command(straight), check=True, capture_output=True, timeout=900)

@@ -44,7 +44,7 @@ def test_command_on_files_and_bad_solver(tmp_path):
   _problem(20, 2).save_json(tmp_path / "p.json")
   out = tmp_path / "out"
   result = subprocess.run(
-      [sys.executable, "-m", "experiments.evaluate", f"--problems={tmp_path}/*.json",
+      [sys.executable, "-m", "experiments.evaluate", f"--problem_files={tmp_path}/*.json",
        "--solvers=first-fit,best-fit", f"--out={out}"],
       capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr
@@ -55,3 +55,5 @@ def test_command_on_files_and_bad_solver(tmp_path):
       timeout=300)
   assert result.returncode == 2
   assert "a solver among" in result.stderr and "Traceback" not in result.stderr
+  # The former name of --problem_files still works, saying the new one.
+  assert "evaluate: --problems is deprecated; use --problem_files" in result.stderr

@@ -46,8 +46,8 @@ def test_a_network_plays_a_problem_it_never_saw():
 
 
 def test_the_command_trains_on_a_set_and_plays_a_held_out_program(tmp_path):
-  command = [sys.executable, "-m", "experiments.train", "--program=scan_rnn,mlp_train_step",
-             "--eval_program=remat_mlp", f"--workdir={tmp_path}", "--time_budget_s=0",
+  command = [sys.executable, "-m", "experiments.train", "--programs=scan_rnn,mlp_train_step",
+             "--eval_programs=remat_mlp", f"--workdir={tmp_path}", "--train_seconds=0",
              "--games_per_iteration=4", "--num_simulations=4", "--agent=guided",
              "--capacity_fraction=0.3"]
   result = subprocess.run(command, capture_output=True, text=True, timeout=900)

@@ -27,6 +27,20 @@ def test_csv_in_csv_out(tmp_path, capsys):
   assert list(placement.levels) == [1, 1, 1]
 
 
+def test_out_and_its_former_name_output(tmp_path, capsys):
+  """Issue 18: -o/--out in every command; --output still works, saying so."""
+  problem = Problem.from_arrays(sizes=[1024], starts=[0], ends=[1])
+  source = tmp_path / "p.json"
+  problem.save_json(source)
+  assert main([str(source), "--solver", "first-fit", "--out", str(tmp_path / "a.json")]) == 0
+  assert capsys.readouterr().err == ""
+  assert main([str(source), "--solver", "first-fit", "--output", str(tmp_path / "b.json")]) == 0
+  assert capsys.readouterr().err == "malloc-solve: --output is deprecated; use --out\n"
+  assert (tmp_path / "a.json").exists() and (tmp_path / "b.json").exists()
+  assert main([str(source), "--solver", "first-fit"]) == 2
+  assert "-o/--out" in capsys.readouterr().err
+
+
 def test_hlo_dump_in_json_out(tmp_path, capsys):
   dump_dir = compile_program("scan_rnn").captured.dump_dir
   out = tmp_path / "scan.json"

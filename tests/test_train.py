@@ -56,18 +56,36 @@ def test_short_run_is_finite_valid_and_seeded(dynamics):
 @pytest.mark.parametrize("flag, words", [
     ("--capacity=0", "--capacity: expected a number of bytes"),
     ("--capacity_fraction=nan", "--capacity_fraction: expected a fraction in (0, 1]"),
-    ("--time_budget_s=-5", "--time_budget_s: expected a finite number"),
+    ("--train_seconds=-5", "--train_seconds: expected a finite number"),
 ])
 def test_out_of_range_flags_are_refused_naming_the_flag(tmp_path, flag, words):
   import subprocess
   import sys
 
-  done = subprocess.run([sys.executable, "-m", "experiments.train", "--program=scan_rnn",
+  done = subprocess.run([sys.executable, "-m", "experiments.train", "--programs=scan_rnn",
                          f"--workdir={tmp_path}", flag], capture_output=True, text=True,
                         timeout=300)
   assert done.returncode == 2
   assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1
   assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_former_flag_names_still_work_saying_the_new_ones(tmp_path):
+  """Issue 18: --time_budget_s is --train_seconds, --program --programs (and
+  --problem, --eval_problem, --eval_program likewise); the old spellings
+  still parse, with one line each naming the new flag."""
+  import subprocess
+  import sys
+
+  done = subprocess.run([sys.executable, "-m", "experiments.train", "--program=scan_rnn",
+                         f"--workdir={tmp_path}", "--time_budget_s", "-5"],
+                        capture_output=True, text=True, timeout=300)
+  assert done.returncode == 2
+  assert done.stderr.strip().splitlines() == [
+      "train: --program is deprecated; use --programs",
+      "train: --time_budget_s is deprecated; use --train_seconds",
+      "train: error: command line: --train_seconds: expected a finite number of "
+      "seconds >= 0, found -5.0"], done.stderr
 
 
 # experiments.train defines its flags on absl's global FLAGS when imported,
@@ -107,7 +125,7 @@ NUMERIC_CASES = [
     ("capacity_fraction", -1.0, "--capacity_fraction: expected a fraction in (0, 1]"),
     ("capacity_fraction", float("inf"), "--capacity_fraction: expected a fraction"),
     ("capacity", 2**63, "--capacity: expected a number of bytes in [1, 2**63 - 1]"),
-    ("time_budget_s", float("nan"), "--time_budget_s: expected a finite number"),
+    ("train_seconds", float("nan"), "--train_seconds: expected a finite number"),
     ("checkpoint_every_s", -1.0, "--checkpoint_every_s: expected a finite number"),
     ("iterations", 0, "--iterations: expected a number of iterations >= 1"),
     ("seed", -1, "--seed: expected a whole number in [0, 2**31 - 1]"),
@@ -124,7 +142,7 @@ NUMERIC_CASES = [
 def test_flags_checked_in_process(tmp_path):
   """Issue 17, cases 7, 8 and 9 in the command's own process: every count
   and seed (which were tracebacks: --seed=-1, --games_per_iteration=0), a
-  MiniMalloc file's capacity (`--problem=A.65536.csv` trains at 65,536
+  MiniMalloc file's capacity (`--problem_files=A.65536.csv` trains at 65,536
   bytes, as malloc-solve and malloc-eval do; --capacity still wins), and a
   malformed flag (one line, exit 2)."""
   import json
