@@ -16,10 +16,21 @@ what `compiled.cost_analysis()` reports.
 
 Each access records the bytes an instruction reads from and writes to a buffer,
 from XLA's per-operand and per-output byte counts.
+
+Memory as XLA's buffer assignment uses it: a buffer whose values leave gaps in
+its range (a while loop's or a conditional's) reserves memory only over its
+values' own ranges (`Problem.interval_buffer`), and an operand whose slot XLA
+may give to the user defined where it dies is marked (`Problem.share_operand`,
+by `hlo_tools.sharing`). With both, `Problem.peak_occupied_bytes()` is what
+XLA's assignment occupies at its fullest step. The source records the peak of
+XLA's live-range dump (`xla_peak_live_bytes`, a diagnostic, not the maximum)
+and, when XLA's `*-buffer-assignment.txt` is beside the module or given, the
+largest temporary allocation XLA needs (`xla_temp_bytes`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections import defaultdict
@@ -35,6 +46,7 @@ from hlo_tools.liveness import Liveness, analyze_liveness
 from hlo_tools.module import HloInstruction, HloModule
 from hlo_tools.parser import parse_hlo_file
 from hlo_tools.schedule import DEFAULT_TRIP_COUNT, execution_counts
+from hlo_tools.sharing import operand_shares
 
 
 def load_module(path: str | os.PathLike, module: str | None = None) -> HloModule:
@@ -49,7 +61,8 @@ def load_module(path: str | os.PathLike, module: str | None = None) -> HloModule
 
 
 def module_to_problem(module: HloModule, name: str | None = None,
-                      default_trip_count: float = DEFAULT_TRIP_COUNT, strict: bool = False):
+                      default_trip_count: float = DEFAULT_TRIP_COUNT, strict: bool = False,
+                      xla_assignment: str | os.PathLike | None = None):
   """Extract the buffer-assignment problem of a parsed module.
 
   Args:
@@ -60,6 +73,9 @@ def module_to_problem(module: HloModule, name: str | None = None,
     strict: refuse opcodes that the cost analysis does not price as XLA does
       (`cost.unpriced_opcodes`); otherwise they cost their operand and
       output bytes and no flops, with a `UnpricedOpcodeWarning`.
+    xla_assignment: XLA's `*-buffer-assignment.txt` for this module, whose
+      largest temporary allocation the source records (`xla_temp_bytes`);
+      default: the file XLA's dump puts beside the module's, if there is one.
 
   Raises:
     HloParseError: the module is inconsistent in a way the parser cannot see
@@ -75,8 +91,27 @@ def module_to_problem(module: HloModule, name: str | None = None,
     warnings.warn(UnpricedOpcodeWarning(
         f"{module.filename}: opcodes costed as their operand and output bytes with no "
         f"flops, as for an opcode XLA's cost analysis does not know: {listed}"))
+  if xla_assignment is None:
+    xla_assignment = _beside(module.filename)
   with gc_paused():
-    return _module_to_problem(module, name, default_trip_count)
+    problem = _module_to_problem(module, name, default_trip_count)
+  if xla_assignment is not None:
+    from hlo_tools.xla_reports import largest_temp_allocation, read_buffer_assignment
+    try:
+      temp = largest_temp_allocation(read_buffer_assignment(os.fspath(xla_assignment)))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+      raise HloParseError("a readable XLA buffer-assignment report",
+                          os.fspath(xla_assignment), found=str(error)) from None
+    problem = dataclasses.replace(problem, source={**problem.source, "xla_temp_bytes": temp})
+  return problem
+
+
+def _beside(filename: str) -> str | None:
+  """XLA's buffer-assignment report dumped beside an optimised module."""
+  if not filename.endswith("after_optimizations.txt"):
+    return None
+  path = filename[:-len(".txt")] + "-buffer-assignment.txt"
+  return path if os.path.isfile(path) else None
 
 
 class UnpricedOpcodeWarning(UserWarning):
@@ -104,6 +139,8 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
     for value in buffer.values:
       buffer_of_value[value] = len(buffers)
     buffers.append((buffer, span))
+  last = len(sequence) - 1
+  intervals = [_intervals(buffer, liveness, last) for buffer, _ in buffers]
 
   accesses: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
   for step, x in enumerate(sequence):
@@ -122,13 +159,17 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
                    for v in values}
   time, rows = liveness.peak()
   access_items = sorted(accesses.items())
+  kinds = [_kind(b.values, entry, output_values) for b, _ in buffers]
+  shares = _shares(liveness, buffers, buffer_of_value, kinds, intervals)
+  gaps = [(b, s, e) for b, spans in enumerate(intervals) if len(spans) > 1
+          for s, e in spans]
   return Problem(
       name=name or module.name,
       buffer_names=tuple(b.name for b, _ in buffers),
       sizes=np.array([b.size for b, _ in buffers], np.int64),
       starts=np.array([s for _, (s, _) in buffers], np.int32),
       ends=np.array([min(e, len(sequence) - 1) for _, (_, e) in buffers], np.int32),
-      buffer_kinds=tuple(_kind(b.values, entry, output_values) for b, _ in buffers),
+      buffer_kinds=tuple(kinds),
       instruction_names=tuple(x.name for x in sequence),
       opcodes=tuple(x.opcode for x in sequence),
       flops=np.array([c[0][0] for c in step_costs], np.float64),
@@ -146,7 +187,49 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
               "xla_cost_analysis": {key: float(xla_cost.get(key, 0.0)) for key in (
                   "flops", "transcendentals", "bytes accessed")}},
       buffer_values=tuple(tuple(v.name for v in b.values) for b, _ in buffers),
+      interval_buffer=np.array([g[0] for g in gaps], np.int32),
+      interval_start=np.array([g[1] for g in gaps], np.int32),
+      interval_end=np.array([g[2] for g in gaps], np.int32),
+      share_operand=np.array([s[0] for s in shares], np.int32),
+      share_user=np.array([s[1] for s in shares], np.int32),
+      share_step=np.array([s[2] for s in shares], np.int32),
   )
+
+
+def _intervals(buffer, liveness: Liveness, last: int) -> list[tuple[int, int]]:
+  """The merged ranges of a buffer's values (ends clamped to the last step)."""
+  spans = sorted((s, min(e, last)) for s, e in
+                 (liveness.ranges[v] for v in buffer.values if v in liveness.ranges))
+  merged: list[list[int]] = []
+  for start, end in spans:
+    if merged and start <= merged[-1][1] + 1:
+      merged[-1][1] = max(merged[-1][1], end)
+    else:
+      merged.append([start, end])
+  return [(s, e) for s, e in merged]
+
+
+def _shares(liveness: Liveness, buffers, buffer_of_value, kinds, intervals):
+  """(operand buffer, user buffer, step) of the operand slots XLA may reuse,
+  keeping those whose buffers' intervals meet at that step only."""
+  from malloc_muzero.problem import _intersection
+
+  kind_of = {b.id: kinds[i] for i, (b, _) in enumerate(buffers)}
+  out, seen = [], set()
+  for operand, user in operand_shares(liveness.dataflow, liveness.buffers,
+                                      liveness.ranges, kind_of):
+    a, b = buffer_of_value.get(operand), buffer_of_value.get(user)
+    if a is None or b is None:
+      continue
+    step = liveness.ranges[user][0]
+    sizes = operand.shape.byte_size(), user.shape.byte_size()
+    if (_intersection(intervals[a], intervals[b]) != [(step, step)]
+        or (0, a, step) in seen or (1, b, step) in seen
+        or buffers[b][0].size > buffers[a][0].size or sizes[1] > sizes[0]):
+      continue
+    seen.update({(0, a, step), (1, b, step)})
+    out.append((a, b, step))
+  return out
 
 
 def run_guarded(module: HloModule, x: HloInstruction | None, fn, *args):

@@ -26,8 +26,13 @@ trip count, a conditional branch's share; default 1), and an optional
 ("prefetch" or "eviction" of the buffer's whole size) that come with the
 buffer when it is placed outside the default memory (see `copy_buffer`).
 Version 4 gives a prefetch that may be issued earlier than `start` a fourth
-entry, its earliest start (`copy_earliest`). A
-file is written at the oldest version that holds it.
+entry, its earliest start (`copy_earliest`). Version 5 adds an optional
+`intervals` to a buffer: `[[start, end], ...]`, the steps it reserves memory
+over when its values leave gaps in `[start, end]` (a while loop's or a
+conditional's buffer, see `interval_buffer`), and an optional top-level
+`shares`: `[[operand, user, step], ...]`, buffers that XLA may put at the
+same bytes at one step (an operand's slot taken by its user, see
+`share_operand`). A file is written at the oldest version that holds it.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from malloc_muzero.formatting import format_bytes, format_count
 from malloc_muzero.json_file import JsonReader, dump_json, read_json_file
 
 FORMAT = "malloc_muzero.problem"
-VERSION = 4
+VERSION = 5
 BUFFER_KINDS = ("parameter", "output", "constant", "temporary",
                 "parameter+output")
 
@@ -110,6 +115,28 @@ class Problem:
       "minimalloc", "synthetic") and e.g. "file", "module", "capacity".
     buffer_values: [N] per buffer, the names of the HloValues it merges; `()`
       when unknown.
+    interval_buffer: [I] int32 buffer of each live interval of a buffer whose
+      values leave gaps in its `[start, end]` (default none: every buffer is
+      live over its whole range). Such a buffer keeps one offset but holds
+      its memory only over its intervals, as XLA's buffer assignment does;
+      its intervals are sorted, separated by at least one step, and span
+      exactly `[start, end]`.
+    interval_start: [I] int32 first step of each interval (inclusive).
+    interval_end: [I] int32 last step of each interval (inclusive).
+    share_operand: [S] int32 buffer whose slot, at `share_step`, its user
+      `share_user` may take (default none): XLA's operand-slot reuse
+      (`hlo_tools.sharing`). The two buffers' live intervals meet at that step
+      only, and the user is no larger than the operand, so the pair may take
+      the same bytes there. A buffer is the operand of at most one share and
+      the user of at most one at each step.
+    share_user: [S] int32 the buffer defined at `share_step` that may take
+      the operand's slot.
+    share_step: [S] int32 the step where the operand's last interval ends
+      and the user's first begins.
+
+  The checker (`malloc_muzero.placement.check_placement`) honours shares; the game's
+  legal mask and the solvers do not use them yet, so their placements keep
+  the two buffers of a share apart (valid, but not as tight as XLA's).
   """
   name: str
   buffer_names: tuple[str, ...]
@@ -136,6 +163,12 @@ class Problem:
   copy_start: np.ndarray = ()
   copy_done: np.ndarray = ()
   copy_earliest: np.ndarray = ()
+  interval_buffer: np.ndarray = ()
+  interval_start: np.ndarray = ()
+  interval_end: np.ndarray = ()
+  share_operand: np.ndarray = ()
+  share_user: np.ndarray = ()
+  share_step: np.ndarray = ()
 
   def __post_init__(self):
     self._normalise_fields()
@@ -167,7 +200,7 @@ class Problem:
       self._set("executions", np.ones(len(self.instruction_names)))
     if not len(self.copy_earliest):
       self._set("copy_earliest", self.copy_start)
-    for field in _COPY_FIELDS:
+    for field in _COPY_FIELDS + _INTERVAL_FIELDS + _SHARE_FIELDS:
       if not len(getattr(self, field)):
         self._set(field, np.zeros(0, np.int32))
     for field, dtype in _ARRAY_DTYPES.items():
@@ -177,7 +210,9 @@ class Problem:
     groups = (("buffer_names", _BUFFER_FIELDS, "buffer"),
               ("instruction_names", _INSTRUCTION_FIELDS, "instruction"),
               ("access_buffer", _ACCESS_FIELDS, "access"),
-              ("copy_buffer", _COPY_FIELDS, "copy"))
+              ("copy_buffer", _COPY_FIELDS, "copy"),
+              ("interval_buffer", _INTERVAL_FIELDS, "interval"),
+              ("share_operand", _SHARE_FIELDS, "share"))
     for first, fields, noun in groups:
       count = len(getattr(self, first))
       for field in fields:
@@ -223,6 +258,8 @@ class Problem:
       values = getattr(self, field)
       _check_all(field, values, values >= 0, "a non-negative byte count")
     self._check_copies()
+    self._check_intervals()
+    self._check_shares()
     for index, name in enumerate(self.buffer_kinds):
       if name not in BUFFER_KINDS:
         raise ProblemError(f"one of {', '.join(BUFFER_KINDS)}",
@@ -255,6 +292,70 @@ class Problem:
                (earliest == self.copy_start) | (self.copy_start == self.starts[buffer]),
                "a movable prefetch that starts its buffer", self.starts[buffer],
                "buffer start")
+
+  def _check_intervals(self) -> None:
+    buffer = self.interval_buffer
+    _check_all("interval_buffer", buffer, (buffer >= 0) & (buffer < self.num_buffers),
+               f"a buffer index in [0, {self.num_buffers})")
+    start, end = self.interval_start, self.interval_end
+    _check_all("interval_start", start, start >= self.starts[buffer],
+               "a start at or after its buffer's start", self.starts[buffer], "start")
+    _check_all("interval_end", end, end >= start,
+               "an end at or after its start", start, "start")
+    _check_all("interval_end", end, end <= self.ends[buffer],
+               "an end at or before its buffer's end", self.ends[buffer], "end")
+    same = buffer[1:] == buffer[:-1]
+    first = np.concatenate([[True], ~same]) if len(buffer) else np.zeros(0, bool)
+    last = np.concatenate([~same, [True]]) if len(buffer) else np.zeros(0, bool)
+    _check_all("interval_buffer", buffer, np.concatenate([[True], buffer[1:] >= buffer[:-1]])
+               if len(buffer) else np.zeros(0, bool), "intervals grouped by buffer, in order")
+    gap = np.concatenate([[True], ~same | (start[1:] > end[:-1] + 1)]) if len(buffer) \
+        else np.zeros(0, bool)
+    _check_all("interval_start", start, gap,
+               "a start after the previous interval's end + 1 (intervals sorted, with gaps)")
+    _check_all("interval_start", start, ~first | (start == self.starts[buffer]),
+               "its buffer's start (a buffer's first interval)", self.starts[buffer], "start")
+    _check_all("interval_end", end, ~last | (end == self.ends[buffer]),
+               "its buffer's end (a buffer's last interval)", self.ends[buffer], "end")
+
+  def _check_shares(self) -> None:
+    n = self.num_buffers
+    operand, user, step = self.share_operand, self.share_user, self.share_step
+    _check_all("share_operand", operand, (operand >= 0) & (operand < n),
+               f"a buffer index in [0, {n})")
+    _check_all("share_user", user, (user >= 0) & (user < n), f"a buffer index in [0, {n})")
+    _check_all("share_user", user, user != operand, "a buffer other than its operand")
+    _check_all("share_user", user, self.sizes[user] <= self.sizes[operand],
+               "a buffer no larger than its operand", self.sizes[operand], "operand size")
+    if not len(operand):
+      return
+    reserved = self._reserved()
+    seen: set[tuple[int, int, int]] = set()
+    for index, (a, b, t) in enumerate(zip(operand.tolist(), user.tolist(), step.tolist())):
+      common = _intersection(reserved[a], reserved[b])
+      if common != [(t, t)]:
+        raise ProblemError(
+            "a step where the operand's and the user's live intervals meet, and the "
+            "only one they share", where=f"share_step[{index}]", found=t)
+      for key in ((0, a, t), (1, b, t)):
+        if key in seen:
+          field = ("share_operand", "share_user")[key[0]]
+          raise ProblemError(f"one share per {field[6:]} and step", where=f"{field}[{index}]",
+                             found=key[1])
+        seen.add(key)
+
+  def _reserved(self) -> dict[int, list[tuple[int, int]]]:
+    """Buffer -> its live intervals, for the buffers of shares."""
+    wanted = set(self.share_operand.tolist()) | set(self.share_user.tolist())
+    out = {b: [] for b in wanted}
+    for b, s, e in zip(self.interval_buffer.tolist(), self.interval_start.tolist(),
+                       self.interval_end.tolist()):
+      if b in out:
+        out[b].append((s, e))
+    for b in wanted:
+      if not out[b]:
+        out[b] = [(int(self.starts[b]), int(self.ends[b]))]
+    return out
 
   def _sort_accesses(self) -> None:
     """Sorts accesses by (buffer, instruction), rejecting repeated pairs."""
@@ -364,14 +465,65 @@ class Problem:
       return 0, 0
     times = np.concatenate([self.starts.astype(np.int64), self.ends.astype(np.int64) + 1])
     deltas = np.concatenate([self.sizes, -self.sizes])
-    steps, where = np.unique(times, return_inverse=True)
-    change = np.zeros(len(steps), np.int64)
-    np.add.at(change, where, deltas)  # (in int64: bincount would round big sizes)
-    live = np.cumsum(change)
-    if not len(live) or live.max() <= 0:
+    return _peak(times, deltas)
+
+  def live_intervals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The steps each buffer reserves memory over.
+
+    Returns:
+      (buffer, start, end), each [L] int32, sorted by buffer then start: a
+      buffer's `interval_*` rows where it has some, else its whole
+      `[start, end]`.
+    """
+    has = np.zeros(self.num_buffers, bool)
+    has[self.interval_buffer] = True
+    whole = np.flatnonzero(~has).astype(np.int32)
+    buffer = np.concatenate([whole, self.interval_buffer])
+    start = np.concatenate([self.starts[whole], self.interval_start])
+    end = np.concatenate([self.ends[whole], self.interval_end])
+    order = np.lexsort((start, buffer))
+    return buffer[order], start[order], end[order]
+
+  def occupied_bytes(self) -> np.ndarray:
+    """Bytes occupied at each step by an allocator that uses XLA's rules.
+
+    Each buffer holds its memory over its live intervals only
+    (`live_intervals`), and the two buffers of a share count once at their
+    shared step (the larger operand's bytes). With the intervals and shares
+    `hlo_tools` extracts, this is what XLA's own buffer assignment occupies
+    at each step, but where XLA leaves a permitted share unused.
+
+    Returns:
+      [T] int64.
+    """
+    buffer, start, end = self.live_intervals()
+    delta = np.zeros(self.schedule_length + 1, np.int64)
+    np.add.at(delta, start, self.sizes[buffer])
+    np.add.at(delta, end + 1, -self.sizes[buffer])
+    shared = self.sizes[self.share_user]
+    np.add.at(delta, self.share_step, -shared)
+    np.add.at(delta, self.share_step + 1, shared)
+    return np.cumsum(delta[:-1])
+
+  def peak_occupied_bytes(self) -> tuple[int, int]:
+    """The maximum of `occupied_bytes()`, and the earliest step where it is.
+
+    For a problem extracted from HLO, the bytes XLA's buffer assignment
+    occupies at its fullest step; at most `peak_live_bytes()`, which charges
+    every buffer over its whole range and no share once. In O((N + S) log N).
+
+    Returns:
+      (bytes, step); (0, 0) for an empty schedule.
+    """
+    if not self.schedule_length:
       return 0, 0
-    best = int(np.argmax(live))
-    return int(live[best]), int(steps[best])
+    buffer, start, end = self.live_intervals()
+    shared = self.sizes[self.share_user]
+    times = np.concatenate([start.astype(np.int64), end.astype(np.int64) + 1,
+                            self.share_step.astype(np.int64),
+                            self.share_step.astype(np.int64) + 1])
+    deltas = np.concatenate([self.sizes[buffer], -self.sizes[buffer], -shared, shared])
+    return _peak(times, deltas)
 
   def capacity_for(self, fraction: float) -> int:
     """A fast-memory capacity of `fraction` of the peak live bytes (>= 1 byte)."""
@@ -394,6 +546,7 @@ class Problem:
         f"{len(self.access_buffer):,} accesses",
         f"  peak live:       {format_bytes(peak)} at {where}, buffers over their "
         "whole live ranges",
+        *self._peak_lines(),
         f"  flops:           {format_count(self.total_flops)}",
         f"  transcendentals: {format_count(self.total_transcendentals)}",
         f"  bytes accessed:  {format_bytes(self.total_bytes_accessed)}",
@@ -413,6 +566,30 @@ class Problem:
                    "trip count" + ("; XLA's cost analysis: a loop body once, a "
                                    "conditional its dearest branch)" if xla else ")"))
     return "\n".join(lines)
+
+  def _peak_lines(self) -> list[str]:
+    """The summary's other peak figures: the occupied peak (when it can
+    differ from the peak live bytes) and XLA's own, where the source has them."""
+    lines = []
+    if len(self.share_operand) or len(self.interval_buffer) or self.source.get("kind") == "hlo":
+      occupied, step = self.peak_occupied_bytes()
+      where = f"step {step}" + (f" ({self.instruction_names[step]})"
+                                if self.num_instructions else "")
+      lines.append(
+          f"  peak occupied:   {format_bytes(occupied)} at {where}, buffers over their "
+          f"values' own ranges, {len(self.share_operand):,} shared operand slots counted "
+          "once (what XLA's buffer assignment occupies at its fullest step)")
+    xla_peak = self.source.get("xla_peak_live_bytes")
+    if isinstance(xla_peak, int) and not isinstance(xla_peak, bool):
+      time = self.source.get("xla_peak_time")
+      lines.append(f"  XLA's diagnostic: {format_bytes(xla_peak)}"
+                   + (f" at step {time}" if isinstance(time, int) else "")
+                   + ", the peak in XLA's live-range dump (a biased sweep, not the maximum)")
+    temp = self.source.get("xla_temp_bytes")
+    if isinstance(temp, int) and not isinstance(temp, bool):
+      lines.append(f"  XLA's temp:      {format_bytes(temp)}, its largest temporary "
+                   "allocation (from its buffer assignment)")
+    return lines
 
   def _largest_buffer(self) -> str:
     if not self.num_buffers:
@@ -452,12 +629,18 @@ class Problem:
             self.instruction_names, self.opcodes, self.flops.tolist(),
             self.transcendentals.tolist(), self.bytes_accessed.tolist(),
             self.executions.tolist())]
+    for buffer, start, end in zip(self.interval_buffer.tolist(),
+                                  self.interval_start.tolist(), self.interval_end.tolist()):
+      buffers[buffer].setdefault("intervals", []).append([start, end])
+    shares = [list(row) for row in zip(self.share_operand.tolist(), self.share_user.tolist(),
+                                       self.share_step.tolist())]
     movable = bool((self.copy_earliest != self.copy_start).any())
-    version = (4 if movable else 3 if repeated or len(self.copy_buffer)
-               else 2 if copies else 1)
+    version = (5 if shares or len(self.interval_buffer) else 4 if movable
+               else 3 if repeated or len(self.copy_buffer) else 2 if copies else 1)
     return {"format": FORMAT, "version": version, "name": self.name,
             "source": self.source, "schedule_length": self.schedule_length,
-            "buffers": buffers, "instructions": instructions}
+            "buffers": buffers, "instructions": instructions,
+            **({"shares": shares} if shares else {})}
 
   @classmethod
   def from_json_dict(cls, data, filename: str = "<memory>") -> Problem:
@@ -503,6 +686,8 @@ _INSTRUCTION_FIELDS = ("instruction_names", "opcodes", "flops",
 _ACCESS_FIELDS = ("access_buffer", "access_instruction", "access_bytes_read",
                   "access_bytes_written", "access_bytes_copied")
 _COPY_FIELDS = ("copy_buffer", "copy_kind", "copy_start", "copy_done", "copy_earliest")
+_INTERVAL_FIELDS = ("interval_buffer", "interval_start", "interval_end")
+_SHARE_FIELDS = ("share_operand", "share_user", "share_step")
 # The dtype of each array field.
 _ARRAY_DTYPES = {
     "sizes": np.int64, "starts": np.int32, "ends": np.int32,
@@ -513,7 +698,36 @@ _ARRAY_DTYPES = {
     "access_bytes_copied": np.int64,
     "copy_buffer": np.int32, "copy_kind": np.int32, "copy_start": np.int32,
     "copy_done": np.int32, "copy_earliest": np.int32,
+    "interval_buffer": np.int32, "interval_start": np.int32, "interval_end": np.int32,
+    "share_operand": np.int32, "share_user": np.int32, "share_step": np.int32,
 }
+
+
+def _peak(times: np.ndarray, deltas: np.ndarray) -> tuple[int, int]:
+  """The largest running sum of `deltas` in order of `times`, and the earliest
+  time where it is; (0, 0) if it is never positive."""
+  steps, where = np.unique(times, return_inverse=True)
+  change = np.zeros(len(steps), np.int64)
+  np.add.at(change, where, deltas)  # (in int64: bincount would round big sizes)
+  live = np.cumsum(change)
+  if not len(live) or live.max() <= 0:
+    return 0, 0
+  best = int(np.argmax(live))
+  return int(live[best]), int(steps[best])
+
+
+def _intersection(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
+  """The common steps of two sorted lists of inclusive intervals."""
+  out, i, j = [], 0, 0
+  while i < len(a) and j < len(b):
+    low, high = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+    if low <= high:
+      out.append((low, high))
+    if a[i][1] < b[j][1]:
+      i += 1
+    else:
+      j += 1
+  return out
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -655,19 +869,23 @@ class _JsonReader(JsonReader):
     super().__init__(filename)
     self.access_paths: list[str] = []  # JSON path of each access, in order.
     self.copy_paths: list[str] = []  # JSON path of each copy, in order.
+    self.interval_paths: list[str] = []  # JSON path of each interval, in order.
 
   def rows(self, data: dict, key: str, keys) -> list[dict]:
     return [self.fields(row, f"{key}[{index}]", keys)
             for index, row in enumerate(self.array(data[key], key))]
 
   def problem(self, data) -> Problem:
-    data = self.fields(data, "", _TOP_KEYS)
+    shared = isinstance(data, dict) and "shares" in data
+    data = self.fields(data, "", _TOP_KEYS + ("shares",) * shared)
     if data["format"] != FORMAT:
       self.fail("format", f'"{FORMAT}"', data["format"])
     self.check_version(data["version"])
     self.version = data["version"]
+    if shared and self.version < 5:
+      self.fail("", f"only the fields {', '.join(_TOP_KEYS)} before version 5", "shares")
     buffers = self.optional_rows(data, "buffers", [*_BUFFER_KEYS.values(), "accesses"],
-                                 "copies")
+                                 "copies", "intervals")
     instructions = self.optional_rows(
         data, "instructions",
         [key for key in _INSTRUCTION_KEYS.values() if key != "executions"], "executions")
@@ -679,19 +897,45 @@ class _JsonReader(JsonReader):
     try:
       return Problem(name=data["name"], source=data["source"],
                      schedule_length=data["schedule_length"],
-                     **fields, **self.accesses(buffers), **self.copies(buffers))
+                     **fields, **self.accesses(buffers), **self.copies(buffers),
+                     **self.intervals(buffers), **self.shares(data.get("shares", [])))
     except ProblemError as error:
       raise ProblemError(error.expected, self.filename,
                          self.json_path(error.where), error.found) from None
 
-  def optional_rows(self, data: dict, key: str, keys: list[str], optional: str) -> list[dict]:
+  def optional_rows(self, data: dict, key: str, keys: list[str], optional: str,
+                    newer: str | None = None) -> list[dict]:
     """The rows of `data[key]`, each with `keys` and, from version 3 on,
-    perhaps `optional`."""
+    perhaps `optional` (from version 5, perhaps also `newer`)."""
     if self.version < 3:
       return self.rows(data, key, keys)
+    maybe = [optional] + ([newer] if newer and self.version >= 5 else [])
     return [self.fields(row, f"{key}[{index}]",
-                        keys + [optional] * (isinstance(row, dict) and optional in row))
+                        keys + [k for k in maybe if isinstance(row, dict) and k in row])
             for index, row in enumerate(self.array(data[key], key))]
+
+  def intervals(self, buffers: list[dict]) -> dict:
+    """The interval fields of `Problem`, from each buffer's [start, end] pairs."""
+    rows = []
+    for index, buffer in enumerate(buffers):
+      where = f"buffers[{index}].intervals"
+      for position, interval in enumerate(self.array(buffer.get("intervals", []), where)):
+        if not isinstance(interval, list) or len(interval) != 2:
+          self.fail(f"{where}[{position}]", "[start, end]", interval)
+        self.interval_paths.append(f"{where}[{position}]")
+        rows.append((index, *interval))
+    return {field: [row[column] for row in rows]
+            for column, field in enumerate(_INTERVAL_FIELDS)}
+
+  def shares(self, shares) -> dict:
+    """The share fields of `Problem`, from [operand, user, step] triples."""
+    rows = []
+    for position, share in enumerate(self.array(shares, "shares")):
+      if not isinstance(share, list) or len(share) != 3:
+        self.fail(f"shares[{position}]", "[operand, user, step]", share)
+      rows.append(share)
+    return {field: [row[column] for row in rows]
+            for column, field in enumerate(_SHARE_FIELDS)}
 
   def copies(self, buffers: list[dict]) -> dict:
     """The copy fields of `Problem`, from each buffer's [kind, start, done]
@@ -754,4 +998,9 @@ class _JsonReader(JsonReader):
       return f"{self.access_paths[index]}[{_ACCESS_COLUMNS[field]}]"
     if field in _COPY_FIELDS:
       return f"{self.copy_paths[index]}[{_COPY_FIELDS.index(field) - 1}]"
+    if field in _INTERVAL_FIELDS:
+      column = _INTERVAL_FIELDS.index(field) - 1
+      return self.interval_paths[index] + (f"[{column}]" if column >= 0 else "")
+    if field in _SHARE_FIELDS:
+      return f"shares[{index}][{_SHARE_FIELDS.index(field)}]"
     return where

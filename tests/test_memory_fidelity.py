@@ -1,0 +1,232 @@
+"""Memory as XLA uses it (issue 16): operand-slot shares, live intervals, peaks.
+
+* `Problem` stores shares and intervals, validates them naming the field, and
+  reads and writes them as JSON version 5 (older files unchanged).
+* `peak_occupied_bytes` counts a shared pair once and a buffer over its
+  intervals only; on every catalogue program it equals the bytes XLA's own
+  buffer assignment occupies at its fullest step (XLA's dumps, made on the fly).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+
+import numpy as np
+import pytest
+
+from experiments.programs import PROGRAMS
+from hlo_tools import load_module, module_to_problem, parse_hlo
+from hlo_tools.xla_reports import (largest_temp_allocation, live_range_map,
+                                   occupied_bytes, read_buffer_assignment)
+from malloc_muzero import Problem, ProblemError
+from tests.xla_dumps import compile_program
+
+def shared_fields(**changes) -> dict:
+  """Four buffers over 6 steps.
+
+  a [0, 2] 8 B is the operand whose slot b [2, 4] 8 B takes at step 2; c [1, 3]
+  6 B; d [0, 5] 4 B lives over [0, 0] and [4, 5] only (a loop's buffer).
+  Live bytes (whole ranges): 12 18 26 18 12 4 -> peak 26 at step 2.
+  Occupied: 12 14 14 14 12 4 (d's gap; a and b once at step 2) -> peak 14 at
+  step 1.
+  """
+  fields = dict(sizes=[8, 8, 6, 4], starts=[0, 2, 1, 0], ends=[2, 4, 3, 5],
+                interval_buffer=[3, 3], interval_start=[0, 4], interval_end=[0, 5],
+                share_operand=[0], share_user=[1], share_step=[2])
+  fields.update(changes)
+  return fields
+
+
+def shared(**changes) -> Problem:
+  fields = shared_fields(**changes)
+  sizes, starts, ends = fields.pop("sizes"), fields.pop("starts"), fields.pop("ends")
+  return dataclasses.replace(Problem.from_arrays(sizes, starts, ends, name="shared"),
+                             **fields)
+
+
+# --- the problem -----------------------------------------------------------------
+
+
+def test_occupied_bytes_count_a_share_once_and_gaps_not_at_all():
+  problem = shared()
+  np.testing.assert_array_equal(problem.live_bytes(), [12, 18, 26, 18, 12, 4])
+  np.testing.assert_array_equal(problem.occupied_bytes(), [12, 14, 14, 14, 12, 4])
+  assert problem.peak_live_bytes() == (26, 2)
+  assert problem.peak_occupied_bytes() == (14, 1)
+  buffer, start, end = problem.live_intervals()
+  assert list(zip(buffer.tolist(), start.tolist(), end.tolist())) == [
+      (0, 0, 2), (1, 2, 4), (2, 1, 3), (3, 0, 0), (3, 4, 5)]
+
+
+def test_without_shares_or_intervals_the_peaks_agree():
+  problem = Problem.from_arrays([8, 8, 4], [0, 2, 1], [2, 4, 3])
+  assert problem.peak_occupied_bytes() == problem.peak_live_bytes() == (20, 2)
+  assert not len(problem.share_operand) and not len(problem.interval_buffer)
+
+
+def test_json_round_trip_at_version_5_and_older_files_unchanged(tmp_path):
+  problem = shared()
+  data = problem.to_json_dict()
+  assert data["version"] == 5
+  assert data["shares"] == [[0, 1, 2]]
+  assert data["buffers"][3]["intervals"] == [[0, 0], [4, 5]]
+  path = tmp_path / "p.json"
+  problem.save_json(path)
+  again = Problem.load_json(path)
+  for field in ("share_operand", "share_user", "share_step", "interval_buffer",
+                "interval_start", "interval_end"):
+    np.testing.assert_array_equal(getattr(again, field), getattr(problem, field))
+  assert again.peak_occupied_bytes() == (14, 1)
+  # A problem without them stays at the oldest version that holds it.
+  plain = Problem.from_arrays([8, 8], [0, 2], [2, 4])
+  plain_data = plain.to_json_dict()
+  assert plain_data["version"] == 1 and "shares" not in plain_data
+  assert "intervals" not in plain_data["buffers"][0]
+  assert Problem.from_json_dict(plain_data).peak_occupied_bytes() == plain.peak_live_bytes()
+
+
+@pytest.mark.parametrize("changes, where, words", [
+    (dict(share_operand=[7]), "share_operand[0]", "a buffer index in [0, 4)"),
+    (dict(share_user=[0]), "share_user[0]", "a buffer other than its operand"),
+    (dict(share_step=[3]), "share_step[0]", "only one they share"),
+    (dict(share_operand=[2], share_user=[1], share_step=[2]), "share_user[0]",
+     "no larger than its operand"),
+    (dict(share_operand=[0, 0], share_user=[1, 1], share_step=[2, 2]), "share_operand[1]",
+     "one share per operand and step"),
+    (dict(share_step=[2, 2]), "share_step", "one per share"),
+    (dict(interval_start=[0, 1]), "interval_start[1]", "after the previous interval"),
+    (dict(interval_end=[0, 4]), "interval_end[1]", "its buffer's end"),
+    (dict(interval_start=[1, 4], interval_end=[1, 5]), "interval_start[0]",
+     "its buffer's start"),
+    (dict(interval_buffer=[3, 9]), "interval_buffer[1]", "a buffer index in [0, 4)"),
+])
+def test_bad_shares_and_intervals_name_the_field(changes, where, words):
+  with pytest.raises(ProblemError) as info:
+    shared(**changes)
+  assert where in str(info.value) and words in str(info.value)
+
+
+@pytest.mark.parametrize("mutate, where, words", [
+    (lambda d: d["shares"][0].__setitem__(2, 3), "shares[0][2]", "only one they share"),
+    (lambda d: d["shares"].__setitem__(0, [0, 1]), "shares[0]", "[operand, user, step]"),
+    (lambda d: d["buffers"][3]["intervals"].__setitem__(1, [4]), "buffers[3].intervals[1]",
+     "[start, end]"),
+    (lambda d: d["buffers"][3]["intervals"][1].__setitem__(0, 1), "buffers[3].intervals[1][0]",
+     "after the previous interval"),
+    (lambda d: (d.pop("shares"), d.__setitem__("version", 4)), "buffers[3]",
+     "only the fields"),
+])
+def test_bad_json_names_the_json_path(mutate, where, words):
+  data = shared().to_json_dict()
+  mutate(data)
+  with pytest.raises(ProblemError) as info:
+    Problem.from_json_dict(data, "p.json")
+  text = str(info.value)
+  assert "p.json" in text and where in text and words in text, text
+
+
+def test_shares_before_version_5_are_refused():
+  data = shared().to_json_dict()
+  for buffer in data["buffers"]:
+    buffer.pop("intervals", None)
+  data["version"] = 4
+  with pytest.raises(ProblemError, match="before version 5"):
+    Problem.from_json_dict(data, "p.json")
+
+
+def test_summary_prints_the_three_peaks():
+  problem = shared()
+  problem = dataclasses.replace(problem, source={
+      "kind": "hlo", "xla_peak_live_bytes": 20, "xla_peak_time": 1, "xla_temp_bytes": 12})
+  text = problem.summary()
+  assert "peak live:       26 B at step 2" in text
+  assert "peak occupied:   14 B at step 1" in text and "1 shared operand slots" in text
+  assert "XLA's diagnostic: 20 B at step 1" in text and "not the maximum" in text
+  assert "XLA's temp:      12 B" in text
+  assert "peak occupied" not in Problem.from_arrays([1], [0], [0]).summary()
+
+
+# --- extraction ------------------------------------------------------------------
+
+ELEMENTWISE = """\
+HloModule m, is_scheduled=true
+
+ENTRY %main (p: f32[16], q: f32[16]) -> f32[4] {
+  %p = f32[16]{0} parameter(0)
+  %q = f32[16]{0} parameter(1)
+  %a = f32[16]{0} add(%p, %q)
+  %b = f32[16]{0} exponential(%a)
+  %c = f32[16]{0} copy(%b)
+  %d = f32[4,4]{1,0} reshape(%c)
+  %e = f32[4]{0} reduce(%d, %z), dimensions={1}, to_apply=%sum
+  ROOT %f = f32[4]{0} negate(%e)
+}
+"""
+
+
+def _extract(text: str) -> Problem:
+  return module_to_problem(parse_hlo(text.replace(
+      "ENTRY", "%sum (x: f32[], y: f32[]) -> f32[] {\n  %x = f32[] parameter(0)\n"
+      "  %y = f32[] parameter(1)\n  ROOT %s = f32[] add(%x, %y)\n}\n\nENTRY").replace(
+          "  %e = ", "  %z = f32[] constant(0)\n  %e = ")))
+
+
+def test_an_elementwise_user_takes_its_dying_operands_slot():
+  problem = _extract(ELEMENTWISE)
+  names = problem.buffer_names
+  pairs = [(names[a], names[b], int(t)) for a, b, t in zip(
+      problem.share_operand, problem.share_user, problem.share_step)]
+  step = problem.instruction_names.index
+  # exp(a) may take a's slot (the heap simulator: two temporaries), and the
+  # output negate(e) e's (reusing an allocation: a temporary in the output's).
+  # Not: the add (its operands are read-only parameters), the copy, the
+  # reshape (another shape), the reduce (not elementwise).
+  assert pairs == [("a{}", "b{}", step("b")), ("e{}", "f{}", step("f"))]
+
+
+# --- against XLA's own buffer assignment ------------------------------------------
+
+NAMES = sorted(PROGRAMS)
+
+
+def _reports(name):
+  compiled = compile_program(name)
+  directory = compiled.captured.dump_dir
+  path, = glob.glob(os.path.join(directory, "*after_optimizations.txt"))
+  assignment, = glob.glob(os.path.join(directory,
+                                       "*after_optimizations-buffer-assignment.txt"))
+  return compiled, module_to_problem(load_module(path)), read_buffer_assignment(assignment)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_peak_occupied_is_what_xla_assignment_occupies(name):
+  compiled, problem, allocations = _reports(name)
+  xla, _ = occupied_bytes(allocations, live_range_map(compiled.live_range))
+  assert problem.peak_occupied_bytes()[0] == xla
+  assert problem.peak_occupied_bytes()[0] <= problem.peak_live_bytes()[0]
+  assert problem.source["xla_temp_bytes"] == largest_temp_allocation(allocations)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_slot_xla_shares_is_marked(name):
+  """Where XLA's assignment puts a user at its dying operand's bytes, the
+  problem marks the pair, or the same user with another operand of the same
+  size dying there (XLA and the marks may pick different ones of several)."""
+  compiled, problem, allocations = _reports(name)
+  ranges = live_range_map(compiled.live_range)
+  buffer = {v: i for i, values in enumerate(problem.buffer_values) for v in values}
+  marks = {(int(b), int(t)): int(a) for a, b, t in zip(
+      problem.share_operand, problem.share_user, problem.share_step)}
+  for allocation in allocations:
+    values = [v for v in allocation.values if v[0] in ranges and v[2]]
+    for first, low, size in values:
+      for second, low2, size2 in values:
+        a, b = buffer.get(first), buffer.get(second)
+        if a is None or b is None or a == b:
+          continue
+        step = ranges[second][0]
+        if ranges[first][1] == step and low < low2 + size2 and low2 < low + size:
+          assert (b, step) in marks, (first, second)
+          assert problem.sizes[marks[(b, step)]] == problem.sizes[a], (first, second)
