@@ -13,6 +13,16 @@ a byte offset. It is valid on a `Hardware` when
   `[offset, offset + size)` share a byte). Zero-size buffers occupy no bytes
   and never overlap anything (the per-buffer rules above still apply to
   them: a level that exists, an aligned offset within the capacity).
+  The two buffers of a share (`Problem.share_operand`, `share_user`,
+  `share_step`: an operand whose slot XLA may give to its user) may overlap
+  at their shared step, where the operand's range ends and the user's
+  begins; at any other step, or with any other buffer, the rule holds. A
+  share whose buffers' whole ranges meet at more than that step (a buffer of
+  several values, live over intervals with gaps) is not honoured: the checker
+  charges every buffer over its whole range.
+
+The game's legal mask and the solvers do not use shares yet: their placements
+keep the two buffers of a share apart, which the checker accepts too.
 
 `check_placement` decides this exactly, independently of any game or solver, in
 O(N log N) plus the number of buffers alive at once per insertion.
@@ -185,10 +195,50 @@ def check_placement(problem: Problem, hardware,
     conflict = _buffer_conflict(describe, int(index))
     if conflict is not None:
       return conflict
-  pair = _first_overlap(problem, placement)
+  shares = honoured_shares(problem)
+  starts = problem.starts
+  if len(shares):
+    # A user is swept from the step after its shared step; at that step it is
+    # checked against everything live then but its operand.
+    starts = starts.copy()
+    starts[shares[:, 1]] = shares[:, 2] + 1
+  pair = _first_overlap(problem, placement, starts)
+  if pair is None and len(shares):
+    pair = _first_share_overlap(problem, placement, shares)
   if pair is None:
     return None
   return Conflict("overlap", pair, describe.overlap(*pair))
+
+
+def honoured_shares(problem: Problem) -> np.ndarray:
+  """The shares the checker honours: those whose operand's whole range ends
+  at the shared step and whose user's begins there.
+
+  Returns:
+    [S', 3] int64 rows (operand, user, step).
+  """
+  operand, user, step = problem.share_operand, problem.share_user, problem.share_step
+  keep = (problem.ends[operand] == step) & (problem.starts[user] == step)
+  return np.stack([operand[keep], user[keep], step[keep]], axis=1).astype(np.int64)
+
+
+def _first_share_overlap(problem: Problem, placement: Placement,
+                         shares: np.ndarray) -> tuple[int, int] | None:
+  """The first overlap of a share's user, at its shared step, with a buffer
+  other than its operand, by (step, user); None if there is none."""
+  levels, offsets, sizes = placement.levels, placement.offsets, problem.sizes
+  indices = np.arange(problem.num_buffers)
+  for operand, user, step in sorted(shares.tolist(), key=lambda r: (r[2], r[1])):
+    if levels[user] <= 0 or sizes[user] <= 0:
+      continue
+    low, high = offsets[user], offsets[user] + sizes[user]
+    hit = ((levels == levels[user]) & (sizes > 0) & (indices != user) & (indices != operand)
+           & (problem.starts <= step) & (problem.ends >= step)
+           & (offsets < high) & (offsets + sizes > low))
+    if hit.any():
+      other = int(np.flatnonzero(hit)[0])
+      return (other, user) if other < user else (user, other)
+  return None
 
 
 def _suspects(problem: Problem, hardware, placement: Placement) -> np.ndarray:
@@ -247,9 +297,10 @@ def _buffer_conflict(describe: _Describer, index: int) -> Conflict | None:
   return None
 
 
-def _first_overlap(problem: Problem,
-                   placement: Placement) -> tuple[int, int] | None:
-  """The first overlapping pair in sweep order, with valid per-buffer rules.
+def _first_overlap(problem: Problem, placement: Placement,
+                   starts: np.ndarray) -> tuple[int, int] | None:
+  """The first overlapping pair in sweep order, with valid per-buffer rules,
+  each buffer live over `[starts, problem.ends]` (none where start > end).
 
   Buffers are visited by (start, index). Those alive at the visited buffer's
   start (started no later in sweep order, ending at or after it) share that
@@ -257,10 +308,11 @@ def _first_overlap(problem: Problem,
   disjoint: each level keeps them sorted by offset, and an overlap query is a
   bisection plus a walk over the overlapping neighbours.
   """
-  placed = np.flatnonzero((placement.levels > 0) & (problem.sizes > 0))
-  order = placed[np.argsort(problem.starts[placed], kind="stable")].tolist()
+  placed = np.flatnonzero((placement.levels > 0) & (problem.sizes > 0)
+                         & (starts <= problem.ends))
+  order = placed[np.argsort(starts[placed], kind="stable")].tolist()
   levels, offsets = placement.levels.tolist(), placement.offsets.tolist()
-  sizes, starts = problem.sizes.tolist(), problem.starts.tolist()
+  sizes, starts = problem.sizes.tolist(), starts.tolist()
   ends = problem.ends.tolist()
   rank = {buffer: position for position, buffer in enumerate(order)}
   active: dict[int, tuple[list[int], list[int]]] = {}  # level -> offsets, ids

@@ -5,6 +5,8 @@
 * `peak_occupied_bytes` counts a shared pair once and a buffer over its
   intervals only; on every catalogue program it equals the bytes XLA's own
   buffer assignment occupies at its fullest step (XLA's dumps, made on the fly).
+* The checker lets a share's buffers take the same bytes at the shared step,
+  and nowhere else.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from hlo_tools import load_module, module_to_problem, parse_hlo
 from hlo_tools.xla_reports import (largest_temp_allocation, live_range_map,
                                    occupied_bytes, read_buffer_assignment)
 from malloc_muzero import Problem, ProblemError
+from malloc_muzero.hardware import Hardware, MemoryLevel
+from malloc_muzero.placement import Placement, check_placement
 from tests.xla_dumps import compile_program
+
+HARDWARE = Hardware(
+    name="toy", levels=(MemoryLevel("slow", None, 1, 1.0), MemoryLevel("fast", 64, 1, 10.0)),
+    peak_flops=1.0, peak_transcendentals=1.0, copy_bandwidth=1.0)
+
 
 def shared_fields(**changes) -> dict:
   """Four buffers over 6 steps.
@@ -146,6 +155,61 @@ def test_summary_prints_the_three_peaks():
   assert "XLA's diagnostic: 20 B at step 1" in text and "not the maximum" in text
   assert "XLA's temp:      12 B" in text
   assert "peak occupied" not in Problem.from_arrays([1], [0], [0]).summary()
+
+
+# --- the checker -----------------------------------------------------------------
+
+
+def _placement(offsets) -> Placement:
+  return Placement(levels=np.array([0 if o < 0 else 1 for o in offsets], np.int32),
+                   offsets=np.array(offsets, np.int64))
+
+
+def test_a_share_may_take_its_operands_bytes_at_the_shared_step():
+  problem = shared()
+  # a and b at the same bytes: they meet at step 2 only, where b takes a's slot.
+  assert check_placement(problem, HARDWARE, _placement([0, 0, 8, 16])) is None
+  # b half over a's bytes: still only at step 2.
+  assert check_placement(problem, HARDWARE, _placement([0, 4, 12, 20])) is None
+  # Without the share the same placement overlaps.
+  plain = shared(share_operand=[], share_user=[], share_step=[])
+  conflict = check_placement(plain, HARDWARE, _placement([0, 0, 8, 16]))
+  assert conflict is not None and conflict.buffers == (0, 1)
+
+
+def test_overlaps_other_than_the_share_are_refused():
+  problem = shared()
+  # b at a's bytes, but also over c's at steps 2-3.
+  conflict = check_placement(problem, HARDWARE, _placement([0, 4, 8, 16]))
+  assert conflict is not None and conflict.kind == "overlap"
+  assert set(conflict.buffers) == {1, 2}
+  # c over a's bytes at steps 1-2: c is no party to the share.
+  conflict = check_placement(problem, HARDWARE, _placement([0, 0, 4, 16]))
+  assert conflict is not None and set(conflict.buffers) == {0, 2}
+  # d (the checker charges its whole range) over the pair's bytes.
+  conflict = check_placement(problem, HARDWARE, _placement([0, 0, 8, 4]))
+  assert conflict is not None and 3 in conflict.buffers
+
+
+def test_a_third_buffer_at_the_users_bytes_at_the_shared_step_is_refused():
+  # a [0, 2] -> b [2, 4] at step 2; e [1, 2] ends there too, at b's upper bytes.
+  problem = dataclasses.replace(Problem.from_arrays([8, 8, 4], [0, 2, 1], [2, 4, 2]),
+                                share_operand=[0], share_user=[1], share_step=[2])
+  assert check_placement(problem, HARDWARE, _placement([0, 0, 8])) is None
+  conflict = check_placement(problem, HARDWARE, _placement([0, 4, 8]))
+  assert conflict is not None and conflict.buffers == (1, 2)
+  assert "steps [2, 2]" in conflict.message
+
+
+def test_a_share_whose_whole_ranges_meet_elsewhere_is_not_honoured():
+  # The user's buffer starts before the shared step (a value of it lives
+  # earlier, [0, 0], a gap, then [2, 4]): the checker charges its whole range.
+  problem = shared(sizes=[8, 8, 6, 4], starts=[1, 0, 1, 0], ends=[2, 4, 3, 5],
+                   interval_buffer=[1, 1, 3, 3], interval_start=[0, 2, 0, 4],
+                   interval_end=[0, 4, 0, 5])
+  assert problem.peak_occupied_bytes()[0] < problem.peak_live_bytes()[0]
+  conflict = check_placement(problem, HARDWARE, _placement([0, 0, 8, 16]))
+  assert conflict is not None and set(conflict.buffers) == {0, 1}
 
 
 # --- extraction ------------------------------------------------------------------
