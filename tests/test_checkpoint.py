@@ -75,9 +75,12 @@ def test_killed_run_resumes(tmp_path):
   process.wait()
   saved = checkpoint.latest_iteration(str(workdir))
   assert saved is not None and saved >= 2
+  # A resumed run spends what is left of its budget (the seconds before the
+  # kill count, compilation included), so it gets a large one and stops after
+  # one more iteration.
   resumed = subprocess.run([*command[:3], "--programs=scan_rnn", *command[4:-1],
-                            "--train_seconds=5"], capture_output=True,
-                           text=True, timeout=600)
+                            "--train_seconds=600", f"--iterations={saved + 1}"],
+                           capture_output=True, text=True, timeout=600)
   assert resumed.returncode == 0, resumed.stderr
   assert "(resumed)" in resumed.stdout
   assert checkpoint.latest_iteration(str(workdir)) > saved
