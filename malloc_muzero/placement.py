@@ -8,21 +8,20 @@ a byte offset. It is valid on a `Hardware` when
 * a buffer in level 0 has offset -1, a buffer in a fast level an offset >= 0
   that is a multiple of the level's alignment and with `offset + size` at most
   the level's capacity (when it has one);
-* no two buffers of one fast level overlap both in time (their inclusive live
-  ranges `[start, end]` share a step) and in address (their byte ranges
-  `[offset, offset + size)` share a byte). Zero-size buffers occupy no bytes
-  and never overlap anything (the per-buffer rules above still apply to
-  them: a level that exists, an aligned offset within the capacity).
-  The two buffers of a share (`Problem.share_operand`, `share_user`,
-  `share_step`: an operand whose slot XLA may give to its user) may overlap
-  at their shared step, where the operand's range ends and the user's
-  begins; at any other step, or with any other buffer, the rule holds. A
-  share whose buffers' whole ranges meet at more than that step (a buffer of
-  several values, live over intervals with gaps) is not honoured: the checker
-  charges every buffer over its whole range.
+* no two buffers of one fast level overlap both in time (their live
+  intervals share a step: a buffer's inclusive `[start, end]`, or its
+  `Problem.interval_*` rows when its values leave gaps, as XLA's do) and in
+  address (their byte ranges `[offset, offset + size)` share a byte).
+  Zero-size buffers occupy no bytes and never overlap anything (the
+  per-buffer rules above still apply to them: a level that exists, an
+  aligned offset within the capacity). The two buffers of a share
+  (`Problem.share_operand`, `share_user`, `share_step`: an operand whose slot
+  XLA may give to its user) may overlap at their shared step; at any other
+  step, or with any other buffer, the rule holds.
 
-The game's legal mask and the solvers do not use shares yet: their placements
-keep the two buffers of a share apart, which the checker accepts too.
+The game's legal mask and the solvers use neither intervals nor shares yet:
+their placements keep buffers apart over whole ranges, which the checker
+accepts too.
 
 `check_placement` decides this exactly, independently of any game or solver, in
 O(N log N) plus the number of buffers alive at once per insertion.
@@ -31,13 +30,14 @@ O(N log N) plus the number of buffers alive at once per insertion.
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import heapq
 
 import numpy as np
 
 from malloc_muzero.errors import ProblemError
-from malloc_muzero.problem import Problem
+from malloc_muzero.problem import Problem, _intersection
 
 CONFLICT_KINDS = ("level", "offset", "alignment", "capacity", "overlap")
 _MAX_BYTES = np.iinfo(np.int64).max
@@ -195,50 +195,41 @@ def check_placement(problem: Problem, hardware,
     conflict = _buffer_conflict(describe, int(index))
     if conflict is not None:
       return conflict
-  shares = honoured_shares(problem)
-  starts = problem.starts
-  if len(shares):
-    # A user is swept from the step after its shared step; at that step it is
-    # checked against everything live then but its operand.
-    starts = starts.copy()
-    starts[shares[:, 1]] = shares[:, 2] + 1
-  pair = _first_overlap(problem, placement, starts)
-  if pair is None and len(shares):
-    pair = _first_share_overlap(problem, placement, shares)
+  pair = _first_overlap(problem, placement)
   if pair is None:
     return None
   return Conflict("overlap", pair, describe.overlap(*pair))
 
 
-def honoured_shares(problem: Problem) -> np.ndarray:
-  """The shares the checker honours: those whose operand's whole range ends
-  at the shared step and whose user's begins there.
-
-  Returns:
-    [S', 3] int64 rows (operand, user, step).
-  """
-  operand, user, step = problem.share_operand, problem.share_user, problem.share_step
-  keep = (problem.ends[operand] == step) & (problem.starts[user] == step)
-  return np.stack([operand[keep], user[keep], step[keep]], axis=1).astype(np.int64)
-
-
-def _first_share_overlap(problem: Problem, placement: Placement,
-                         shares: np.ndarray) -> tuple[int, int] | None:
-  """The first overlap of a share's user, at its shared step, with a buffer
-  other than its operand, by (step, user); None if there is none."""
-  levels, offsets, sizes = placement.levels, placement.offsets, problem.sizes
-  indices = np.arange(problem.num_buffers)
-  for operand, user, step in sorted(shares.tolist(), key=lambda r: (r[2], r[1])):
-    if levels[user] <= 0 or sizes[user] <= 0:
-      continue
-    low, high = offsets[user], offsets[user] + sizes[user]
-    hit = ((levels == levels[user]) & (sizes > 0) & (indices != user) & (indices != operand)
-           & (problem.starts <= step) & (problem.ends >= step)
-           & (offsets < high) & (offsets + sizes > low))
-    if hit.any():
-      other = int(np.flatnonzero(hit)[0])
-      return (other, user) if other < user else (user, other)
-  return None
+def _first_overlap(problem: Problem, placement: Placement) -> tuple[int, int] | None:
+  """The first overlapping pair: over the buffers' live intervals, the two
+  buffers of a share excepted at their shared step."""
+  buffer, live_start, live_end = problem.live_intervals()
+  start, end = live_start.copy(), live_end.copy()
+  # At a shared step, one buffer of each share leaves the sweep (its interval
+  # shrinks by that step) and is checked there on its own, its partners
+  # excepted.
+  partners: dict[tuple[int, int], set[int]] = {}
+  shares = list(zip(problem.share_operand.tolist(), problem.share_user.tolist(),
+                    problem.share_step.tolist()))
+  for a, b, t in shares:
+    partners.setdefault((t, a), set()).add(b)
+    partners.setdefault((t, b), set()).add(a)
+  apart: set[tuple[int, int]] = set()  # (step, buffer) checked on its own.
+  first = np.searchsorted(buffer, np.arange(problem.num_buffers + 1))
+  for a, b, t in shares:
+    for party in (b, a):
+      item = first[party] + int(np.searchsorted(live_end[first[party]:first[party + 1]], t))
+      if live_start[item] == t:
+        start[item] = t + 1
+      elif live_end[item] == t:
+        end[item] = t - 1
+      else:
+        continue
+      apart.add((t, party))
+      break
+  return _sweep(placement, problem.sizes, buffer, start, end,
+                [(t, party, partners[(t, party)]) for t, party in sorted(apart)])
 
 
 def _suspects(problem: Problem, hardware, placement: Placement) -> np.ndarray:
@@ -297,49 +288,89 @@ def _buffer_conflict(describe: _Describer, index: int) -> Conflict | None:
   return None
 
 
-def _first_overlap(problem: Problem, placement: Placement,
-                   starts: np.ndarray) -> tuple[int, int] | None:
-  """The first overlapping pair in sweep order, with valid per-buffer rules,
-  each buffer live over `[starts, problem.ends]` (none where start > end).
+def _sweep(placement: Placement, sizes: np.ndarray, item_buffer: np.ndarray,
+           item_start: np.ndarray, item_end: np.ndarray,
+           queries: list[tuple[int, int, set[int]]] = ()) -> tuple[int, int] | None:
+  """The first overlapping pair of buffers in sweep order, with valid
+  per-buffer rules.
 
-  Buffers are visited by (start, index). Those alive at the visited buffer's
+  Buffer `item_buffer[i]` is live over `[item_start[i], item_end[i]]`
+  (nothing where start > end); a buffer's items never share a step. Each
+  query `(step, buffer, partners)` asks, once every item live at `step` is in
+  the sweep, whether `buffer` overlaps one of them or another query's buffer
+  at that step, other than its `partners`.
+
+  Items are visited by (start, index). Those alive at the visited item's
   start (started no later in sweep order, ending at or after it) share that
   step, so as long as no overlap has been found their byte ranges are
   disjoint: each level keeps them sorted by offset, and an overlap query is a
   bisection plus a walk over the overlapping neighbours.
   """
-  placed = np.flatnonzero((placement.levels > 0) & (problem.sizes > 0)
-                         & (starts <= problem.ends))
-  order = placed[np.argsort(starts[placed], kind="stable")].tolist()
+  placed = np.flatnonzero((placement.levels[item_buffer] > 0) & (sizes[item_buffer] > 0)
+                          & (item_start <= item_end))
+  order = placed[np.argsort(item_start[placed], kind="stable")].tolist()
   levels, offsets = placement.levels.tolist(), placement.offsets.tolist()
-  sizes, starts = problem.sizes.tolist(), starts.tolist()
-  ends = problem.ends.tolist()
-  rank = {buffer: position for position, buffer in enumerate(order)}
-  active: dict[int, tuple[list[int], list[int]]] = {}  # level -> offsets, ids
-  expiry: list[tuple[int, int]] = []  # Heap of (end, buffer) of live buffers.
-  for buffer in order:
-    start = starts[buffer]
-    while expiry and expiry[0][0] < start:
+  sizes, owner = sizes.tolist(), item_buffer.tolist()
+  starts, ends = item_start.tolist(), item_end.tolist()
+  queries = collections.deque(q for q in queries if levels[q[1]] > 0 and sizes[q[1]] > 0)
+  rank = {item: position for position, item in enumerate(order)}
+  active: dict[int, tuple[list[int], list[int]]] = {}  # level -> offsets, items
+  expiry: list[tuple[int, int]] = []  # Heap of (end, item) of live items.
+
+  def expire(before: int) -> None:
+    while expiry and expiry[0][0] < before:
       _, gone = heapq.heappop(expiry)
-      gone_offsets, gone_ids = active[levels[gone]]
-      position = bisect.bisect_left(gone_offsets, offsets[gone])
-      del gone_offsets[position], gone_ids[position]
-    level_offsets, level_ids = active.setdefault(levels[buffer], ([], []))
+      gone_offsets, gone_items = active[levels[owner[gone]]]
+      position = bisect.bisect_left(gone_offsets, offsets[owner[gone]])
+      del gone_offsets[position], gone_items[position]
+
+  def hits(buffer: int) -> tuple[int, list[int]]:
+    """Where `buffer` goes in its level, and the live items it overlaps."""
+    level_offsets, level_items = active.setdefault(levels[buffer], ([], []))
     low, high = offsets[buffer], offsets[buffer] + sizes[buffer]
     position = bisect.bisect_left(level_offsets, high)
-    hits = []
-    # Byte ranges of live buffers are disjoint, so their ends are sorted too.
+    found = []
+    # Byte ranges of live items are disjoint, so their ends are sorted too.
     for candidate in range(position - 1, -1, -1):
-      other = level_ids[candidate]
-      if offsets[other] + sizes[other] <= low:
+      other = level_items[candidate]
+      if offsets[owner[other]] + sizes[owner[other]] <= low:
         break
-      hits.append(other)
-    if hits:
-      return min(hits, key=rank.__getitem__), buffer
-    level_offsets.insert(position, low)
-    level_ids.insert(position, buffer)
-    heapq.heappush(expiry, (ends[buffer], buffer))
-  return None
+      found.append(other)
+    return position, found
+
+  def answer(until: int) -> tuple[int, int] | None:
+    """Answers the queries of steps before `until`, in order."""
+    while queries and queries[0][0] < until:
+      step = queries[0][0]
+      expire(step)
+      batch = []
+      while queries and queries[0][0] == step:
+        batch.append(queries.popleft())
+      for index, (_, buffer, partners) in enumerate(batch):
+        found = [owner[i] for i in hits(buffer)[1] if owner[i] not in partners]
+        found += [other for _, other, _ in batch[:index] if other not in partners
+                  and levels[other] == levels[buffer]
+                  and offsets[other] < offsets[buffer] + sizes[buffer]
+                  and offsets[buffer] < offsets[other] + sizes[other]]
+        if found:
+          other = min(found)
+          return (other, buffer) if other < buffer else (buffer, other)
+    return None
+
+  for item in order:
+    buffer = owner[item]
+    pair = answer(starts[item])
+    if pair is not None:
+      return pair
+    expire(starts[item])
+    position, found = hits(buffer)
+    if found:
+      return owner[min(found, key=rank.__getitem__)], buffer
+    level_offsets, level_items = active[levels[buffer]]
+    level_offsets.insert(position, offsets[buffer])
+    level_items.insert(position, item)
+    heapq.heappush(expiry, (ends[item], item))
+  return answer(np.iinfo(np.int64).max)
 
 
 class _Describer:
@@ -367,8 +398,16 @@ class _Describer:
 
   def overlap(self, first: int, second: int) -> str:
     problem, offsets = self.problem, self.placement.offsets.tolist()
-    steps = (max(int(problem.starts[first]), int(problem.starts[second])),
-             min(int(problem.ends[first]), int(problem.ends[second])))
+    intervals = problem.buffer_intervals((first, second))
+    shared = {t for a, b, t in zip(problem.share_operand.tolist(),
+                                   problem.share_user.tolist(), problem.share_step.tolist())
+              if {a, b} == {first, second}}
+    # The first steps they share, but a step where they may share bytes.
+    common = [(low + (low in shared), high - (high in shared)) for low, high in
+              _intersection(intervals[first], intervals[second])]
+    steps = next(((low, high) for low, high in common if low <= high), (
+        max(int(problem.starts[first]), int(problem.starts[second])),
+        min(int(problem.ends[first]), int(problem.ends[second]))))
     low = max(offsets[first], offsets[second])
     high = min(offsets[first] + int(problem.sizes[first]),
                offsets[second] + int(problem.sizes[second]))

@@ -134,9 +134,10 @@ class Problem:
     share_step: [S] int32 the step where the operand's last interval ends
       and the user's first begins.
 
-  The checker (`malloc_muzero.placement.check_placement`) honours shares; the game's
-  legal mask and the solvers do not use them yet, so their placements keep
-  the two buffers of a share apart (valid, but not as tight as XLA's).
+  The checker (`malloc_muzero.placement.check_placement`) honours intervals
+  and shares; the game's legal mask and the solvers do not use them yet, so
+  their placements keep buffers apart over whole ranges (valid, but not as
+  tight as XLA's).
   """
   name: str
   buffer_names: tuple[str, ...]
@@ -329,7 +330,7 @@ class Problem:
                "a buffer no larger than its operand", self.sizes[operand], "operand size")
     if not len(operand):
       return
-    reserved = self._reserved()
+    reserved = self.buffer_intervals(set(operand.tolist()) | set(user.tolist()))
     seen: set[tuple[int, int, int]] = set()
     for index, (a, b, t) in enumerate(zip(operand.tolist(), user.tolist(), step.tolist())):
       common = _intersection(reserved[a], reserved[b])
@@ -344,9 +345,10 @@ class Problem:
                              found=key[1])
         seen.add(key)
 
-  def _reserved(self) -> dict[int, list[tuple[int, int]]]:
-    """Buffer -> its live intervals, for the buffers of shares."""
-    wanted = set(self.share_operand.tolist()) | set(self.share_user.tolist())
+  def buffer_intervals(self, wanted) -> dict[int, list[tuple[int, int]]]:
+    """Buffer -> its live intervals (inclusive, sorted), for the buffers in
+    `wanted`: its `interval_*` rows, or its whole `[start, end]`."""
+    wanted = {int(b) for b in wanted}
     out = {b: [] for b in wanted}
     for b, s, e in zip(self.interval_buffer.tolist(), self.interval_start.tolist(),
                        self.interval_end.tolist()):

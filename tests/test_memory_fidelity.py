@@ -6,7 +6,8 @@
   intervals only; on every catalogue program it equals the bytes XLA's own
   buffer assignment occupies at its fullest step (XLA's dumps, made on the fly).
 * The checker lets a share's buffers take the same bytes at the shared step,
-  and nowhere else.
+  and nowhere else, and a buffer's bytes are free in the gaps between its
+  intervals.
 """
 
 from __future__ import annotations
@@ -201,15 +202,33 @@ def test_a_third_buffer_at_the_users_bytes_at_the_shared_step_is_refused():
   assert "steps [2, 2]" in conflict.message
 
 
-def test_a_share_whose_whole_ranges_meet_elsewhere_is_not_honoured():
-  # The user's buffer starts before the shared step (a value of it lives
-  # earlier, [0, 0], a gap, then [2, 4]): the checker charges its whole range.
+def test_a_buffer_with_gaps_leaves_its_bytes_free_in_them():
+  problem = shared()
+  # c [1, 3] at d's bytes: d is live over [0, 0] and [4, 5] only.
+  assert check_placement(problem, HARDWARE, _placement([0, 0, 8, 8])) is None
+  whole = shared(interval_buffer=[], interval_start=[], interval_end=[])
+  conflict = check_placement(whole, HARDWARE, _placement([0, 0, 8, 8]))
+  assert conflict is not None and set(conflict.buffers) == {2, 3}
+  # b [2, 4] at d's bytes meets d's [4, 5] at step 4; the message names it.
+  conflict = check_placement(problem, HARDWARE, _placement([0, 16, 8, 16]))
+  assert conflict is not None and set(conflict.buffers) == {1, 3}
+  assert "steps [4, 4]" in conflict.message
+
+
+def test_a_share_with_a_buffer_of_several_values_is_honoured():
+  # b lives over [0, 0] and [2, 4] (two values, one offset); a [1, 2] dies
+  # where b's second value begins.
   problem = shared(sizes=[8, 8, 6, 4], starts=[1, 0, 1, 0], ends=[2, 4, 3, 5],
                    interval_buffer=[1, 1, 3, 3], interval_start=[0, 2, 0, 4],
                    interval_end=[0, 4, 0, 5])
-  assert problem.peak_occupied_bytes()[0] < problem.peak_live_bytes()[0]
-  conflict = check_placement(problem, HARDWARE, _placement([0, 0, 8, 16]))
+  assert problem.peak_occupied_bytes() == (14, 1)
+  assert check_placement(problem, HARDWARE, _placement([0, 0, 8, 16])) is None
+  plain = shared(sizes=[8, 8, 6, 4], starts=[1, 0, 1, 0], ends=[2, 4, 3, 5],
+                 interval_buffer=[1, 1, 3, 3], interval_start=[0, 2, 0, 4],
+                 interval_end=[0, 4, 0, 5], share_operand=[], share_user=[], share_step=[])
+  conflict = check_placement(plain, HARDWARE, _placement([0, 0, 8, 16]))
   assert conflict is not None and set(conflict.buffers) == {0, 1}
+  assert "steps [2, 2]" in conflict.message
 
 
 # --- extraction ------------------------------------------------------------------
@@ -294,3 +313,109 @@ def test_every_slot_xla_shares_is_marked(name):
         if ranges[first][1] == step and low < low2 + size2 and low2 < low + size:
           assert (b, step) in marks, (first, second)
           assert problem.sizes[marks[(b, step)]] == problem.sizes[a], (first, second)
+
+
+# XLA filled an allocation greedily: multiply_add_fusion.10 took the slot of
+# ynn_fusion.47, its last operand, which its allocator had placed first; the
+# marks give it ynn_fusion.30, the first of the operands of its size that die
+# there. Which operand XLA picks depends on the order in which it assigns
+# buffers, which the problem does not replay.
+_XLA_PICKS_ANOTHER_OPERAND = {"alphatensor_matmul"}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.xfail(
+        strict=True, reason="XLA shares a user with another dying operand of the same "
+        "size than the one marked")) if name in _XLA_PICKS_ANOTHER_OPERAND else name
+    for name in NAMES])
+def test_xla_assignment_is_a_valid_placement(name):
+  """XLA's own assignment, its allocations laid end to end in one memory, is
+  valid by the checker, which honours shares and intervals."""
+  _, problem, allocations = _reports(name)
+  address, base = {}, 0
+  for allocation in allocations:
+    for value, offset, _ in allocation.values:
+      address[value] = base + offset
+    base += allocation.size
+  offsets = []
+  for values in problem.buffer_values:
+    found = {address[v] for v in values if v in address}
+    assert len(found) == 1, values  # One HloBuffer, one address.
+    offsets.append(found.pop())
+  placement = Placement(levels=np.ones(problem.num_buffers, np.int32),
+                        offsets=np.array(offsets, np.int64))
+  memory = Hardware(name="xla", levels=(MemoryLevel("slow", None, 1, 1.0),
+                                        MemoryLevel("xla", max(base, 1), 1, 1.0)),
+                    peak_flops=1.0, peak_transcendentals=1.0, copy_bandwidth=1.0)
+  conflict = check_placement(problem, memory, placement)
+  assert conflict is None, conflict.message
+
+
+def _random_problem(rng) -> Problem:
+  """Up to 6 buffers over up to 8 steps, some with gaps, some shares."""
+  count, steps = int(rng.integers(1, 7)), int(rng.integers(1, 9))
+  starts = rng.integers(0, steps, count)
+  ends = np.minimum(starts + rng.integers(0, 4, count), steps - 1)
+  sizes = rng.integers(0, 5, count)
+  buffer, start, end = [], [], []
+  for i in range(count):
+    if ends[i] - starts[i] >= 2 and rng.random() < 0.5:
+      gap = int(rng.integers(starts[i] + 1, ends[i]))
+      buffer += [i, i]
+      start += [int(starts[i]), gap + 1]
+      end += [gap - 1, int(ends[i])]
+  problem = dataclasses.replace(
+      Problem.from_arrays(sizes, starts, ends, schedule_length=steps),
+      interval_buffer=buffer, interval_start=start, interval_end=end)
+  shares = []
+  for _ in range(3):
+    a, b, t = int(rng.integers(count)), int(rng.integers(count)), int(rng.integers(steps))
+    try:
+      dataclasses.replace(problem, share_operand=[s[0] for s in shares] + [a],
+                          share_user=[s[1] for s in shares] + [b],
+                          share_step=[s[2] for s in shares] + [t])
+      shares.append((a, b, t))
+    except ProblemError:
+      pass
+  return dataclasses.replace(problem, share_operand=[s[0] for s in shares],
+                             share_user=[s[1] for s in shares],
+                             share_step=[s[2] for s in shares])
+
+
+def _conflicts(problem: Problem, placement: Placement) -> set[tuple[int, int]]:
+  """Every overlapping pair, step by step and byte by byte."""
+  intervals = problem.buffer_intervals(range(problem.num_buffers))
+  shared = {(a, b, t) for a, b, t in zip(problem.share_operand.tolist(),
+                                         problem.share_user.tolist(),
+                                         problem.share_step.tolist())}
+  out = set()
+  for i in range(problem.num_buffers):
+    for j in range(i + 1, problem.num_buffers):
+      if placement.levels[i] != placement.levels[j] or placement.levels[i] == 0:
+        continue
+      bytes_i = set(range(placement.offsets[i], placement.offsets[i] + problem.sizes[i]))
+      bytes_j = set(range(placement.offsets[j], placement.offsets[j] + problem.sizes[j]))
+      steps = {t for s, e in intervals[i] for t in range(s, e + 1)} & \
+          {t for s, e in intervals[j] for t in range(s, e + 1)}
+      steps = {t for t in steps if (i, j, t) not in shared and (j, i, t) not in shared}
+      if bytes_i & bytes_j and steps:
+        out.add((i, j))
+  return out
+
+
+def test_checker_agrees_with_brute_force_on_intervals_and_shares():
+  rng = np.random.default_rng(16)
+  with_shares = 0
+  for _ in range(2000):
+    problem = _random_problem(rng)
+    with_shares += bool(len(problem.share_operand))
+    levels = rng.integers(0, 2, problem.num_buffers)
+    offsets = np.where(levels > 0, rng.integers(0, 6, problem.num_buffers), -1)
+    placement = Placement(levels=levels.astype(np.int32), offsets=offsets.astype(np.int64))
+    expected = _conflicts(problem, placement)
+    conflict = check_placement(problem, HARDWARE, placement)
+    if expected:
+      assert conflict is not None and tuple(sorted(conflict.buffers)) in expected
+    else:
+      assert conflict is None, conflict.message
+  assert with_shares > 200
