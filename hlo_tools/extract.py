@@ -184,6 +184,8 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
       source={"kind": "hlo", "file": module.filename, "module": module.name,
               "xla_peak_live_bytes": sum(size for _, size in rows),
               "xla_peak_time": time,
+              # Shares and intervals were marked (a file extracted before has none).
+              "shares_and_intervals": True,
               "xla_cost_analysis": {key: float(xla_cost.get(key, 0.0)) for key in (
                   "flops", "transcendentals", "bytes accessed")}},
       buffer_values=tuple(tuple(v.name for v in b.values) for b, _ in buffers),

@@ -570,27 +570,31 @@ class Problem:
     return "\n".join(lines)
 
   def _peak_lines(self) -> list[str]:
-    """The summary's other peak figures: the occupied peak (when it can
-    differ from the peak live bytes) and XLA's own, where the source has them."""
+    """The summary's other peak figures: the occupied peak (for a problem
+    with shares or intervals, or extracted by a `hlo_tools` that marks them:
+    a file extracted before has none, and its occupied peak would only repeat
+    the live one) and XLA's own, where the source has them."""
     lines = []
-    if len(self.share_operand) or len(self.interval_buffer) or self.source.get("kind") == "hlo":
+    if (len(self.share_operand) or len(self.interval_buffer)
+        or self.source.get("shares_and_intervals") is True):
       occupied, step = self.peak_occupied_bytes()
       where = f"step {step}" + (f" ({self.instruction_names[step]})"
                                 if self.num_instructions else "")
       lines.append(
-          f"  peak occupied:   {format_bytes(occupied)} at {where}, buffers over their "
-          f"values' own ranges, {len(self.share_operand):,} shared operand slots counted "
-          "once (what XLA's buffer assignment occupies at its fullest step)")
+          f"  peak occupied:   {format_bytes(occupied)} at {where}, as XLA's assignment "
+          f"holds memory (values' own ranges; {len(self.share_operand):,} shared operand "
+          "slots once)")
     xla_peak = self.source.get("xla_peak_live_bytes")
     if isinstance(xla_peak, int) and not isinstance(xla_peak, bool):
       time = self.source.get("xla_peak_time")
-      lines.append(f"  XLA's diagnostic: {format_bytes(xla_peak)}"
+      lines.append(f"  XLA diagnostic:  {format_bytes(xla_peak)}"
                    + (f" at step {time}" if isinstance(time, int) else "")
-                   + ", the peak in XLA's live-range dump (a biased sweep, not the maximum)")
+                   + ", the peak XLA's live-range dump prints (a biased sweep, not the "
+                   "maximum)")
     temp = self.source.get("xla_temp_bytes")
     if isinstance(temp, int) and not isinstance(temp, bool):
-      lines.append(f"  XLA's temp:      {format_bytes(temp)}, its largest temporary "
-                   "allocation (from its buffer assignment)")
+      lines.append(f"  XLA temp:        {format_bytes(temp)}, XLA's largest temporary "
+                   "allocation (its buffer assignment)")
     return lines
 
   def _largest_buffer(self) -> str:
@@ -840,7 +844,8 @@ def _check_unique(field: str, names: tuple[str, ...]) -> None:
 
 def _describe_source(source: dict) -> str:
   details = [f"{key}={value}" for key, value in source.items()
-             if key != "kind" and not key.startswith("xla_") and value is not None]
+             if key not in ("kind", "shares_and_intervals") and not key.startswith("xla_")
+             and value is not None]
   return ", ".join([source["kind"], *details])
 
 

@@ -153,9 +153,16 @@ def test_summary_prints_the_three_peaks():
   text = problem.summary()
   assert "peak live:       26 B at step 2" in text
   assert "peak occupied:   14 B at step 1" in text and "1 shared operand slots" in text
-  assert "XLA's diagnostic: 20 B at step 1" in text and "not the maximum" in text
-  assert "XLA's temp:      12 B" in text
+  assert "XLA diagnostic:  20 B at step 1" in text and "not the maximum" in text
+  assert "XLA temp:        12 B" in text
   assert "peak occupied" not in Problem.from_arrays([1], [0], [0]).summary()
+  # A file extracted before shares and intervals were marked: its occupied
+  # peak would only repeat the live one, so the summary leaves it out.
+  old = Problem.from_arrays([8], [0], [1], source={"kind": "hlo", "xla_peak_live_bytes": 8})
+  assert "peak occupied" not in old.summary() and "XLA diagnostic:  8 B" in old.summary()
+  fresh = dataclasses.replace(old, source={**old.source, "shares_and_intervals": True})
+  assert "peak occupied:   8 B at step 0" in fresh.summary()
+  assert "shares_and_intervals" not in fresh.summary()
 
 
 # --- the checker -----------------------------------------------------------------
