@@ -7,6 +7,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from malloc_muzero import get_hardware
 from malloc_muzero.agent.presets import agent_config
@@ -78,7 +79,10 @@ def test_departure_moves_counts():
   assert np.all(per_game <= expected * 1.15) and np.all(per_game >= expected * 0.7)
 
 
-def test_games_depart_only_where_drawn():
+@pytest.mark.parametrize("simulations", [8, 0])
+def test_games_depart_only_where_drawn(simulations):
+  """With a tree (8 simulations) or without (0: the departure is a sample of
+  the prior), a game departs where drawn, to a legal action."""
   from experiments.problem_sources import program_problem
   from malloc_muzero import game
   from malloc_muzero.agent.rollout import default_action
@@ -88,7 +92,7 @@ def test_games_depart_only_where_drawn():
   hardware = get_hardware("tpu-v4", capacity=problem.capacity_for(0.3))
   guided = agent_config("guided")
   config = dataclasses.replace(guided, search=dataclasses.replace(
-      guided.search, departures=2, num_simulations=8, max_considered=4))
+      guided.search, departures=2, num_simulations=simulations, max_considered=4))
   (decoder,), trainer = make_trainer([problem], [hardware], config, seed=0)
   reference, key = trainer.references[0], jax.random.key(3)
   _, trajectory = self_play(trainer.network, trainer.support, config.search,
@@ -102,6 +106,7 @@ def test_games_depart_only_where_drawn():
     state = game.init(decoder.problem, decoder.config.num_slots)
     for turn in range(int(decoder.problem.valid.sum())):
       default = int(default_action(decoder.problem, state, reference))
+      assert state.legal_action_mask[actions[g, turn]]
       if departing[g, turn] and int(state.legal_action_mask.sum()) > 1:
         assert actions[g, turn] != default
         departed += 1

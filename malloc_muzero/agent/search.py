@@ -48,7 +48,9 @@ class SearchConfig:
   """How to search.
 
   Attributes:
-    num_simulations: simulations per move.
+    num_simulations: simulations per move (0: no tree; the move is a sample
+      of the prior, which with departures makes the network a proposal
+      distribution for a local search from the reference).
     max_considered: actions Gumbel MuZero considers at the root.
     policy: "gumbel" (`mctx.gumbel_muzero_policy`) or "muzero".
     dynamics: "learned" or "true".
@@ -202,6 +204,11 @@ def run_search(network: MuZeroNetwork, support: CategoricalSupport,
     prior = prior + jax.vmap(heuristic_prior, in_axes=(None, 0))(problem, states)
   count = config.num_candidates
   sample_key, search_key = jax.random.split(key)
+  if config.num_simulations == 0:
+    # No tree: a sample of the prior (Gumbel-max), its policy the prior's.
+    noisy = prior + jax.random.gumbel(sample_key, prior.shape)
+    return SearchOutput(action=jnp.argmax(noisy, axis=1).astype(jnp.int32),
+                        policy=jax.nn.softmax(prior, axis=1), root_value=value)
   root_actions, root_logits = _candidates(prior, count, sample_key)
   if config.dynamics == "true":
     inner = TrueEmbedding(state=states)
