@@ -160,7 +160,8 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
   time, rows = liveness.peak()
   access_items = sorted(accesses.items())
   kinds = [_kind(b.values, entry, output_values) for b, _ in buffers]
-  shares = _shares(liveness, buffers, buffer_of_value, kinds, intervals)
+  shares = run_guarded(module, None, _shares, liveness, buffers, buffer_of_value, kinds,
+                       intervals)
   gaps = [(b, s, e) for b, spans in enumerate(intervals) if len(spans) > 1
           for s, e in spans]
   return Problem(
