@@ -67,7 +67,7 @@ from malloc_muzero.errors import ProblemError
 from malloc_muzero.hardware import Hardware
 from malloc_muzero.prefetch_picker import candidate_starts, xla_picker
 from malloc_muzero.problem import Problem
-from malloc_muzero.simulator import (SimulationInputs, compute_less_other_s,
+from malloc_muzero.simulator import (SimulationInputs, _drain, compute_less_other_s,
                                      copy_stalls, queue_order, simulation_inputs)
 from malloc_muzero.windows import retime
 
@@ -115,6 +115,70 @@ class GameConfig:
 
 
 @chex.dataclass(frozen=True)
+class CopyQueues:
+  """A problem's asynchronous copies laid out for the game's last decision
+  (`copy_stalls`): the copy queues of `simulator.copy_stalls`, with all that
+  does not depend on the placement done once, on the host.
+
+  Each instruction's idle default-memory seconds (what drains the queues)
+  is `max(idle_offset + G, F)`, where F sums the seconds of its accesses to
+  buffers in fast levels and G the default-memory seconds those accesses
+  would have taken: both linear in the one-hot fast level of each buffer, so
+  one matrix product gives them for every instruction (no gather or
+  scatter per access). An instruction that is memory-bound in every
+  placement idles F; one that is compute-bound in every placement idles
+  `idle_offset + G`; the others (`GameProblem.compute_s`'s tracked ones)
+  the larger. The copies' queue order depends only on their start steps:
+  every (copy, timing) pair is sorted once by `(kind, start, done, copy)`,
+  and a placement's bytes through each queue are a prefix sum over the
+  pairs its timings choose.
+
+  Attributes:
+    idle_weights: [N * (L-1), M + T] float32 seconds, by buffer and fast
+      level (rows) and instruction (columns): F of the memory-bound and
+      tracked instructions and G of the compute-bound ones in the first M
+      columns, G of the tracked ones in the last T (`config.num_tracked`).
+    idle_offset: [M] float32 `compute - other - default seconds with every
+      buffer in level 0` (-inf where the instruction is memory-bound).
+    compute_bound: [M] bool instructions compute-bound in every placement.
+    tracked_column: [M] int32 column (less M) of each tracked instruction's
+      G (T: none).
+    runs: [M + 1] float32 executions of each instruction (1 at the end).
+    copy_buffer: [C] int32 buffer (decision order) of each copy, in queue
+      order at timing 0 (as `SimulationInputs`).
+    copy_bytes: [C] float32 bytes each copy moves (0 padding).
+    copy_kind: [C] int32 0 prefetch, 1 eviction.
+    copy_timed: [C] bool whether the copy is its buffer's movable prefetch
+      (its start follows the buffer's timing).
+    need_segment: [C] int32 `kind * (M + 1) + done` of each copy.
+    pair_position: [C, K] int32 1 + the position of each (copy, timing)
+      pair among the sorted pairs (0: no such pair).
+    pair_copy: [C * K] int32 the copy of each sorted pair.
+    pair_timing: [C * K] int32 its timing.
+    joined_position: [2, M + 1] int32 1 + the position of the last pair of
+      each queue that starts at or before each step (0: none).
+    prefetch_pairs: [] int32 the sorted prefetch pairs (they come first).
+    seconds_per_byte: [] float32 of the default memory.
+  """
+  idle_weights: chex.Array
+  idle_offset: chex.Array
+  compute_bound: chex.Array
+  tracked_column: chex.Array
+  runs: chex.Array
+  copy_buffer: chex.Array
+  copy_bytes: chex.Array
+  copy_kind: chex.Array
+  copy_timed: chex.Array
+  need_segment: chex.Array
+  pair_position: chex.Array
+  pair_copy: chex.Array
+  pair_timing: chex.Array
+  joined_position: chex.Array
+  prefetch_pairs: chex.Array
+  seconds_per_byte: chex.Array
+
+
+@chex.dataclass(frozen=True)
 class GameProblem:
   """One instance as padded arrays, buffers in decision order.
 
@@ -149,7 +213,9 @@ class GameProblem:
     copies: the simulator's inputs with buffers numbered in decision order,
       padded to M instructions, `config.max_copy_accesses` accesses and
       `config.max_copies` copies, for `simulator.copy_stalls`; arrays of
-      length 0 when `config.max_copies` is 0.
+      length 0 when `config.max_copies` is 0 or when `queues` holds them.
+    queues: the same copies for the game's own queue run (`CopyQueues`),
+      when `dense_idle` holds; else arrays of length 0.
     window_starts: [N, K] int32 the start of each buffer under each timing:
       column 0 its own start, the others its movable prefetch's candidate
       starts (-1: no such candidate).
@@ -173,6 +239,7 @@ class GameProblem:
   all_slow_s: chex.Array
   schedule_length: chex.Array
   copies: SimulationInputs
+  queues: CopyQueues
   window_starts: chex.Array
   prefetch_copy: chex.Array
 
@@ -364,6 +431,25 @@ def dense_accesses(config: GameConfig) -> bool:
           config.max_buffers * config.num_tracked <= DENSE_ACCESS_MAX_ENTRIES)
 
 
+# The last decision's queue run needs each instruction's idle seconds. As a
+# product of the buffers' one-hot fast levels with a dense [N (L-1), M + T]
+# table (`CopyQueues`) it reads no access list; a batched gather or scatter
+# per access costs XLA's CPU backend about as much as a few hundred entries
+# of the product (scripts/bench_game.py), so the table is used while it
+# stays within DENSE_IDLE_RATIO entries per access.
+DENSE_IDLE_RATIO = 128
+
+
+def dense_idle(config: GameConfig, num_levels: int) -> bool:
+  """Whether the game runs its copy queues from a dense idle table
+  (`CopyQueues`) rather than from the simulator's access lists."""
+  entries = config.max_buffers * (num_levels - 1) * (config.max_instructions +
+                                                     config.num_tracked)
+  return (config.max_copies > 0 and num_levels > 1 and
+          entries <= DENSE_IDLE_RATIO * config.max_copy_accesses and
+          entries <= DENSE_ACCESS_MAX_ENTRIES)
+
+
 def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
                       track_every_instruction: bool = False) -> GameProblem:
   """Pad a problem on a hardware model into the game's arrays.
@@ -452,7 +538,9 @@ def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
       alignment_slots=jnp.asarray(np.array(alignment, np.int32)),
       all_slow_s=jnp.float32(all_slow if all_slow > 0 else 1.0),  # (nothing to save)
       schedule_length=jnp.int32(max(problem.schedule_length, 1)),
-      copies=_copy_inputs(inputs, rank, config),
+      copies=_copy_inputs(inputs, rank, config, dense=dense_idle(config, levels)),
+      queues=_copy_queues(inputs, rank, config, levels, window_starts[order],
+                          prefetch_copy[order]),
       window_starts=jnp.asarray(np.concatenate(
           [window_starts[order], np.full((n - count, config.num_timings), -1)]), jnp.int32),
       prefetch_copy=jnp.asarray(pad(prefetch_copy[order], -1, np.int32)))
@@ -477,22 +565,23 @@ def _timings(problem: Problem, hardware: Hardware, inputs: SimulationInputs,
   return window_starts, prefetch_copy
 
 
-def _copy_inputs(inputs: SimulationInputs, rank: np.ndarray,
-                 config: GameConfig) -> SimulationInputs:
+def _copy_inputs(inputs: SimulationInputs, rank: np.ndarray, config: GameConfig,
+                 dense: bool = False) -> SimulationInputs:
   """`inputs` for `simulator.copy_stalls` on the game's levels: buffers
   renumbered by decision order (`rank`), padded to the config's sizes (the
-  padding moves nothing and runs once)."""
+  padding moves nothing and runs once); arrays of length 0 when `dense`
+  (`CopyQueues` holds the copies)."""
   copies = inputs.copy_buffer.shape[0]
   if copies > config.max_copies:
     raise ProblemError(f"a game config with room for {copies} copies",
                        where="max_copies", found=config.max_copies)
-  if not config.max_copies:
-    return jax.tree_util.tree_map(lambda x: x[:0], inputs)
   m, k = config.max_instructions, config.max_copy_accesses
-  if inputs.access_buffer.shape[0] > k:
+  if config.max_copies and inputs.access_buffer.shape[0] > k:
     raise ProblemError(f"a game config with room for {inputs.access_buffer.shape[0]} "
                        "accesses of a problem with copies", where="max_copy_accesses",
                        found=k)
+  if not config.max_copies or dense:
+    return jax.tree_util.tree_map(lambda x: x[:0], inputs)
 
   def pad(array, length, fill=0):
     array = np.asarray(array)
@@ -514,10 +603,149 @@ def _copy_inputs(inputs: SimulationInputs, rank: np.ndarray,
       copy_done=pad(inputs.copy_done, config.max_copies))
 
 
+def _copy_queues(inputs: SimulationInputs, rank: np.ndarray, config: GameConfig,
+                 num_levels: int, window_starts: np.ndarray,
+                 prefetch_copy: np.ndarray) -> CopyQueues:
+  """`CopyQueues` of a problem (`window_starts` [n, K] and `prefetch_copy`
+  [n] in decision order); arrays of length 0 unless `dense_idle`."""
+  m, t, k = config.max_instructions, config.num_tracked, config.num_timings
+  dense = dense_idle(config, num_levels)
+  fast = num_levels - 1
+  c = config.max_copies if dense else 0
+  rows = config.max_buffers * fast if dense else 0
+  weights = np.zeros((rows, m + t if dense else 0), np.float64)
+  offset = np.full(m if dense else 0, -np.inf)
+  compute_bound = np.zeros(len(offset), bool)
+  tracked_column = np.full(len(offset), t, np.int64)
+  runs = np.ones(len(offset) + 1 if dense else 0)
+  copy_buffer, kind, done, need = (np.zeros(c, np.int64) for _ in range(4))
+  copy_bytes = np.zeros(c)
+  timed = np.zeros(c, bool)
+  pair_position = np.zeros((c, k), np.int64)
+  pair_copy, pair_timing = np.zeros(c * k, np.int64), np.zeros(c * k, np.int64)
+  joined_position = np.zeros((2, m + 1 if dense else 0), np.int64)
+  prefetches = 0
+  if dense:
+    instruction = np.asarray(inputs.access_instruction)
+    seconds = np.asarray(inputs.access_seconds, np.float64)
+    memory_bound, tracked = boundedness(inputs)
+    compute_bound[:len(tracked)] = ~memory_bound & ~tracked
+    count = len(tracked)
+    slow = np.bincount(instruction, seconds[:, 0], minlength=count)
+    offset[:count] = np.where(memory_bound, -np.inf, compute_less_other_s(inputs) - slow)
+    tracked_column[:count] = np.where(tracked, np.cumsum(tracked) - 1, t)
+    runs[:count] = np.asarray(inputs.executions)
+    buffer = rank[np.asarray(inputs.access_buffer)]
+    on_tracked = tracked[instruction]
+    for level in range(1, num_levels):
+      row = buffer * fast + level - 1
+      np.add.at(weights, (row, instruction),
+                np.where(compute_bound[instruction], seconds[:, 0], seconds[:, level]))
+      np.add.at(weights, (row[on_tracked], m + tracked_column[instruction[on_tracked]]),
+                seconds[on_tracked, 0])
+    real = len(inputs.copy_buffer)
+    copy_buffer[:real] = rank[np.asarray(inputs.copy_buffer)]
+    kind[:real] = np.asarray(inputs.copy_kind)
+    done[:real] = np.asarray(inputs.copy_done)
+    copy_bytes[:real] = np.asarray(inputs.copy_bytes)
+    need = kind * (m + 1) + done
+    timed[prefetch_copy[prefetch_copy >= 0]] = True
+    # Every (copy, timing) pair's start step (-1: no such pair).
+    start = np.full((c, k), -1, np.int64)
+    start[:real, 0] = np.asarray(inputs.copy_start)
+    start[timed] = window_starts[copy_buffer[timed]]
+    start[real:] = -1
+    copy_index, timing = np.divmod(np.arange(c * k), k)
+    pair_start = start.reshape(-1)
+    valid = pair_start >= 0
+    order = np.lexsort((copy_index, done[copy_index], pair_start, kind[copy_index], ~valid))
+    pair_copy, pair_timing = copy_index[order], timing[order]
+    position = np.empty(c * k, np.int64)
+    position[order] = np.arange(c * k)
+    pair_position = np.where(valid, position + 1, 0).reshape(c, k)
+    prefetches = int((valid & (kind[copy_index] == 0)).sum())
+    steps = np.arange(m + 1)
+    for queue in (0, 1):
+      starts = np.sort(pair_start[valid & (kind[copy_index] == queue)])
+      joined_position[queue] = (np.searchsorted(starts, steps, side="right") +
+                                queue * prefetches)
+  queues = CopyQueues(
+      idle_weights=weights, idle_offset=offset, compute_bound=compute_bound,
+      tracked_column=tracked_column, runs=runs, copy_buffer=copy_buffer,
+      copy_bytes=copy_bytes, copy_kind=kind, copy_timed=timed, need_segment=need,
+      pair_position=pair_position, pair_copy=pair_copy, pair_timing=pair_timing,
+      joined_position=joined_position, prefetch_pairs=np.int64(prefetches),
+      seconds_per_byte=np.asarray(inputs.seconds_per_byte)[0])
+  device = {"f": jnp.float32, "i": jnp.int32, "b": jnp.bool_}
+  return jax.tree_util.tree_map(lambda x: jnp.asarray(x, device[np.asarray(x).dtype.kind]),
+                                queues)
+
+
+def _prefix_sum(x: chex.Array, block: int = 32) -> chex.Array:
+  """[P] inclusive running sums of a 1-d float array, as two small
+  triangular matrix products (within blocks of `block`, then across blocks):
+  XLA's CPU backend runs `cumsum` as a `reduce_window`, many times slower."""
+  size = x.shape[0]
+  blocks = -(-size // block)
+  rows = jnp.pad(x, (0, blocks * block - size)).reshape(blocks, block)
+  upper = jnp.triu(jnp.ones((block, block), x.dtype))
+  within = rows @ upper                                              # [blocks, block]
+  before = within[:, -1] @ jnp.triu(jnp.ones((blocks, blocks), x.dtype), 1)
+  return (within + before[:, None]).reshape(-1)[:size]
+
+
+def _queue_stall_s(queues: CopyQueues, levels: chex.Array,
+                   timings: chex.Array) -> chex.Array:
+  """[] seconds the placement at `levels` ([N] int) with `timings` ([N] int)
+  waits on copies: `simulator.copy_stalls` summed, from `CopyQueues`."""
+  q = queues
+  m = q.idle_offset.shape[0]
+  fast = q.idle_weights.shape[0] // levels.shape[0]
+  one_hot = (levels[:, None] == jnp.arange(1, fast + 1)).astype(jnp.float32).reshape(-1)
+  seconds = one_hot @ q.idle_weights                                  # [M + T]
+  idle = jnp.where(q.compute_bound, q.idle_offset + seconds[:m], seconds[:m])
+  if q.idle_weights.shape[1] > m:  # Tracked instructions: the larger of the two.
+    default = jnp.append(seconds[m:], 0.0)[q.tracked_column]
+    idle = jnp.maximum(idle, q.idle_offset + default)
+  runs = q.runs[:m]
+  idle = jnp.where(runs > 0, idle / jnp.where(runs > 0, runs, 1.0), 0.0)
+  idle = jnp.append(jnp.maximum(idle, 0.0), 0.0)                      # [M + 1]
+
+  moves = jnp.where(levels[q.copy_buffer] > 0, q.copy_bytes, 0.0)     # [C]
+  choice = jnp.where(q.copy_timed, timings[q.copy_buffer], 0)
+  chosen = choice[q.pair_copy] == q.pair_timing
+  through = jnp.append(0.0, _prefix_sum(jnp.where(chosen, moves[q.pair_copy], 0.0)))
+  prefetched = through[q.prefetch_pairs]
+  joined = through[q.joined_position] - jnp.stack([0.0, prefetched])[:, None]
+  position = jnp.take_along_axis(q.pair_position, choice[:, None], axis=1)[:, 0]
+  mine = through[position] - jnp.where(q.copy_kind == 1, prefetched, 0.0)
+  needs = jax.ops.segment_max(jnp.where(moves > 0, mine, 0.0), q.need_segment,
+                              num_segments=2 * (m + 1))
+  needs = jnp.maximum(needs, 0.0).reshape(2, m + 1)
+  bandwidth = 1.0 / q.seconds_per_byte
+
+  def before_and_during(drained, x):
+    joined_now, need, idle_s = x                             # [2] cumulative bytes
+    backlog = jnp.maximum(joined_now - drained, 0.0)
+    wanted = jnp.maximum(need - drained, 0.0)
+    # The wait for the copies done here, both queues draining meanwhile,
+    # then the instruction's idle bandwidth.
+    stall = jnp.max(wanted + jnp.minimum(wanted, backlog[::-1])) / bandwidth
+    drained = drained + _drain(backlog, stall * bandwidth)
+    drained = drained + _drain(jnp.maximum(joined_now - drained, 0.0), idle_s * bandwidth)
+    return drained, stall
+
+  _, stalls = jax.lax.scan(before_and_during, jnp.zeros(2, jnp.float32),
+                           (joined.T, needs.T, idle), unroll=1)
+  return (stalls * q.runs).sum()
+
+
 def _stall_s(problem: GameProblem, actions: chex.Array, timings: chex.Array,
              num_slots: int) -> chex.Array:
   """[] seconds the placement of `actions` at `timings` waits on copies."""
   levels = level_and_slot(actions, num_slots)[0]
+  if problem.queues.idle_weights.shape[0]:
+    return _queue_stall_s(problem.queues, levels, timings)
   copy_start = None
   if problem.window_starts.shape[1] > 1:
     chosen = jnp.take_along_axis(problem.window_starts, timings[:, None], axis=1)[:, 0]
@@ -532,13 +760,18 @@ def _only_when(flag: chex.Array, compute, operand) -> chex.Array:
 
   A `lax.cond` becomes a select under `vmap`, which computes both branches
   for every game; a loop of `flag` trips (0 or 1) is computed only when some
-  game of the batch needs it. The operand goes through the loop's carry and
-  changes at each trip, so that XLA cannot hoist `compute` out of the loop
-  as loop-invariant (it would then run at every step).
+  game of the batch needs it. The operand goes through the loop's carry
+  unchanged, so that XLA neither copies it at every step (a carry the body
+  writes to is copied on the way in whenever it is also used after the
+  loop: the game's [N] actions, at every decision) nor hoists `compute` out
+  of the loop as loop-invariant (it would then run at every step): what
+  `compute` reads is selected by a test of the trip count, always true.
   """
   def body(carry):
     trips, value, _ = carry
-    return trips + 1, jax.tree_util.tree_map(lambda x: x + 1, value), compute(value)
+    salted = jax.tree_util.tree_map(
+        lambda x: jnp.where(trips >= 0, x, jnp.zeros_like(x)), value)
+    return trips + 1, value, compute(salted)
   return jax.lax.while_loop(lambda carry: carry[0] < flag.astype(jnp.int32), body,
                             (jnp.int32(0), operand, jnp.float32(0)))[2]
 
@@ -658,7 +891,7 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
   safe_turn = jnp.minimum(next_turn, problem.valid.shape[0] - 1)
   # The copy stalls of the whole placement, at its last decision.
   stall = jnp.float32(0)
-  if problem.copies.copy_buffer.shape[0]:
+  if problem.copies.copy_buffer.shape[0] or problem.queues.copy_buffer.shape[0]:
     stall = _only_when(done & legal & ~state.terminated,
                        lambda chosen: _stall_s(problem, *chosen, num_slots),
                        (actions, timings))
