@@ -134,6 +134,9 @@ _FOLLOW_BEST = flags.DEFINE_bool(
     "follow_best", None, "guide the search by the best game found so far instead of "
     "XLA's placement (default: the preset's; the rollout preset does)")
 _GAMES = flags.DEFINE_integer("games_per_iteration", 16, "self-play games per iteration")
+_IMITATION = flags.DEFINE_integer(
+    "imitation_iterations", 0, "warm start: the first iterations each train on the best "
+    "placement xla-msa and anneal find for one problem instead of self-play")
 _ITERATIONS = flags.DEFINE_integer("iterations", None, "stop after this many iterations "
                                    "in all, whatever is left of --train_seconds")
 _CHECKPOINT_S = flags.DEFINE_float("checkpoint_every_s", 60.0, "seconds between checkpoints")
@@ -266,7 +269,8 @@ def check_numeric_flags() -> None:
             ("--num_simulations", _SIMULATIONS.value, 1),
             ("--max_considered", _CONSIDERED.value, 1), ("--num_slots", _NUM_SLOTS.value, 1),
             ("--min_gap", _MIN_GAP.value, 1), ("--prefetch_steps", _PREFETCH_STEPS.value, 0),
-            ("--departures", _DEPARTURES.value, 0), ("--num_candidates", _CANDIDATES.value, 0))
+            ("--departures", _DEPARTURES.value, 0), ("--num_candidates", _CANDIDATES.value, 0),
+            ("--imitation_iterations", _IMITATION.value, 0))
   checks = tuple((flag, value, f"a whole number in [{low}, 2**31 - 1]",
                   lambda v, low=low: low <= v <= 2**31 - 1) for flag, value, low in counts) + (
       ("--value_scale", _VALUE_SCALE.value, "a finite number > 0",
@@ -354,6 +358,8 @@ def train_config(agent: str):
   config = dataclasses.replace(base, search=dataclasses.replace(base.search, **given))
   if _GAMES.present:
     config = dataclasses.replace(config, games_per_iteration=_GAMES.value)
+  if _IMITATION.present:
+    config = dataclasses.replace(config, imitation_iterations=_IMITATION.value)
   if _FOLLOW_BEST.present:
     config = dataclasses.replace(config, follow_best=_FOLLOW_BEST.value)
   return config

@@ -6,7 +6,10 @@ problem from a `malloc_muzero.generator.ProblemGenerator` at each iteration
 same ones), each with a fast memory of `fraction` of its own peak live bytes
 and a slot grid of its own over it. Every drawn problem is padded to one
 game config, sized from the generator's bounds, so that one network and one
-jitted self-play play them all.
+jitted self-play play them all. For a warm start
+(`TrainConfig.imitation_iterations`), its `demonstrations` are the best
+placements the solvers find for the problems drawn at its first iterations
+(`agent.imitation`).
 """
 
 from __future__ import annotations
@@ -61,7 +64,15 @@ def generated_trainer(generator, hardware_name: str, fraction: float, train_conf
                                       config, time_model)
     return decoder.problem, (make_reference(problem, hardware, decoder) if guided else None)
 
+  def demonstrations(iteration: int):
+    from malloc_muzero.agent.imitation import best_actions
+
+    problem, hardware, decoder = draw(generator, seed, iteration, hardware_name, fraction,
+                                      config, time_model)
+    return decoder.problem, best_actions(problem, hardware, decoder, seed=iteration)
+
   first, reference = source(0)
   fast_levels = len(get_hardware(hardware_name).levels) - 1
   return Trainer([first], config, fast_levels, train_config, seed,
-                 [reference] if guided else None, problem_source=source)
+                 [reference] if guided else None, problem_source=source,
+                 demonstrations=demonstrations)

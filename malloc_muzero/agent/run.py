@@ -51,7 +51,9 @@ def make_trainer(problems, hardwares, config, seed: int, placements=None):
   """(decoders, Trainer) for a problem or a set of problems (each on its own
   hardware, padded to one shape), with XLA's placement as the search's
   reference when `config.search.reference_bonus` asks for one (or, per
-  problem, the one of `placements` that is not None: e.g. `xla_cut`'s)."""
+  problem, the one of `placements` that is not None: e.g. `xla_cut`'s), and
+  for a warm start the problems in turn, each with the best placement the
+  solvers find (`agent.imitation`)."""
   from malloc_muzero.agent.train import Trainer
   from malloc_muzero.solvers.chromosome import make_decoders
 
@@ -61,8 +63,16 @@ def make_trainer(problems, hardwares, config, seed: int, placements=None):
                 for p, h, d, placement in zip(problems, hardwares, decoders, placements)]
   if all(r is None for r in references):
     references = None
+
+  def demonstrations(iteration: int):
+    from malloc_muzero.agent.imitation import best_actions
+    index = iteration % len(problems)
+    return decoders[index].problem, best_actions(problems[index], hardwares[index],
+                                                 decoders[index], seed=iteration)
+
   return decoders, Trainer([d.problem for d in decoders], decoders[0].config,
-                           len(hardwares[0].levels) - 1, config, seed, references)
+                           len(hardwares[0].levels) - 1, config, seed, references,
+                           demonstrations=demonstrations)
 
 
 def unseen_game(trainer, problem, hardware):
@@ -213,7 +223,7 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
         (max_iterations is None or trainer.iteration < max_iterations)):
       report = trainer.run_iteration()
       record = {"iteration": report.iteration,
-                "games": report.iteration * config.games_per_iteration,
+                "games": trainer.games,
                 "seconds": spent + time.monotonic() - start,
                 "mean_return": report.mean_return,
                 "best_return": report.best_return, "games_per_s": report.games_per_s,
@@ -241,7 +251,7 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   checkpoint.save(workdir, trainer, identity)
   plot_curve(metrics_path, os.path.join(workdir, "training_curve.png"))
   summary = {"iterations": trainer.iteration,
-             "games": trainer.iteration * config.games_per_iteration,
+             "games": trainer.games,
              "best_return": trainer.best[0], "resumed": resumed, "trainer": trainer,
              "decoders": decoders, "identity": identity}
   if single:

@@ -28,6 +28,7 @@ import numpy as np
 import optax
 
 from malloc_muzero import game
+from malloc_muzero.agent.imitation import demonstration
 from malloc_muzero.agent.networks import MuZeroNetwork, masked_policy
 from malloc_muzero.agent.reference import play_reference, reference_of_actions
 from malloc_muzero.agent.replay import Batch, ReplayBuffer
@@ -59,6 +60,10 @@ class TrainConfig:
   # placement: each improvement becomes the reference that the prior's bonus
   # and the rollouts follow (policy iteration over the default policy).
   follow_best: bool = False
+  # Warm start: the first iterations each train on one demonstration, the
+  # best placement some solvers find (`agent.imitation`), instead of
+  # self-play. Needs the Trainer's `demonstrations`.
+  imitation_iterations: int = 0
   search: SearchConfig = SearchConfig()
 
 
@@ -151,13 +156,20 @@ class Trainer:
       (game problem, reference or None), drawn afresh (`agent.generated`);
       then `problems` only fixes the shapes, and `best` keeps the best
       return of any drawn problem (its index -1).
+    demonstrations: a function of the iteration that gives (game problem,
+      [N] actions of a good game of it) for the warm start's iterations
+      (`config.imitation_iterations`; `agent.imitation`).
   """
 
   def __init__(self, problems: list[game.GameProblem], game_config: game.GameConfig,
                num_fast_levels: int, config: TrainConfig, seed: int,
-               references: list | None = None, problem_source=None):
+               references: list | None = None, problem_source=None,
+               demonstrations=None):
+    if config.imitation_iterations and demonstrations is None:
+      raise ValueError("imitation_iterations needs demonstrations to imitate")
     self.problems = problems
     self.problem_source = problem_source
+    self.demonstrations = demonstrations
     self.references = [None] * len(problems) if references is None else references
     if config.follow_best and any(r is None for r in self.references):
       raise ValueError("follow_best needs a reference for every problem "
@@ -214,6 +226,16 @@ class Trainer:
 
   def run_iteration(self) -> Progress:
     start = time.monotonic()
+    rng = np.random.default_rng([self.seed, self.iteration])
+    if self.iteration < self.config.imitation_iterations:
+      problem, actions = self.demonstrations(self.iteration)
+      trajectory = demonstration(problem, self.game_config.num_slots, actions)
+      self.replay.add(trajectory)
+      terms = self._learn(rng)
+      self.iteration += 1
+      total = float(trajectory.rewards.sum())
+      return Progress(self.iteration, 1, total, self.best[0] if self.best else total,
+                      terms, 1 / (time.monotonic() - start))
     if self.problem_source is not None:
       index = -1
       problem, reference = self.problem_source(self.iteration)
@@ -223,7 +245,6 @@ class Trainer:
     # Randomness derives from (seed, iteration) alone, so that a run resumed
     # from a checkpoint continues exactly as if it had not stopped.
     play_key = jax.random.fold_in(jax.random.key(self.seed), self.iteration)
-    rng = np.random.default_rng([self.seed, self.iteration])
     finals, trajectory = self_play(self.network, self.support, self.config.search,
                                    self.state.params, problem,
                                    self.game_config.num_slots, play_key,
@@ -238,6 +259,22 @@ class Trainer:
     if self.config.follow_best and index >= 0 and returns[top] > self.followed[index]:
       self.follow(index, float(returns[top]), finals.actions[top])
     self.replay.add(trajectory)
+    terms = self._learn(rng)
+    self.iteration += 1
+    seconds = time.monotonic() - start
+    return Progress(self.iteration, self.config.games_per_iteration,
+                    float(returns.mean()), self.best[0], terms,
+                    self.config.games_per_iteration / seconds)
+
+  @property
+  def games(self) -> int:
+    """Self-played games so far (demonstrations not counted)."""
+    return max(0, self.iteration - self.config.imitation_iterations) \
+        * self.config.games_per_iteration
+
+  def _learn(self, rng: np.random.Generator) -> dict[str, float]:
+    """An iteration's gradient steps on samples of the replay: the last
+    step's loss terms."""
     terms = {}
     for _ in range(self.config.updates_per_iteration):
       batch = self.replay.sample(rng, self.config.batch_size)
@@ -246,12 +283,7 @@ class Trainer:
         batch = jax.device_put(batch, sharding)
       self.state, terms = update(self.network, self.support, self.optimizer,
                                  self.state, batch)
-    self.iteration += 1
-    seconds = time.monotonic() - start
-    return Progress(self.iteration, self.config.games_per_iteration,
-                    float(returns.mean()), self.best[0],
-                    {k: float(v) for k, v in terms.items()},
-                    self.config.games_per_iteration / seconds)
+    return {k: float(v) for k, v in terms.items()}
 
   def follow(self, index: int, total: float, actions) -> None:
     """Make a game of problem `index` its reference

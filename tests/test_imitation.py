@@ -1,0 +1,75 @@
+"""The warm start: demonstrations of the solvers' best placements (`agent.imitation`)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+
+from malloc_muzero import get_hardware
+from malloc_muzero.agent.imitation import best_actions, demonstration
+from malloc_muzero.agent.presets import agent_config
+from malloc_muzero.agent.reference import play_actions, reference_actions
+from malloc_muzero.agent.run import make_trainer
+
+
+def _conv_net():
+  from experiments.problem_sources import program_problem
+
+  problem = program_problem("conv_net")
+  return problem, get_hardware("tpu-v4", capacity=problem.capacity_for(0.25))
+
+
+def test_demonstration_is_the_game_of_its_actions():
+  problem, hardware = _conv_net()
+  (decoder,), _ = make_trainer([problem], [hardware], agent_config("guided"), seed=0)
+  slots = decoder.config.num_slots
+  actions = best_actions(problem, hardware, decoder, seed=0, iterations=200)
+  total, _ = play_actions(decoder.problem, slots, actions)
+  xla, _ = play_actions(decoder.problem, slots,
+                        reference_actions(problem, hardware, decoder))
+  # The best of xla-msa and anneal is at least xla-msa's.
+  assert float(total) >= float(xla) - 1e-7
+  trajectory = jax.tree.map(np.asarray, demonstration(decoder.problem, slots, actions))
+  active = trajectory.active[0]
+  assert np.isclose(trajectory.rewards[0].sum(), float(total), rtol=1e-6)
+  assert (trajectory.actions[0] == actions).all()
+  assert (trajectory.policies[0].argmax(axis=-1)[active] == actions[active]).all()
+  assert np.allclose(trajectory.policies[0].sum(axis=-1), 1.0)
+  # Every action is legal, and the value target is the return still to come.
+  assert trajectory.legal[0][np.arange(len(actions)), actions][active].all()
+  assert np.isclose(trajectory.root_values[0, 0], float(total), rtol=1e-6)
+  assert np.allclose(trajectory.root_values[0],
+                     np.cumsum(trajectory.rewards[0][::-1])[::-1], atol=1e-6)
+
+
+def test_warm_start_then_self_play():
+  problem, hardware = _conv_net()
+  guided = agent_config("guided")
+  config = dataclasses.replace(guided, imitation_iterations=2, games_per_iteration=4,
+                               updates_per_iteration=2, batch_size=16,
+                               search=dataclasses.replace(guided.search, num_simulations=4,
+                                                          max_considered=4))
+  _, trainer = make_trainer([problem], [hardware], config, seed=0)
+  before = trainer.state.params
+  for iteration in range(3):
+    progress = trainer.run_iteration()
+    assert np.isfinite(progress.losses["loss"])
+    assert trainer.games == 4 * max(0, iteration - 1)
+    assert len(trainer.replay) == min(iteration + 1, 2) + 4 * max(0, iteration - 1)
+  changed = jax.tree.map(lambda a, b: bool((np.asarray(a) != np.asarray(b)).any()),
+                         before, trainer.state.params)
+  assert any(jax.tree.leaves(changed))
+
+
+def test_warm_start_needs_demonstrations():
+  import pytest
+
+  from malloc_muzero.agent.train import Trainer
+
+  problem, hardware = _conv_net()
+  config = dataclasses.replace(agent_config("muzero"), imitation_iterations=1)
+  (decoder,), _ = make_trainer([problem], [hardware], agent_config("muzero"), seed=0)
+  with pytest.raises(ValueError, match="demonstrations"):
+    Trainer([decoder.problem], decoder.config, 1, config, 0)
