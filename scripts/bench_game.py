@@ -20,10 +20,14 @@ asynchronous copies on XLA's time model (the game runs their queues once per
 game, at its last decision): with each prefetch where the cut puts it, and
 with `--timings` candidate starts for each (`GameConfig.num_timings`), the
 game then choosing when each prefetch is issued. The first row (whole
-buffers, no copies, no timing) is the game before either.
+buffers, no copies, no timing) is the game before either. Below each
+windowed row, what part of it one piece takes: the copy queues run once per
+game (`game.CopyQueues`, timed alone on the episodes' final placements) and
+the legal masks of every timing (the masks-only scan).
 With `--json` the last line is
 `{"placements_per_s", "window_placements_per_s", "timed_placements_per_s",
-"numpy_placements_per_s", "batch", "slots", "buffers"}`.
+"numpy_placements_per_s", "window_queues_s", "timed_masks_s", "batch",
+"slots", "buffers"}`.
 """
 
 from __future__ import annotations
@@ -125,11 +129,17 @@ def main() -> None:
 
   state0 = jax.vmap(lambda _: game.init(gp, args.slots))(keys)
 
-  def masks_only(states):
+  def masks_only(states, problem=gp):
+    """The scan of the episodes with only the legal offsets in it, at every
+    timing (the first row's problem by default)."""
     def body(states, turn):
-      words = jax.vmap(lambda s: game.legal_slots(gp, s.busy_until, turn))(states)
-      return states, slot_bits.popcount(words).sum()
-    return jax.lax.scan(body, states, jnp.arange(config.max_buffers))[1]
+      words = jax.vmap(lambda s: game.legal_slots(problem, s.busy_until, turn))(states)
+      count = slot_bits.popcount(words).sum()
+      if problem.window_starts.shape[1] > 1:
+        timed = jax.vmap(lambda s: game.timed_legal_slots(problem, s.busy_until, turn))(states)
+        count = count + slot_bits.popcount(timed).sum()
+      return states, count
+    return jax.lax.scan(body, states, jnp.arange(problem.valid.shape[0]))[1]
 
   mask_seconds = best_time(lambda: jax.jit(masks_only)(state0), args.repeats)
   every_seconds = best_time(lambda: play(every, args.slots, players.random_legal, keys),
@@ -144,13 +154,20 @@ def main() -> None:
   # pays at the last decision.
   windowed = windows.split_into_windows(problem).problem
   window_n = windowed.num_buffers
-  window_seconds = {}
+  window_seconds, queue_seconds, timed_mask_seconds = {}, {}, {}
   for timings in (1, args.timings):
     window_config = game.game_config([windowed], granularity, args.slots, hardware,
                                      num_timings=timings)
     window_gp = game.make_game_problem(windowed, hardware, window_config)
     window_seconds[timings] = best_time(
         lambda: play(window_gp, args.slots, players.random_legal, keys), args.repeats)
+    final = play(window_gp, args.slots, players.random_legal, keys)[0]
+    queues = jax.jit(jax.vmap(lambda a, t: game._stall_s(window_gp, a, t, args.slots)))
+    queue_seconds[timings] = best_time(lambda: queues(final.actions, final.timings),
+                                       args.repeats)
+    start = jax.vmap(lambda _: game.init(window_gp, args.slots))(keys)
+    timed_mask_seconds[timings] = best_time(
+        lambda: jax.jit(masks_only)(start, window_gp), args.repeats)
 
   rng = np.random.default_rng(0)
   arrays = {k: np.asarray(v) for k, v in every.items()}  # plain: every instruction
@@ -174,11 +191,15 @@ def main() -> None:
         f"{args.batch * n / every_seconds:>14,.0f}")
   print(f"{'  the same with access lists, not the table':<46} {lists_seconds:>9.3f} "
         f"{args.batch * n / lists_seconds:>14,.0f}")
-  print(f"{f'windows ({window_n}, {len(windowed.copy_buffer)} async copies)':<46} "
-        f"{window_seconds[1]:>9.3f} {args.batch * window_n / window_seconds[1]:>14,.0f}")
-  print(f"{f'  choosing among {args.timings} prefetch starts':<46} "
-        f"{window_seconds[args.timings]:>9.3f} "
-        f"{args.batch * window_n / window_seconds[args.timings]:>14,.0f}")
+  def row(what, seconds, buffers=window_n):
+    print(f"{what:<46} {seconds:>9.3f} {args.batch * buffers / seconds:>14,.0f}")
+
+  row(f"windows ({window_n}, {len(windowed.copy_buffer)} async copies)", window_seconds[1])
+  row("  of which copy queues (once per game)", queue_seconds[1])
+  row("  of which legal masks alone (same scan)", timed_mask_seconds[1])
+  row(f"  choosing among {args.timings} prefetch starts", window_seconds[args.timings])
+  row("    of which copy queues (once per game)", queue_seconds[args.timings])
+  row(f"    of which legal masks at {args.timings} timings", timed_mask_seconds[args.timings])
   print(f"{'NumPy: one game at a time (per game)':<46} {numpy_seconds:>9.3f} "
         f"{numpy_per_s:>14,.0f}")
   print(f"{'JAX / NumPy':<46} {'':>9} {placements_per_s / numpy_per_s:>13,.0f}x")
@@ -188,6 +209,8 @@ def main() -> None:
                       "timed_placements_per_s":
                           args.batch * window_n / window_seconds[args.timings],
                       "numpy_placements_per_s": numpy_per_s,
+                      "window_queues_s": queue_seconds[1],
+                      "timed_masks_s": timed_mask_seconds[args.timings],
                       "batch": args.batch, "slots": args.slots, "buffers": n}))
 
 
