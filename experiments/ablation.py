@@ -9,11 +9,14 @@ peak live bytes (tpu-v4, XLA's time model), gives every contender the same
 `--time_limit` seconds of wall time, set-up and compilation included:
 
 * search with the pretrained network (`agent.pretrained`, the `muzero`
-  solver's default), from the game `agent.reference.starting_game` chooses;
+  solver's default; or each exported network of `--networks`), from the
+  game `agent.reference.starting_game` chooses;
 * the same search over the same network untrained (its initial parameters):
   what training adds;
-* `xla-msa`, `xla-msa-prefetch`, `anneal` and `genetic` (each where it
-  applies: `xla-msa-prefetch` needs instructions).
+* the same search with no network (every parameter zero: a uniform prior
+  and zero values; departures drawn by the reference's bonus and chance);
+* `xla-msa`, `xla-msa-prefetch`, `anneal` and `genetic` (`--solvers`; each
+  where it applies: `xla-msa-prefetch` needs instructions).
 
 It prints, and writes to `--out`, the simulated time over all-slow, the share
 of the slow-fast gap closed (the all-fast bound closes 100%), and for the two
@@ -24,6 +27,7 @@ game's grid). The searches' figures are those of their own games: unlike the
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -38,12 +42,17 @@ _FRACTION = flags.DEFINE_float("capacity_fraction", 0.25,
 _TIME_LIMIT = flags.DEFINE_float("time_limit", 60.0, "seconds of wall time per contender")
 _SEED = flags.DEFINE_integer("seed", 0, "seed of every contender")
 _OUT = flags.DEFINE_string("out", None, "a Markdown file for the table (default: none)")
+_NETWORKS = flags.DEFINE_list("networks", None, "directories of exported networks "
+                              "(experiments.train --export; default: the pretrained one)")
+_SOLVERS = flags.DEFINE_list("solvers", ["xla-msa", "xla-msa-prefetch", "anneal", "genetic"],
+                             "solvers beside the searches")
 
-SOLVERS = ("xla-msa", "xla-msa-prefetch", "anneal", "genetic")
 
-
-def rows_of(entry, fraction: float, time_limit: float, seed: int) -> list[str]:
-  """The table rows of one problem."""
+def rows_of(entry, fraction: float, time_limit: float, seed: int,
+            networks: list[str], solvers: list[str]) -> list[str]:
+  """The table rows of one problem: a search with each exported network of
+  `networks` (directories), then with the first one untrained and with none,
+  then `solvers`."""
   from experiments.comparison import gap_closed, hardware_for, timed_solve
   from malloc_muzero.agent import pretrained
   from malloc_muzero.errors import ProblemError
@@ -55,16 +64,19 @@ def rows_of(entry, fraction: float, time_limit: float, seed: int) -> list[str]:
   hardware = hardware_for(problem, "tpu-v4", fraction, "xla")
   slow, fast = simulation_bounds(problem, hardware)
   results = []
-  for label, untrained in (("search, pretrained network", False),
-                           ("search, untrained network", True)):
+  searches = [(f"search, {_network_label(directory, len(networks))}", directory, "pretrained")
+              for directory in networks]
+  searches += [("search, untrained network", networks[0], "untrained"),
+               ("search, no network", networks[0], "none")]
+  for label, directory, network in searches:
     start = time.monotonic()
     game, placement = pretrained.play(problem, hardware, start + time_limit, seed,
-                                      untrained=untrained)
+                                      directory, network=network)
     time_s = simulate_placement(game.problem, hardware, placement.levels)
     beat = "yes" if time_s < game.time_s * (1 - 1e-9) else "no"
     results.append((label, time_s, time.monotonic() - start,
                     f"from {game.label}; a game beat it: {beat}"))
-  for solver in SOLVERS:
+  for solver in solvers:
     try:
       solved = timed_solve(solver, problem, hardware,
                            SolverOptions(seed=seed, time_limit_s=time_limit))
@@ -78,6 +90,15 @@ def rows_of(entry, fraction: float, time_limit: float, seed: int) -> list[str]:
     rows.append(f"| {entry.name} | {label} | {'**' + ratio + '**' if time_s == best else ratio}"
                 f" | {gap_closed(time_s, slow, fast):.1%} | {wall:.0f} | {note} |")
   return rows
+
+
+def _network_label(directory: str, count: int) -> str:
+  """How a network's row reads: "pretrained network", or with several
+  networks, its directory's name."""
+  from malloc_muzero.agent import pretrained
+  if count == 1 and os.path.abspath(directory) == os.path.abspath(pretrained.PRETRAINED):
+    return "pretrained network"
+  return f"network {os.path.basename(os.path.normpath(directory))}"
 
 
 def main(argv: list[str]) -> None:
@@ -94,7 +115,8 @@ def main(argv: list[str]) -> None:
                if e.info.get("split") == "held_out"]
     if not entries:
       raise ProblemError("a benchmark with held-out problems", _BENCHMARK.value)
-    description, _ = pretrained.load()
+    networks = _NETWORKS.value or [pretrained.PRETRAINED]
+    descriptions = [pretrained.load(directory)[0] for directory in networks]
   except ProblemError as error:
     print(f"ablation: error: {error}", file=sys.stderr)
     sys.exit(2)
@@ -102,11 +124,14 @@ def main(argv: list[str]) -> None:
            "|---|---|---:|---:|---:|---|"]
   for number, entry in enumerate(entries, 1):
     print(f"ablation: {number}/{len(entries)} {entry.name}", file=sys.stderr, flush=True)
-    lines += rows_of(entry, _FRACTION.value, _TIME_LIMIT.value, _SEED.value)
+    lines += rows_of(entry, _FRACTION.value, _TIME_LIMIT.value, _SEED.value, networks,
+                     _SOLVERS.value)
+  trained = "; ".join(f"{_network_label(d, len(networks))}: {description['games']} games of "
+                      f"`{description['command']}`"
+                      for d, description in zip(networks, descriptions))
   header = (f"Held-out problems of {_BENCHMARK.value}, fast memory {_FRACTION.value:.0%} of "
             f"peak (tpu-v4, XLA's time model), {_TIME_LIMIT.value:g} s each, seed "
-            f"{_SEED.value}; the pretrained network: {description['games']} games of "
-            f"`{description['command']}`.")
+            f"{_SEED.value}; {trained}.")
   text = header + "\n\n" + "\n".join(lines) + "\n"
   print(text)
   if _OUT.value:

@@ -291,9 +291,8 @@ def test_an_exported_network_plays_a_problem_it_never_saw(tmp_path):
   unseen = Problem.from_arrays(sizes=[512, 1024, 2048, 512, 1024, 512, 2048],
                                starts=[0, 0, 1, 2, 3, 4, 5], ends=[2, 4, 3, 6, 5, 7, 7])
   hardware = get_hardware("tpu-v4", capacity=3072)
-  for untrained in (False, True):
-    game, placement = pretrained.play(unseen, hardware, 0.0, 0, str(tmp_path),
-                                      untrained=untrained)
+  for network in pretrained.NETWORKS:
+    game, placement = pretrained.play(unseen, hardware, 0.0, 0, str(tmp_path), network=network)
     assert check_placement(game.problem, hardware, placement) is None
   with pytest.raises(ProblemError, match="exported mallocMuZero network"):
     pretrained.load(str(tmp_path / "nothing"))

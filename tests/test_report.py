@@ -154,8 +154,8 @@ def test_without_out_the_page_goes_beside_the_benchmark(tmp_path):
 
 def test_ablation_on_the_held_out_problems(tmp_path):
   """experiments.ablation plays only the held-out problems, with the shipped
-  network and its untrained twin, beside the baselines; a benchmark without
-  held-out problems is refused in one line."""
+  network, its untrained twin and no network, beside the baselines; a
+  benchmark without held-out problems is refused in one line."""
   _benchmark(tmp_path / "bench", names=("p0", "p1"))
   command = [sys.executable, "-m", "experiments.ablation", f"--benchmark={tmp_path / 'bench'}",
              "--time_limit=1", f"--out={tmp_path / 'ablation.md'}"]
@@ -171,5 +171,6 @@ def test_ablation_on_the_held_out_problems(tmp_path):
   lines = (tmp_path / "ablation.md").read_text().splitlines()
   contenders = [line.split(" | ")[1] for line in lines if line.startswith("| p1 |")]
   assert not any(line.startswith("| p0 |") for line in lines)  # (in training)
-  assert contenders[:2] == ["search, pretrained network", "search, untrained network"]
-  assert {"xla-msa", "anneal", "genetic"} <= set(contenders[2:])
+  assert contenders[:3] == ["search, pretrained network", "search, untrained network",
+                            "search, no network"]
+  assert {"xla-msa", "anneal", "genetic"} <= set(contenders[3:])

@@ -1,6 +1,6 @@
 """How a network trained on a set of problems plays problems, seen and unseen.
 
-After a run on a set of problems (`experiments.train --program=a,b,c`), each
+After a run on a set of problems (`experiments.train --programs=a,b,c`), each
 problem of the set and each held-out one is played with the run's search and
 its trained network (`run.play_with_search`: the best of one self-play batch),
 and, as the control that shows what training added, with the same search over

@@ -84,18 +84,30 @@ def train_config(description: dict):
   return TrainConfig(**fields)
 
 
+NETWORKS = ("pretrained", "untrained", "none")
+
+
 def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRETRAINED,
-         untrained: bool = False):
+         network: str = "pretrained"):
   """(game, placement): plays `problem` with search over an exported network
-  (or, `untrained`, over the same network's initial parameters: the control
-  of an ablation) in batches of games until `deadline` (`time.monotonic()`;
-  at least one batch; batch k with seed `seed + k`), and answers with the best
-  placement of the game's problem: of its games and of the game's start.
+  in batches of games until `deadline` (`time.monotonic()`; at least one
+  batch; batch k with seed `seed + k`), and answers with the best placement
+  of the game's problem: of its games and of the game's start.
+
+  Args:
+    network: "pretrained" (the export's parameters), or the controls of an
+      ablation: "untrained" (the same network's initial parameters) or
+      "none" (every parameter zero: a uniform prior and zero values, so that
+      the search's departures are drawn by the reference's bonus and chance
+      alone).
 
   Raises:
     ProblemError: no export in `directory`, or hardware of another number of
       fast levels than the network's.
   """
+  import jax
+  import jax.numpy as jnp
+
   from malloc_muzero.agent.presets import DEFAULT_AGENT, agent_config
   from malloc_muzero.agent.reference import make_reference, starting_game
   from malloc_muzero.agent.run import play_until
@@ -123,7 +135,10 @@ def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRE
                     dataclasses.replace(config, follow_best=config.follow_best
                                         and reference is not None), seed, [reference])
 
-  params = trainer.initial_params() if untrained else loaded
+  if network not in NETWORKS:
+    raise ValueError(f"network: one of {NETWORKS}, not {network!r}")
+  params = {"pretrained": loaded, "untrained": trainer.initial_params(),
+            "none": jax.tree.map(jnp.zeros_like, loaded)}[network]
 
   def time_of(placement):
     return simulate_placement(game.problem, hardware, placement.levels)

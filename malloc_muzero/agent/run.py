@@ -207,7 +207,7 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
     print(f"train: resuming {workdir} from its checkpoint at iteration "
           f"{trainer.iteration}; {spent:.0f} s of the {time_budget_s:g} s budget spent"
           + ("" if spent < time_budget_s else ", nothing left (a larger "
-             "--time_budget_s continues it)"), file=sys.stderr, flush=True)
+             "--train_seconds continues it)"), file=sys.stderr, flush=True)
   best_saved = trainer.best[0] if resumed else -float("inf")
   saved_once = resumed
   start = last_checkpoint = time.monotonic()
