@@ -659,6 +659,9 @@ def _copy_queues(inputs: SimulationInputs, rank: np.ndarray, config: GameConfig,
     pair_start = start.reshape(-1)
     valid = pair_start >= 0
     order = np.lexsort((copy_index, done[copy_index], pair_start, kind[copy_index], ~valid))
+    # With one timing the copies are already in queue order (`_queue_stall_s`
+    # relies on it), the padding last.
+    assert k > 1 or np.array_equal(order, np.arange(c))
     pair_copy, pair_timing = copy_index[order], timing[order]
     position = np.empty(c * k, np.int64)
     position[order] = np.arange(c * k)
@@ -712,12 +715,17 @@ def _queue_stall_s(queues: CopyQueues, levels: chex.Array,
   idle = jnp.append(jnp.maximum(idle, 0.0), 0.0)                      # [M + 1]
 
   moves = jnp.where(levels[q.copy_buffer] > 0, q.copy_bytes, 0.0)     # [C]
-  choice = jnp.where(q.copy_timed, timings[q.copy_buffer], 0)
-  chosen = choice[q.pair_copy] == q.pair_timing
-  through = jnp.append(0.0, _prefix_sum(jnp.where(chosen, moves[q.pair_copy], 0.0)))
+  if q.pair_position.shape[1] == 1:
+    # One timing: the pairs are the copies, already in queue order.
+    through = jnp.append(0.0, _prefix_sum(moves))
+    position = jnp.arange(1, moves.shape[0] + 1)
+  else:
+    choice = jnp.where(q.copy_timed, timings[q.copy_buffer], 0)
+    chosen = choice[q.pair_copy] == q.pair_timing
+    through = jnp.append(0.0, _prefix_sum(jnp.where(chosen, moves[q.pair_copy], 0.0)))
+    position = jnp.take_along_axis(q.pair_position, choice[:, None], axis=1)[:, 0]
   prefetched = through[q.prefetch_pairs]
   joined = through[q.joined_position] - jnp.stack([0.0, prefetched])[:, None]
-  position = jnp.take_along_axis(q.pair_position, choice[:, None], axis=1)[:, 0]
   mine = through[position] - jnp.where(q.copy_kind == 1, prefetched, 0.0)
   needs = jax.ops.segment_max(jnp.where(moves > 0, mine, 0.0), q.need_segment,
                               num_segments=2 * (m + 1))
