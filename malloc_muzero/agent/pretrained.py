@@ -87,6 +87,16 @@ def train_config(description: dict):
 NETWORKS = ("pretrained", "untrained", "none")
 
 
+def network_name(directory: str) -> str:
+  """How an exported network reads in a table: "pretrained" for the one
+  that ships, else its directory's name (its run's, for `RUN/export`)."""
+  path = os.path.abspath(directory)
+  if path == os.path.abspath(PRETRAINED):
+    return "pretrained"
+  name = os.path.basename(path)
+  return os.path.basename(os.path.dirname(path)) if name == "export" else name
+
+
 def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRETRAINED,
          network: str = "pretrained"):
   """(game, placement): plays `problem` with search over an exported network

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -227,6 +228,7 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
                 "seconds": spent + time.monotonic() - start,
                 "mean_return": report.mean_return,
                 "best_return": report.best_return, "games_per_s": report.games_per_s,
+                **({"mean_gain": report.mean_gain} if math.isfinite(report.mean_gain) else {}),
                 **{f"loss_{k}": v for k, v in report.losses.items()}}
       metrics.write(json.dumps(record) + "\n")
       metrics.flush()

@@ -136,6 +136,9 @@ class Progress:
   best_return: float
   losses: dict[str, float]
   games_per_s: float
+  # The mean return less that of the reference the games departed from or
+  # were guided by (NaN without one): how the games fare against it.
+  mean_gain: float = float("nan")
 
 
 class Trainer:
@@ -252,6 +255,12 @@ class Trainer:
                                    self._sharding(self.config.games_per_iteration),
                                    reference)
     returns = np.asarray(trajectory.rewards.sum(axis=1))
+    if reference is None:
+      mean_gain = float("nan")
+    else:
+      followed = (self.followed[index] if index >= 0 else
+                  float(play_reference(problem, self.game_config.num_slots, reference)[0]))
+      mean_gain = float(returns.mean()) - followed
     top = int(np.argmax(returns))
     if self.best is None or returns[top] > self.best[0]:
       self.best = (float(returns[top]), index,
@@ -264,7 +273,7 @@ class Trainer:
     seconds = time.monotonic() - start
     return Progress(self.iteration, self.config.games_per_iteration,
                     float(returns.mean()), self.best[0], terms,
-                    self.config.games_per_iteration / seconds)
+                    self.config.games_per_iteration / seconds, mean_gain)
 
   @property
   def games(self) -> int:
