@@ -78,3 +78,36 @@ def test_warm_start_needs_demonstrations():
   (decoder,), _ = make_trainer([problem], [hardware], agent_config("muzero"), seed=0)
   with pytest.raises(ValueError, match="demonstrations"):
     Trainer([decoder.problem], decoder.config, 1, config, 0)
+
+
+def test_a_warm_started_run_resumes_exactly(tmp_path):
+  """Demonstrations come from iteration budgets, so a run checkpointed in its
+  warm start and resumed ends where one that never stopped does."""
+  from malloc_muzero.agent import checkpoint
+  from malloc_muzero.agent.search import SearchConfig
+  from malloc_muzero.agent.train import TrainConfig
+  from malloc_muzero.problem import Problem
+
+  problem = Problem.from_arrays(sizes=[1024, 2048, 1024, 3072, 1024, 2048],
+                                starts=[0, 1, 2, 3, 4, 5], ends=[3, 4, 5, 6, 7, 8])
+  hardware = get_hardware("tpu-v4", capacity=4096)
+  config = TrainConfig(latent_size=16, num_atoms=21, games_per_iteration=4,
+                       updates_per_iteration=2, batch_size=8, unroll_steps=2, n_step=3,
+                       replay_games=16, imitation_iterations=2,
+                       search=SearchConfig(num_simulations=4, max_considered=4))
+
+  def trainer():
+    return make_trainer([problem], [hardware], config, seed=0)[1]
+
+  straight = trainer()
+  for _ in range(3):
+    straight.run_iteration()
+  first = trainer()
+  first.run_iteration()
+  checkpoint.save(str(tmp_path), first, {"problem": "tiny"})
+  resumed = trainer()
+  assert checkpoint.restore(str(tmp_path), resumed, {"problem": "tiny"})
+  resumed.run_iteration()
+  resumed.run_iteration()
+  for a, b in zip(jax.tree.leaves(straight.state.params), jax.tree.leaves(resumed.state.params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -127,6 +127,8 @@ def save(workdir: str, trainer, extra: dict) -> None:
   """Save the trainer after its latest iteration (it must have run one)."""
   import orbax.checkpoint as ocp
 
+  if trainer.best is None:  # Only demonstrations so far (a warm start).
+    trainer.allocate()
   os.makedirs(workdir, exist_ok=True)
   atomic_write_text(os.path.join(workdir, RUN_FILE),
                     json.dumps(run_description(trainer, extra), indent=1, sort_keys=True))

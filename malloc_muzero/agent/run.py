@@ -235,7 +235,7 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
       for name, value in record.items():
         if name not in ("iteration", "games"):
           board.add_scalar(name, value, record["games"])
-      if single and trainer.best[0] > best_saved:
+      if single and trainer.best is not None and trainer.best[0] > best_saved:
         best_saved = trainer.best[0]
         placement = decoder.placement(trainer.best[2])
         save_placement_json(os.path.join(workdir, "best_placement.json"), problem,

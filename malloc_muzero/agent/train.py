@@ -237,8 +237,9 @@ class Trainer:
       terms = self._learn(rng)
       self.iteration += 1
       total = float(trajectory.rewards.sum())
-      return Progress(self.iteration, 1, total, self.best[0] if self.best else total,
-                      terms, 1 / (time.monotonic() - start))
+      return Progress(self.iteration, 1, total,
+                      self.best[0] if self.best is not None else float("nan"), terms,
+                      1 / (time.monotonic() - start))
     if self.problem_source is not None:
       index = -1
       problem, reference = self.problem_source(self.iteration)
