@@ -54,11 +54,11 @@ def rows_of(entry, fraction: float, time_limit: float, seed: int,
   """The table rows of one problem: a search with each exported network of
   `networks` (directories), then with the first one untrained and with none,
   then `solvers`."""
-  from experiments.comparison import gap_closed, hardware_for, timed_solve
+  from experiments.comparison import hardware_for, timed_solve
   from malloc_muzero.agent import pretrained
   from malloc_muzero.errors import ProblemError
   from malloc_muzero.problem_io import load_problem
-  from malloc_muzero.simulator import simulate_placement, simulation_bounds
+  from malloc_muzero.simulator import gap_closed, simulate_placement, simulation_bounds
   from malloc_muzero.solvers import SolverOptions
 
   problem = load_problem(entry.path)

@@ -37,7 +37,8 @@ def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)
-  from experiments.comparison import check_solver, gap_closed, timed_solve
+  from experiments.comparison import check_solver, timed_solve
+  from malloc_muzero.simulator import gap_closed
   from experiments.problem_sources import program_problem
   from malloc_muzero import ProblemError, get_hardware, simulation_bounds
   from malloc_muzero.agent.run import read_run
@@ -105,7 +106,7 @@ def _plot_curves(path: str, panels) -> None:
   from matplotlib.backends.backend_agg import FigureCanvasAgg
   from matplotlib.figure import Figure
 
-  from experiments.comparison import gap_closed
+  from malloc_muzero.simulator import gap_closed
   from malloc_muzero.atomic_file import atomic_write_bytes
 
   figure = Figure(figsize=(4.5 * len(panels), 3.6))

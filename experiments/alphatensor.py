@@ -79,8 +79,9 @@ def main(argv: list[str]) -> None:
   from tqdm import tqdm
 
   from experiments.alphatensor_programs import extract_problem
-  from experiments.comparison import gap_closed, hardware_for, timed_solve
+  from experiments.comparison import hardware_for, timed_solve
   from malloc_muzero import save_placement_json, simulation_bounds
+  from malloc_muzero.simulator import gap_closed
   from malloc_muzero.placement_io import save_segments_json
   from malloc_muzero.formatting import format_bytes
   from malloc_muzero.agent.run import place_with_agent

@@ -30,12 +30,6 @@ def hardware_for(problem, hardware_name: str, fraction: float,
   return get_hardware(hardware_name, capacity=capacity or None, time_model=time_model)
 
 
-def gap_closed(time_s: float, slow_s: float, fast_s: float) -> float:
-  """The share of the all-slow to all-fast gap a placement closes (0 when the
-  bounds coincide)."""
-  return (slow_s - time_s) / (slow_s - fast_s) if slow_s > fast_s else 0.0
-
-
 @dataclasses.dataclass(frozen=True)
 class Solved:
   """One checked placement, its simulated time and how long it took.

@@ -56,8 +56,8 @@ def describe(program_name: str) -> tuple[str, object]:
 
 def compare(problem, fraction: float, train_seconds: float, agent: str = DEFAULT_AGENT) -> str:
   """Placements by XLA's heuristics and by a briefly trained agent."""
-  from experiments.comparison import gap_closed
   from malloc_muzero import get_hardware, simulate_placement, simulation_bounds
+  from malloc_muzero.simulator import gap_closed
   from malloc_muzero.agent.presets import agent_config
   from malloc_muzero.agent.run import place_with_agent
   from malloc_muzero.solvers import solve, solve_segments

@@ -33,9 +33,9 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from experiments.comparison import (check_solver, gap_closed, grouped_bars, hardware_for,
-                                    timed_solve)
+from experiments.comparison import check_solver, grouped_bars, hardware_for, timed_solve
 from experiments.problem_sources import load_problems
+from malloc_muzero.simulator import gap_closed
 
 # Deprecated spellings of the flags (old -> new): they still work, with a line
 # saying the new name. (`--problems` names a benchmark manifest's problems in

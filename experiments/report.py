@@ -316,7 +316,7 @@ def _ratio(record: dict) -> float | None:
 
 
 def _gap(record: dict) -> float | None:
-  from experiments.comparison import gap_closed
+  from malloc_muzero.simulator import gap_closed
 
   if record["time_s"] is None:
     return None

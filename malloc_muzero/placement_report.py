@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from malloc_muzero.formatting import format_bytes, format_seconds
 from malloc_muzero.placement import Conflict, Placement
-from malloc_muzero.simulator import simulate_placement, simulation_bounds
+from malloc_muzero.simulator import gap_closed, simulate_placement, simulation_bounds
 
 
 def report_lines(problem, hardware, placement: Placement, conflict: Conflict | None,
@@ -33,8 +33,7 @@ def report_lines(problem, hardware, placement: Placement, conflict: Conflict | N
                    f"{format_bytes(int(problem.sizes.sum()))}")
     time_s = simulate_placement(problem, hardware, placement.levels)
     all_slow_s, all_fast_s = simulation_bounds(problem, hardware)
-    gap = all_slow_s - all_fast_s
-    closed = (f"{(all_slow_s - time_s) / gap:.1%}" if gap > 0
+    closed = (f"{gap_closed(time_s, all_slow_s, all_fast_s):.1%}" if all_slow_s > all_fast_s
               else "n/a (the bounds are equal)")
     lines += [
         f"simulated time: {format_seconds(time_s)}"

@@ -346,3 +346,14 @@ def simulation_bounds(problem: Problem, hardware: Hardware) -> tuple[float, floa
   """(all_slow_s, all_fast_s) of a problem on a hardware model."""
   slow, fast = _bounds_jit(simulation_inputs(problem, hardware), problem.num_buffers)
   return float(slow), float(fast)
+
+
+def gap_closed(time_s: float, slow_s: float, fast_s: float) -> float:
+  """The share of the all-slow to all-fast gap a placement closes:
+  `(slow_s - time_s) / (slow_s - fast_s)`, 0 when the bounds coincide.
+
+  Args:
+    time_s: the placement's simulated seconds.
+    slow_s, fast_s: the bounds, as `simulation_bounds` gives them (seconds).
+  """
+  return (slow_s - time_s) / (slow_s - fast_s) if slow_s > fast_s else 0.0

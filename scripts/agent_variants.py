@@ -27,10 +27,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from experiments.benchmark import benchmark_entries  # noqa: E402
-from experiments.comparison import gap_closed, hardware_for  # noqa: E402
+from experiments.comparison import hardware_for  # noqa: E402
 from malloc_muzero.agent.presets import agent_config  # noqa: E402
 from malloc_muzero.problem_io import load_problem  # noqa: E402
-from malloc_muzero.simulator import simulation_bounds  # noqa: E402
+from malloc_muzero.simulator import gap_closed, simulation_bounds  # noqa: E402
 
 # Search and training settings of each variant, over the `guided` preset.
 VARIANTS = {

@@ -21,11 +21,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from experiments.benchmark import benchmark_entries  # noqa: E402
-from experiments.comparison import gap_closed, hardware_for  # noqa: E402
+from experiments.comparison import hardware_for  # noqa: E402
 from malloc_muzero import simulation_bounds  # noqa: E402
 from malloc_muzero.cli_args import renamed_flags  # noqa: E402
 from malloc_muzero.agent.reference import starting_candidates  # noqa: E402
 from malloc_muzero.problem_io import load_problem  # noqa: E402
+from malloc_muzero.simulator import gap_closed  # noqa: E402
 
 # Former spellings of the flags (old -> new): they still work, saying the new name.
 RENAMES = {"--fractions": "--capacity-fractions"}

@@ -25,7 +25,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from experiments.comparison import gap_closed  # noqa: E402
+from malloc_muzero.simulator import gap_closed  # noqa: E402
 from experiments.problem_sources import program_problem  # noqa: E402
 from malloc_muzero import get_hardware, simulate_placement, simulation_bounds  # noqa: E402
 from malloc_muzero.cli_args import renamed_flags  # noqa: E402

@@ -42,7 +42,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments.comparison import gap_closed  # noqa: E402
+from malloc_muzero.simulator import gap_closed  # noqa: E402
 from experiments.problem_sources import program_problem  # noqa: E402
 from malloc_muzero import game, get_hardware, players, simulation_bounds  # noqa: E402
 from malloc_muzero.agent.reference import play_actions, reference_actions, xla_cut  # noqa: E402

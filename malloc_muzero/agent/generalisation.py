@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from malloc_muzero.simulator import gap_closed
+
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
@@ -35,8 +37,7 @@ class Evaluation:
 
   def gap_closed(self, seconds: float) -> float:
     """Share of the slow-fast gap that a placement of `seconds` closes."""
-    gap = self.all_slow_s - self.all_fast_s
-    return (self.all_slow_s - seconds) / gap if gap > 0 else 0.0
+    return gap_closed(seconds, self.all_slow_s, self.all_fast_s)
 
 
 def evaluate(trainer, problems, hardwares, splits, seed: int,

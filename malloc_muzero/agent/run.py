@@ -370,7 +370,7 @@ def comparison(problem, hardware, summary: dict, original=None) -> str:
   """The trained agent's best placement (of `problem`, the game's) next to
   XLA's, `xla-msa`'s and (on XLA's time model) `xla-msa-prefetch`'s, both on
   `original` (the problem before windows or a cut, if any), and the bounds."""
-  from malloc_muzero.simulator import simulate_placement
+  from malloc_muzero.simulator import gap_closed, simulate_placement
   from malloc_muzero.solvers import solve, solve_segments
 
   slow, fast = summary["bounds"]
@@ -384,6 +384,5 @@ def comparison(problem, hardware, summary: dict, original=None) -> str:
   rows += [("mallocMuZero (best self-play)", summary["time_s"]), ("all fast (bound)", fast)]
   lines = [f"{'placement':<32} {'time/slow':>9} {'gap closed':>10}"]
   for name, t in rows:
-    gap = (slow - t) / (slow - fast) if slow > fast else 0.0
-    lines.append(f"{name:<32} {t / slow:>9.3f} {gap:>10.1%}")
+    lines.append(f"{name:<32} {t / slow:>9.3f} {gap_closed(t, slow, fast):>10.1%}")
   return "\n".join(lines)
