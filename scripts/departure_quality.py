@@ -44,9 +44,8 @@ def main() -> None:
   import numpy as np
 
   from experiments.benchmark import benchmark_entries
-  from experiments.comparison import hardware_for
+  from experiments.comparison import hardware_at_fraction
   from malloc_muzero.agent import pretrained
-  from malloc_muzero.agent.presets import DEFAULT_AGENT, agent_config
   from malloc_muzero.agent.reference import make_reference, play_reference, starting_game
   from malloc_muzero.agent.search import departure_moves, self_play
   from malloc_muzero.agent.train import Trainer
@@ -60,8 +59,8 @@ def main() -> None:
   directories = args.networks.split(",") if args.networks else [pretrained.PRETRAINED]
   loaded = [pretrained.load(d) for d in directories]
   description = loaded[0][0]
-  preset = agent_config(DEFAULT_AGENT)
-  config = dataclasses.replace(pretrained.train_config(description), search=preset.search)
+  # Every batch departs from the same start: the best game is not followed.
+  config = dataclasses.replace(pretrained.play_config(description), follow_best=False)
   slots = description["num_slots"]
   print(f"{args.batches} batches of {config.games_per_iteration} games from the start, "
         f"fast memory {args.capacity_fraction:.0%} of peak (tpu-v4, XLA's time model)")
@@ -69,7 +68,7 @@ def main() -> None:
         f"{'to slow':>8} {'wall s':>7}", flush=True)
   for entry in entries:
     problem = load_problem(entry.path)
-    hardware = hardware_for(problem, "tpu-v4", args.capacity_fraction, "xla")
+    hardware = hardware_at_fraction(problem, "tpu-v4", args.capacity_fraction, "xla")
     game = starting_game(problem, hardware, num_slots=slots)
     decoder = make_decoder(game.problem, hardware, slots)
     reference = make_reference(game.problem, hardware, decoder, game.placement)

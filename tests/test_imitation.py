@@ -111,3 +111,26 @@ def test_a_warm_started_run_resumes_exactly(tmp_path):
   resumed.run_iteration()
   for a, b in zip(jax.tree.leaves(straight.state.params), jax.tree.leaves(resumed.state.params)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_network_exported_in_its_warm_start_plays(tmp_path):
+  """Play takes the export's network, not its warm start (which needs
+  demonstrations that play has no use for)."""
+  from malloc_muzero.agent import pretrained
+  from malloc_muzero.agent.search import SearchConfig
+  from malloc_muzero.agent.train import TrainConfig
+  from malloc_muzero.placement import check_placement
+  from malloc_muzero.problem import Problem
+
+  problem = Problem.from_arrays(sizes=[1024, 2048, 1024, 3072, 1024, 2048],
+                                starts=[0, 1, 2, 3, 4, 5], ends=[3, 4, 5, 6, 7, 8])
+  hardware = get_hardware("tpu-v4", capacity=4096)
+  config = TrainConfig(latent_size=16, num_atoms=21, games_per_iteration=4,
+                       updates_per_iteration=1, batch_size=8, unroll_steps=2, n_step=3,
+                       replay_games=16, imitation_iterations=1,
+                       search=SearchConfig(num_simulations=4, max_considered=4))
+  trainer = make_trainer([problem], [hardware], config, seed=0)[1]
+  trainer.run_iteration()
+  pretrained.export(trainer, {"problem": "tiny"}, str(tmp_path), "a test")
+  game, placement = pretrained.play(problem, hardware, 0.0, 0, str(tmp_path))
+  assert check_placement(game.problem, hardware, placement) is None

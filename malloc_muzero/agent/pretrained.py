@@ -97,6 +97,18 @@ def network_name(directory: str) -> str:
   return os.path.basename(os.path.dirname(path)) if name == "export" else name
 
 
+def play_config(description: dict):
+  """The `TrainConfig` that plays with an exported network: the network's
+  shape is the export's; how it searches is the default agent's (departures
+  and following its best are choices of play, not of the network), and
+  nothing of its warm start remains."""
+  from malloc_muzero.agent.presets import DEFAULT_AGENT, agent_config
+
+  preset = agent_config(DEFAULT_AGENT)
+  return dataclasses.replace(train_config(description), search=preset.search,
+                             follow_best=preset.follow_best, imitation_iterations=0)
+
+
 def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRETRAINED,
          network: str = "pretrained"):
   """(game, placement): plays `problem` with search over an exported network
@@ -118,7 +130,6 @@ def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRE
   import jax
   import jax.numpy as jnp
 
-  from malloc_muzero.agent.presets import DEFAULT_AGENT, agent_config
   from malloc_muzero.agent.reference import make_reference, starting_game
   from malloc_muzero.agent.run import play_until
   from malloc_muzero.agent.train import Trainer
@@ -130,12 +141,7 @@ def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRE
     raise ProblemError(f"hardware with {description['num_fast_levels']} fast level(s), as "
                        "the pretrained network", hardware.name,
                        found=len(hardware.levels) - 1)
-  # The network's shape is the export's; how it searches is the default
-  # agent's (departures and following its best are choices of play, not of
-  # the network).
-  preset = agent_config(DEFAULT_AGENT)
-  config = dataclasses.replace(train_config(description), search=preset.search,
-                               follow_best=preset.follow_best)
+  config = play_config(description)
   slots = description["num_slots"]
   game = starting_game(problem, hardware, num_slots=slots)
   decoder = make_decoder(game.problem, hardware, slots)
