@@ -54,7 +54,7 @@ def rows_of(entry, fraction: float, time_limit: float, seed: int,
   """The table rows of one problem: a search with each exported network of
   `networks` (directories), then with the first one untrained and with none,
   then `solvers`."""
-  from experiments.comparison import hardware_for, timed_solve
+  from experiments.comparison import hardware_at_fraction, timed_solve
   from malloc_muzero.agent import pretrained
   from malloc_muzero.errors import ProblemError
   from malloc_muzero.problem_io import load_problem
@@ -62,7 +62,7 @@ def rows_of(entry, fraction: float, time_limit: float, seed: int,
   from malloc_muzero.solvers import SolverOptions
 
   problem = load_problem(entry.path)
-  hardware = hardware_for(problem, "tpu-v4", fraction, "xla")
+  hardware = hardware_at_fraction(problem, "tpu-v4", fraction, "xla")
   slow, fast = simulation_bounds(problem, hardware)
   results = []
   searches = [(f"search, {_network_label(directory, len(networks))}", directory, "pretrained")

@@ -79,7 +79,7 @@ def main(argv: list[str]) -> None:
   from tqdm import tqdm
 
   from experiments.alphatensor_programs import extract_problem
-  from experiments.comparison import hardware_for, timed_solve
+  from experiments.comparison import hardware_at_fraction, timed_solve
   from malloc_muzero import save_placement_json, simulation_bounds
   from malloc_muzero.simulator import gap_closed
   from malloc_muzero.placement_io import save_segments_json
@@ -102,7 +102,7 @@ def main(argv: list[str]) -> None:
                f"{format_bytes(problem.peak_live_bytes()[0])}, compiled and extracted "
                f"in {time.monotonic() - start:.1f} s"]
       bar.update()
-      hardware = hardware_for(problem, _HARDWARE.value, _FRACTION.value, _TIME_MODEL.value)
+      hardware = hardware_at_fraction(problem, _HARDWARE.value, _FRACTION.value, _TIME_MODEL.value)
       slow, fast = simulation_bounds(problem, hardware)
       times, walls = {}, {}
       for name in _SOLVERS.value:

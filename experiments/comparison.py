@@ -13,8 +13,8 @@ import io
 import time
 
 
-def hardware_for(problem, hardware_name: str, fraction: float,
-                 time_model: str | None = None):
+def hardware_at_fraction(problem, hardware_name: str, fraction: float,
+                         time_model: str | None = None):
   """A hardware preset whose first fast level holds `fraction` of the
   problem's peak live bytes (`fraction` 0: a MiniMalloc file's own capacity,
   or the preset's when the file has none), on `time_model` (None: the

@@ -33,7 +33,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from experiments.comparison import check_solver, grouped_bars, hardware_for, timed_solve
+from experiments.comparison import check_solver, grouped_bars, hardware_at_fraction, timed_solve
 from experiments.problem_sources import load_problems
 from malloc_muzero.simulator import gap_closed
 
@@ -85,7 +85,7 @@ def evaluate(problems, solvers: list[str], hardware_name: str, fraction: float,
   with progress_bar(len(problems) * len(solvers), "evaluate", "solves",
                     enabled=progress) as bar:
     for name, problem in problems:
-      hardware = hardware_for(problem, hardware_name, fraction, time_model)
+      hardware = hardware_at_fraction(problem, hardware_name, fraction, time_model)
       slow, fast = simulation_bounds(problem, hardware)
       for solver in solvers:
         bar.set_postfix_str(f"{name}: {solver}")

@@ -243,9 +243,9 @@ def _solve(solver: str, problem, hardware, settings: Settings, workdir: str):
 def _compute(entry: Entry, problem, solver: str, hardware_name: str,
              settings: Settings, benchmark: str, bounds: tuple[float, float]) -> dict:
   """One result record (status ok, skipped or failed)."""
-  from experiments.comparison import hardware_for
+  from experiments.comparison import hardware_at_fraction
 
-  hardware = hardware_for(problem, hardware_name, settings.fraction, settings.time_model)
+  hardware = hardware_at_fraction(problem, hardware_name, settings.fraction, settings.time_model)
   record = dict(zip(_KEY, _key(entry, solver, hardware_name, settings)))
   record.update(problem=entry.name, buffers=problem.num_buffers,
                 capacity=hardware.levels[1].capacity, slow_s=bounds[0], fast_s=bounds[1],
@@ -274,7 +274,7 @@ def run(entries: list[Entry], settings: Settings, benchmark: str, cache: Cache,
   """
   import jax
 
-  from experiments.comparison import hardware_for
+  from experiments.comparison import hardware_at_fraction
   from malloc_muzero import load_problem, simulation_bounds
   from malloc_muzero.progress import progress_bar
 
@@ -297,7 +297,8 @@ def run(entries: list[Entry], settings: Settings, benchmark: str, cache: Cache,
       problem = problems[entry.name]
       if (entry.name, hardware) not in bounds:
         bounds[entry.name, hardware] = simulation_bounds(
-            problem, hardware_for(problem, hardware, settings.fraction, settings.time_model))
+            problem,
+            hardware_at_fraction(problem, hardware, settings.fraction, settings.time_model))
       record = _compute(entry, problem, solver, hardware, settings, benchmark,
                         bounds[entry.name, hardware])
       if record.pop("cache"):

@@ -171,7 +171,7 @@ def main(argv: list[str]) -> None:
       return
     problems = load_problem_flag(_PROBLEM.value, _PROGRAM.value)
     held_out = load_problem_flag(_EVAL_PROBLEM.value, _EVAL_PROGRAM.value, required=False)
-    hardwares = [hardware_for(p) for p in problems + held_out]
+    hardwares = [hardware_from_flags(p) for p in problems + held_out]
     originals, placements = problems, None
     if _GAME.value == "windows":  # (The capacity stays a share of the whole buffers' peak.)
       problems, held_out = ([windows.split_into_windows(p, _MIN_GAP.value,
@@ -238,7 +238,7 @@ def train_generated() -> str:
   if not held_out:
     return lines + f"\nwrote {_WORKDIR.value}/metrics.jsonl, training_curve.png"
   return lines + "\n" + evaluate_set(summary, [], held_out,
-                                      [hardware_for(p) for p in held_out])
+                                      [hardware_from_flags(p) for p in held_out])
 
 
 def export(summary: dict) -> None:
@@ -301,9 +301,10 @@ def check_numeric_flags() -> None:
                        "--workdir", _WORKDIR.value)
 
 
-def hardware_for(problem):
-  """The hardware preset with `--capacity`, or `--capacity_fraction` of the
-  problem's peak live bytes."""
+def hardware_from_flags(problem):
+  """The hardware `--hardware` and `--time_model` name, with `--capacity` (or
+  a MiniMalloc file's own), else `--capacity_fraction` of the problem's peak
+  live bytes (reads the flags: for `main` and its helpers only)."""
   from malloc_muzero import get_hardware
   capacity = _CAPACITY.value
   if capacity is None and problem.source.get("kind") == "minimalloc":

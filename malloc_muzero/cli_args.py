@@ -151,8 +151,9 @@ DEFAULT_HARDWARE = "tpu-v4"
 
 def add_hardware_arguments(parser: argparse.ArgumentParser, recorded: bool = False) -> None:
   """`--hardware NAME`, `--capacity BYTES` or `--capacity-fraction F` (see
-  `capacity_of`) and `--time-model NAME`; all default to None (`hardware_for` then takes `DEFAULT_HARDWARE`, or, with
-  `recorded`, the model a placement file records)."""
+  `capacity_of`) and `--time-model NAME`; all default to None
+  (`command_hardware` then takes `DEFAULT_HARDWARE`, or, with `recorded`, the
+  model a placement file records)."""
   from malloc_muzero.hardware import TIME_MODELS
 
   default = ("the model the placement file records, else " if recorded else "") + \
@@ -203,12 +204,13 @@ def windows_for(problem, args):
   return split_into_windows(problem, args.min_gap, args.prefetch_steps)
 
 
-def hardware_for(problem, name: str | None, capacity: int | None,
-                 time_model: str | None = None):
-  """The preset `name`, with `capacity` or a MiniMalloc problem's own, on
-  `time_model` (None: the preset's). Without a name, `DEFAULT_HARDWARE`, or
-  for a MiniMalloc problem MiniMalloc's semantics (`minimalloc_hardware`:
-  one memory, alignment 1)."""
+def command_hardware(problem, name: str | None, capacity: int | None,
+                     time_model: str | None = None):
+  """The hardware a command's `--hardware`, `--capacity` (bytes) and
+  `--time-model` ask for (see `add_hardware_arguments`): the preset `name`,
+  with `capacity` or a MiniMalloc problem's own, on `time_model` (None: the
+  preset's). Without a name, `DEFAULT_HARDWARE`, or for a MiniMalloc problem
+  MiniMalloc's semantics (`minimalloc_hardware`: one memory, alignment 1)."""
   import dataclasses
 
   from malloc_muzero.hardware import get_hardware, minimalloc_hardware

@@ -31,7 +31,7 @@ import dataclasses
 import sys
 
 from malloc_muzero.cli_args import (Parser, add_hardware_arguments, add_window_arguments,
-                                     capacity_of, hardware_for, run_command, windows_for)
+                                     capacity_of, command_hardware, run_command, windows_for)
 
 _PROG = "malloc-eval"
 
@@ -80,8 +80,8 @@ def _evaluate(args) -> tuple[list[str], bool]:
   chosen = (args.hardware, args.capacity, args.capacity_fraction,
             args.time_model) != (None,) * 4
   hardware = (recorded if recorded is not None and not chosen else
-              hardware_for(problem, args.hardware, capacity_of(original, args),
-                           args.time_model))
+              command_hardware(problem, args.hardware, capacity_of(original, args),
+                               args.time_model))
   conflict = check_placement(problem, hardware, placement)
   return report_lines(problem, hardware, placement, conflict, args.placement), \
       conflict is None

@@ -33,8 +33,8 @@ import sys
 import time
 
 from malloc_muzero.cli_args import (Parser, add_hardware_arguments, add_window_arguments,
-                                    capacity_of, hardware_for, iteration_count, run_command, seconds,
-                                    seed, windows_for)
+                                    capacity_of, command_hardware, iteration_count, run_command,
+                                    seconds, seed, windows_for)
 
 _PROG = "malloc-solve"
 
@@ -118,8 +118,8 @@ def _solve(args) -> list[str]:
   windows = windows_for(original, args)
   problem = windows.problem if windows else original
   # A share of the program's own peak, also when it is split into windows.
-  hardware = hardware_for(problem, args.hardware, capacity_of(original, args),
-                          args.time_model)
+  hardware = command_hardware(problem, args.hardware, capacity_of(original, args),
+                              args.time_model)
   options = SolverOptions(seed=args.seed, time_limit_s=args.time_limit,
                           progress=sys.stderr.isatty(), checkpoint=args.checkpoint,
                           iterations=args.iterations)

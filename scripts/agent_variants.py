@@ -27,7 +27,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from experiments.benchmark import benchmark_entries  # noqa: E402
-from experiments.comparison import hardware_for  # noqa: E402
+from experiments.comparison import hardware_at_fraction  # noqa: E402
 from malloc_muzero.agent.presets import agent_config  # noqa: E402
 from malloc_muzero.problem_io import load_problem  # noqa: E402
 from malloc_muzero.simulator import gap_closed, simulation_bounds  # noqa: E402
@@ -80,7 +80,7 @@ def main() -> None:
   beaten = {v: 0 for v in variants}
   for entry in entries:
     problem = load_problem(entry.path)
-    hardware = hardware_for(problem, "tpu-v4", args.capacity_fraction, "xla")
+    hardware = hardware_at_fraction(problem, "tpu-v4", args.capacity_fraction, "xla")
     slow, fast = simulation_bounds(problem, hardware)
     for name in variants:
       start = time.monotonic()

@@ -21,7 +21,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from experiments.benchmark import benchmark_entries  # noqa: E402
-from experiments.comparison import hardware_for  # noqa: E402
+from experiments.comparison import hardware_at_fraction  # noqa: E402
 from malloc_muzero import simulation_bounds  # noqa: E402
 from malloc_muzero.cli_args import renamed_flags  # noqa: E402
 from malloc_muzero.agent.reference import starting_candidates  # noqa: E402
@@ -48,7 +48,7 @@ def main() -> None:
     better = {"xla-msa": 0, "xla-msa-prefetch": 0}
     for entry in entries:
       problem = load_problem(entry.path)
-      hardware = hardware_for(problem, "tpu-v4", fraction, "xla")
+      hardware = hardware_at_fraction(problem, "tpu-v4", fraction, "xla")
       bounds = simulation_bounds(problem, hardware)
       candidates = starting_candidates(problem, hardware)
       start = min(candidates, key=lambda c: c.time_s)

@@ -110,7 +110,7 @@ def test_an_agent_on_xla_cut_is_never_slower_than_xla(tmp_path):
   and never slower than that start."""
   import dataclasses
 
-  from experiments.comparison import hardware_for
+  from experiments.comparison import hardware_at_fraction
   from experiments.problem_sources import program_problem
   from malloc_muzero import simulate_placement
   from malloc_muzero.agent.reference import starting_game
@@ -118,7 +118,7 @@ def test_an_agent_on_xla_cut_is_never_slower_than_xla(tmp_path):
   from malloc_muzero.solvers import SolverOptions, solve_segments
 
   problem = program_problem("mlp_train_step")
-  hardware = hardware_for(problem, "tpu-v4", 0.25, "xla")
+  hardware = hardware_at_fraction(problem, "tpu-v4", 0.25, "xla")
   start = starting_game(problem, hardware)
   assert start.game == "xla_cut" and start.problem.num_buffers > problem.num_buffers
   for game in ("whole", "xla_cut"):

@@ -111,9 +111,9 @@ for flag, value in json.loads(sys.argv[1]):
     answers.append(str(error))
   setattr(flags.FLAGS, flag, saved)
 problem = load_problem(sys.argv[2])
-capacities = [train.hardware_for(problem).levels[1].capacity]
+capacities = [train.hardware_from_flags(problem).levels[1].capacity]
 flags.FLAGS.capacity = 4096
-capacities.append(train.hardware_for(problem).levels[1].capacity)
+capacities.append(train.hardware_from_flags(problem).levels[1].capacity)
 print(json.dumps({"answers": answers, "capacities": capacities}))
 try:
   train.parse_flags(["train", "--capacity=abc"])
