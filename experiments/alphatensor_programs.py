@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.programs import Program
+from experiments.program import Program
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "alphatensor")
 FIELDS = {"r": "factorizations_r.npz", "f2": "factorizations_f2.npz"}

@@ -131,7 +131,7 @@ class Item:
     source: the manifest's `source`.
     config: JSON-serialisable settings that decide the program.
     files: the source files whose contents decide the program.
-    program: builds the `experiments.programs.Program` to compile.
+    program: builds the `experiments.program.Program` to compile.
   """
   name: str
   workload: str

@@ -10,26 +10,13 @@ compile to compare `hlo_tools` with XLA, and what the demo and benchmarks use.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
-
-@dataclasses.dataclass(frozen=True)
-class Program:
-  """A JAX function with example arguments.
-
-  Attributes:
-    name: catalogue name.
-    fn: the function to jit.
-    args: example arguments (arrays or pytrees of arrays).
-    donate_argnums: arguments whose buffers the program may reuse.
-  """
-  name: str
-  fn: Callable[..., Any]
-  args: tuple[Any, ...]
-  donate_argnums: tuple[int, ...] = ()
+from experiments import alphatensor_programs
+from experiments.program import Program
 
 
 def _keys(n: int, seed: int = 0):
@@ -324,8 +311,7 @@ def strassen_matmul(size: int = 256, levels: int = 2) -> Program:
 
 def alphatensor_matmul() -> Program:
   """AlphaTensor's rank-49 4x4x4 factorization, one level, 256 x 256 f32."""
-  from experiments.alphatensor_programs import program
-  return dataclasses.replace(program("4,4,4", levels=1, size=256),
+  return dataclasses.replace(alphatensor_programs.program("4,4,4", levels=1, size=256),
                              name="alphatensor_matmul")
 
 

@@ -2,7 +2,7 @@
 a GPT-2-small-like decoder, each as an inference pass and a training step.
 
     from experiments.workloads import get_workload
-    program = get_workload("resnet50_train").program()  # an experiments.programs.Program
+    program = get_workload("resnet50_train").program()  # an experiments.program.Program
 """
 
 from experiments.workloads.registry import (BATCH, MODELS, WORKLOADS, Workload, get_workload,

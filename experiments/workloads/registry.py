@@ -14,7 +14,7 @@ import inspect
 import os
 from typing import Callable
 
-from experiments.programs import Program
+from experiments.program import Program
 from experiments.workloads import bert, decoder_lm, mobilenet, resnet, training
 from experiments.workloads.training import ModelSpec
 

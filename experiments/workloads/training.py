@@ -1,7 +1,7 @@
 """A flax model as a JAX program: its inference pass, or one training step.
 
 Every workload is a `ModelSpec` (a linen module and the shapes of its inputs)
-turned into an `experiments.programs.Program` of one of two variants:
+turned into an `experiments.program.Program` of one of two variants:
 
 * `inference`: `module.apply(variables, *inputs, train=False)`, the variables
   being arguments of the program (as a deployed model receives its weights).
@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from experiments.programs import Program
+from experiments.program import Program
 
 LEARNING_RATE = 1e-4  # AdamW's step size in the training steps (a constant in the HLO).
 
