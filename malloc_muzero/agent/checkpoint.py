@@ -21,6 +21,7 @@ import os
 import jax
 import numpy as np
 
+from malloc_muzero.agent.train import BestGame
 from malloc_muzero.atomic_file import atomic_write_text
 from malloc_muzero.errors import ProblemError
 
@@ -81,11 +82,11 @@ def load_game(workdir: str) -> str:
 
 
 def _state(trainer) -> dict:
-  best_return, best_index, best_state = trainer.best
+  best = trainer.best
   state = {"train_state": trainer.state, "iteration": np.int64(trainer.iteration),
            "replay": trainer.replay.state_dict(),
-           "best": {"return": np.float64(best_return), "problem": np.int64(best_index),
-                    "state": _sized_fields(best_state)}}
+           "best": {"return": np.float64(best.total), "problem": np.int64(best.problem),
+                    "state": _sized_fields(best.state)}}
   if trainer.config.follow_best:  # The games the search follows, per problem.
     state["followed"] = {"returns": np.asarray(trainer.followed, np.float64),
                          "actions": np.stack([np.asarray(r.actions)
@@ -192,8 +193,8 @@ def restore(workdir: str, trainer, extra: dict) -> bool:
   trainer.iteration = int(restored["iteration"])
   trainer.replay.load_state_dict(jax.tree.map(np.asarray, restored["replay"]))
   best = restored["best"]
-  trainer.best = (float(best["return"]), int(best["problem"]),
-                  trainer.best[2].replace(**best["state"]))
+  trainer.best = BestGame(float(best["return"]), int(best["problem"]),
+                          trainer.best.state.replace(**best["state"]))
   if "followed" in restored:
     for index, (total, actions) in enumerate(zip(restored["followed"]["returns"],
                                                  restored["followed"]["actions"])):

@@ -209,7 +209,7 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
           f"{trainer.iteration}; {spent:.0f} s of the {time_budget_s:g} s budget spent"
           + ("" if spent < time_budget_s else ", nothing left (a larger "
              "--train_seconds continues it)"), file=sys.stderr, flush=True)
-  best_saved = trainer.best[0] if resumed else -float("inf")
+  best_saved = trainer.best.total if resumed else -float("inf")
   saved_once = resumed
   start = last_checkpoint = time.monotonic()
   from tensorboardX import SummaryWriter
@@ -235,9 +235,9 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
       for name, value in record.items():
         if name not in ("iteration", "games"):
           board.add_scalar(name, value, record["games"])
-      if single and trainer.best is not None and trainer.best[0] > best_saved:
-        best_saved = trainer.best[0]
-        placement = decoder.placement(trainer.best[2])
+      if single and trainer.best is not None and trainer.best.total > best_saved:
+        best_saved = trainer.best.total
+        placement = decoder.placement(trainer.best.state)
         save_placement_json(os.path.join(workdir, "best_placement.json"), problem,
                             hardware, placement,
                             simulate_placement(problem, hardware, placement.levels),
@@ -254,10 +254,10 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   plot_curve(metrics_path, os.path.join(workdir, "training_curve.png"))
   summary = {"iterations": trainer.iteration,
              "games": trainer.games,
-             "best_return": trainer.best[0], "resumed": resumed, "trainer": trainer,
+             "best_return": trainer.best.total, "resumed": resumed, "trainer": trainer,
              "decoders": decoders, "identity": identity}
   if single:
-    placement = decoder.placement(trainer.best[2])
+    placement = decoder.placement(trainer.best.state)
     time_s = best_game_s = simulate_placement(problem, hardware, placement.levels)
     from_reference = False
     if trainer.config.search.uses_reference:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import chex
 import jax
@@ -141,6 +141,20 @@ class Progress:
   mean_gain: float = float("nan")
 
 
+class BestGame(NamedTuple):
+  """The best game a trainer has played (or its reference's, or a placeholder
+  before any game).
+
+  Attributes:
+    total: the game's return (share of the all-slow time saved).
+    problem: the index of its problem in the trainer's list.
+    state: its final `game.State` (unbatched).
+  """
+  total: float
+  problem: int
+  state: game.State
+
+
 class Trainer:
   """Self-play and training on one problem (or a list sharing one config).
 
@@ -202,7 +216,7 @@ class Trainer:
         TrainState(params=params, opt_state=self.optimizer.init(params),
                    step=jnp.int32(0)), self.replicated)
     self.iteration = 0
-    self.best: tuple[float, int, game.State] | None = None  # (return, problem, state)
+    self.best: BestGame | None = None
     # A guided agent's best starts as its reference's own game (XLA's
     # placement replayed), so that it never reports less than what guides it.
     # `followed` keeps the return of each problem's reference game.
@@ -211,8 +225,8 @@ class Trainer:
       if reference is not None:
         total, final = play_reference(problems[index], game_config.num_slots, reference)
         self.followed[index] = float(total)
-        if self.best is None or float(total) > self.best[0]:
-          self.best = (float(total), index, final)
+        if self.best is None or float(total) > self.best.total:
+          self.best = BestGame(float(total), index, final)
 
   def initial_params(self):
     """The network's parameters before any training (from the seed alone)."""
@@ -238,7 +252,7 @@ class Trainer:
       self.iteration += 1
       total = float(trajectory.rewards.sum())
       return Progress(self.iteration, 1, total,
-                      self.best[0] if self.best is not None else float("nan"), terms,
+                      self.best.total if self.best is not None else float("nan"), terms,
                       1 / (time.monotonic() - start))
     if self.problem_source is not None:
       index = -1
@@ -263,9 +277,9 @@ class Trainer:
                   float(play_reference(problem, self.game_config.num_slots, reference)[0]))
       mean_gain = float(returns.mean()) - followed
     top = int(np.argmax(returns))
-    if self.best is None or returns[top] > self.best[0]:
-      self.best = (float(returns[top]), index,
-                   jax.tree.map(lambda x: x[top], finals))
+    if self.best is None or returns[top] > self.best.total:
+      self.best = BestGame(float(returns[top]), index,
+                           jax.tree.map(lambda x: x[top], finals))
     if self.config.follow_best and index >= 0 and returns[top] > self.followed[index]:
       self.follow(index, float(returns[top]), finals.actions[top])
     self.replay.add(trajectory)
@@ -273,7 +287,7 @@ class Trainer:
     self.iteration += 1
     seconds = time.monotonic() - start
     return Progress(self.iteration, self.config.games_per_iteration,
-                    float(returns.mean()), self.best[0], terms,
+                    float(returns.mean()), self.best.total, terms,
                     self.config.games_per_iteration / seconds, mean_gain)
 
   @property
@@ -322,8 +336,8 @@ class Trainer:
     if self.replay.state_dict()["games"] is None:
       self.replay.allocate(jax.tree.map(zeros, trajectory))
     if self.best is None:
-      self.best = (-np.inf, 0, jax.tree.map(lambda x: np.zeros(x.shape[1:], x.dtype),
-                                           finals))
+      self.best = BestGame(-np.inf, 0, jax.tree.map(lambda x: np.zeros(x.shape[1:], x.dtype),
+                                                   finals))
 
   def run(self, time_budget_s: float,
           callback: Callable[[Progress], None] | None = None) -> None:

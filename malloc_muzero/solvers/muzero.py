@@ -61,6 +61,6 @@ def _play_checkpoint(problem, hardware, options, deadline: float):
   def time_of(placement):
     return simulate_placement(game.problem, hardware, placement.levels)
 
-  placement = min((decoder.placement(trainer.best[2]), game.placement), key=time_of)
+  placement = min((decoder.placement(trainer.best.state), game.placement), key=time_of)
   return game, play_until(trainer, decoder, trainer.references[0], deadline, options.seed,
                           placement, time_of)
