@@ -12,7 +12,7 @@ import pytest
 from malloc_muzero import get_hardware
 from malloc_muzero.agent.presets import agent_config
 from malloc_muzero.agent.run import make_trainer
-from malloc_muzero.agent.search import _candidates, self_play
+from malloc_muzero.agent.search import SEARCH_CHOICES, SearchConfig, _candidates, self_play
 
 
 def test_candidates_all_top_and_sampled():
@@ -114,3 +114,14 @@ def test_games_depart_only_where_drawn(simulations):
         assert actions[g, turn] == default
       state = game.step(decoder.problem, state, jnp.int32(actions[g, turn]))
   assert departed > 0
+
+
+@pytest.mark.parametrize("field", sorted(SEARCH_CHOICES))
+def test_search_config_checks_its_string_options(field):
+  """A string option outside its choices fails at construction, naming the
+  field and what it allows; each allowed value constructs."""
+  for value in SEARCH_CHOICES[field]:
+    assert getattr(SearchConfig(**{field: value}), field) == value
+  with pytest.raises(ValueError, match=rf"SearchConfig\.{field}: expected one of "
+                     + ", ".join(f"'{v}'" for v in SEARCH_CHOICES[field]) + ", found 'nope'"):
+    SearchConfig(**{field: "nope"})

@@ -43,6 +43,11 @@ from malloc_muzero.agent.rollout import default_action, rollout_value
 from malloc_muzero.agent.value_transform import CategoricalSupport
 
 
+# The allowed values of `SearchConfig`'s string options.
+SEARCH_CHOICES = {"policy": ("gumbel", "muzero"), "dynamics": ("learned", "true"),
+                  "leaf_value": ("network", "rollout")}
+
+
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
   """How to search.
@@ -100,6 +105,13 @@ class SearchConfig:
   num_candidates: int = 32
   departures: int = 0
   perturb: bool = False
+
+  def __post_init__(self):
+    for field, allowed in SEARCH_CHOICES.items():
+      value = getattr(self, field)
+      if value not in allowed:
+        raise ValueError(f"SearchConfig.{field}: expected one of "
+                         f"{', '.join(map(repr, allowed))}, found {value!r}")
 
   @property
   def uses_reference(self) -> bool:
