@@ -2,6 +2,7 @@
 
     malloc-extract INPUT [-o problem.json] [--module NAME] [--live-ranges]
                    [--format json|csv] [--default-trip-count N]
+                   [--xla-assignment FILE] [--placement-out placement.json]
 
 INPUT is an HLO text file (`compiled.as_text()`, `*after_optimizations.txt`) or a
 directory written by `XLA_FLAGS=--xla_dump_to=DIR --xla_dump_hlo_as_text`.
@@ -9,6 +10,12 @@ Without `-o` it prints a one-screen summary; with `--live-ranges` it prints one
 line per HloValue as XLA's `-live-range.txt` does (`name{index}:start-end`).
 A loop without XLA's `known_trip_count` runs `--default-trip-count` times (5,
 as in XLA's cost analysis).
+`--xla-assignment FILE` reads XLA's `*-buffer-assignment.txt` of the same
+module (by default the one beside a dumped module, if any): the summary gives
+its largest temporary allocation and says where XLA put the buffers, and
+`--placement-out` writes XLA's assignment as a placement JSON of the problem
+(`hlo_tools.xla_assignment`: XLA's temporary allocation as the fast memory, its
+other allocations in the default memory), for `malloc-eval PROBLEM PLACEMENT`.
 Bad input prints one line naming the file, line and what was expected, and the
 command exits with status 1; a bad flag exits with status 2, Ctrl-C with 130,
 each with one line and no traceback.
@@ -60,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument("--default-trip-count", type=_trip_count, default=DEFAULT_TRIP_COUNT,
                       help="iterations of a while loop whose trip count XLA does "
                       f"not know (default {DEFAULT_TRIP_COUNT}, as XLA's cost analysis)")
+  parser.add_argument("--xla-assignment", metavar="FILE", help="XLA's "
+                      "*-buffer-assignment.txt of the module (default: the one beside a "
+                      "dumped module, if any)")
+  parser.add_argument("--placement-out", metavar="FILE", help="write XLA's assignment "
+                      "as a placement of the problem (.json): its temporary allocation "
+                      "as the fast memory, its other allocations in the default memory")
   return parser
 
 
@@ -90,14 +103,28 @@ def _output_format(args) -> str | None:
 
 def _extract(args) -> int:
   # Imported here so that `--help` stays fast.
-  from malloc_muzero import write_minimalloc_csv
+  from hlo_tools.extract import _beside
+  from hlo_tools.xla_assignment import read_assignment, xla_placement
+  from malloc_muzero import ProblemError, write_minimalloc_csv
   from malloc_muzero.atomic_file import check_writable, refuse_input_as_output
 
-  if args.output is not None:
-    refuse_input_as_output(args.output, args.input)
-    check_writable(args.output)
+  for output in (args.output, args.placement_out):
+    if output is not None:
+      refuse_input_as_output(output, args.input, args.xla_assignment)
+      check_writable(output)
   fmt = _output_format(args)
+  if args.placement_out is not None and (
+      not args.placement_out.lower().endswith(".json") or args.placement_out == args.output):
+    raise ProblemError("a .json file other than -o (malloc-eval reads a placement by its "
+                       "extension)", "command line", "--placement-out", args.placement_out)
   module = load_module(args.input, args.module)
+  report = args.xla_assignment or _beside(module.filename)
+  if args.placement_out is not None and report is None:
+    raise ProblemError("--xla-assignment FILE, or an XLA dump directory with the "
+                       "module's *-buffer-assignment.txt", "command line", "--placement-out",
+                       args.placement_out)
+  if args.xla_assignment is not None:
+    read_assignment(args.xla_assignment)  # A bad report is refused before any work.
   if args.live_ranges:
     liveness = run_guarded(module, None, analyze_liveness, module)
     sys.stdout.write("".join(line + "\n" for line in liveness.xla_lines()))
@@ -105,17 +132,40 @@ def _extract(args) -> int:
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always", UnpricedOpcodeWarning)
     problem = module_to_problem(module, default_trip_count=args.default_trip_count,
-                                strict=args.strict)
+                                strict=args.strict, xla_assignment=args.xla_assignment)
   for warning in caught:
     print(f"malloc-extract: warning: {warning.message}", file=sys.stderr)
+  xla = (xla_placement(problem, report) if args.xla_assignment is not None
+         or args.placement_out is not None else None)
   print(problem.summary())
+  if xla is not None:
+    print(xla.summary(problem))
   if fmt == "csv":
     write_minimalloc_csv(args.output, problem)
   elif fmt == "json":
     problem.save_json(args.output)
   if fmt:
     print(f"wrote {args.output}")
+  if args.placement_out is not None:
+    _save_xla_placement(args.placement_out, problem, xla)
+    print(f"wrote {args.placement_out}")
   return 0
+
+
+def _save_xla_placement(path: str, problem, xla) -> None:
+  """XLA's placement as JSON, with the model it is scored on: the default
+  preset, its first fast level XLA's temporary allocation."""
+  from malloc_muzero import simulation_bounds
+  from hlo_tools.xla_assignment import xla_hardware
+  from malloc_muzero.cli_args import DEFAULT_HARDWARE
+  from malloc_muzero.hardware import get_hardware
+  from malloc_muzero.placement_io import save_placement_json
+  from malloc_muzero.simulator import simulate_placement
+
+  hardware = xla_hardware(get_hardware(DEFAULT_HARDWARE), xla.temp_bytes)
+  save_placement_json(path, problem, hardware, xla.placement,
+                      simulate_placement(problem, hardware, xla.placement.levels),
+                      simulation_bounds(problem, hardware))
 
 
 def run() -> None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 
 import numpy as np
 
@@ -87,6 +88,8 @@ def read_assignment(path: str | os.PathLike) -> list[XlaAllocation]:
   """XLA's allocations from its `*-buffer-assignment.txt`, refusing a file
   that is not one with an `HloParseError` naming it."""
   path = os.fspath(path)
+  if not stat.S_ISREG(os.stat(path).st_mode):  # A FIFO would wait, a device not end.
+    raise HloParseError("an XLA buffer-assignment report (a regular file)", path)
   try:
     allocations = read_buffer_assignment(path)
   except UnicodeDecodeError as error:
