@@ -19,6 +19,18 @@ For each problem and solver it reports the simulated time normalised to
 all-slow (1 = nothing gained; the all-fast bound is the best possible), the
 share of the slow-fast gap closed, and the solve seconds; it writes
 `evaluation.csv` and `evaluation.png` to `--out`.
+
+With `--xla_assignment` (the default), a row `xla-assignment` gives what XLA
+did, where its buffer-assignment report is available: for `--programs`, dumped
+on the fly; for an HLO file or a problem JSON, the report XLA dumped beside
+its HLO file. The row's placement is XLA's temporary allocation as the first
+fast level, at XLA's size (its `capacity`, not the solvers'), alignment 1, on
+the same preset's bandwidths; buffers XLA put in its parameter, constant and
+output allocations are in slow memory (`hlo_tools.xla_assignment`). It is
+checked by the same checker (an invalid one gives a warning instead of a
+row) and timed by the same simulator; it has no solve time. So it measures
+how much of the gap XLA's own layout would close if its temporary allocation
+were the fast memory, not what XLA's runtime does on this machine.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import math
 import os
 import sys
 
@@ -56,6 +69,11 @@ _FRACTION = flags.DEFINE_float("capacity_fraction", 0.25,
 _SEED = flags.DEFINE_integer("seed", 0, "solver seed")
 _TIME_LIMIT = flags.DEFINE_float("time_limit", None, "seconds per solve")
 _OUT = flags.DEFINE_string("out", "evaluation", "directory for the CSV and plot")
+_XLA = flags.DEFINE_boolean("xla_assignment", True, "add a row xla-assignment for XLA's "
+                            "own assignment (its temporary allocation as the fast memory, "
+                            "at its size) where a buffer-assignment report is available: "
+                            "--programs dump it on the fly")
+XLA_ROW = "xla-assignment"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,9 +90,12 @@ class Row:
 
 def evaluate(problems, solvers: list[str], hardware_name: str, fraction: float,
              seed: int = 0, time_limit_s: float | None = None,
-             progress: bool = True, time_model: str | None = None) -> list[Row]:
+             progress: bool = True, time_model: str | None = None,
+             xla: dict | None = None) -> list[Row]:
   """Solve every problem with every solver; one `Row` each (`time_model`:
-  None for the preset's, XLA's)."""
+  None for the preset's, XLA's). `xla`: problem name -> XLA's own assignment
+  (`hlo_tools.xla_assignment.XlaPlacement`), a row `XLA_ROW` after the
+  solvers' where valid (see the module docstring)."""
   from malloc_muzero import simulation_bounds
   from malloc_muzero.progress import progress_bar
   from malloc_muzero.solvers import SolverOptions
@@ -96,7 +117,28 @@ def evaluate(problems, solvers: list[str], hardware_name: str, fraction: float,
                         hardware.levels[1].capacity, solved.time_s / slow, fast / slow,
                         gap_closed(solved.time_s, slow, fast), solved.wall_s))
         bar.update()
+      if xla and name in xla:
+        rows += _xla_row(name, problem, hardware, xla[name], slow, fast)
   return rows
+
+
+def _xla_row(name: str, problem, hardware, xla, slow: float, fast: float) -> list[Row]:
+  """XLA's own assignment of `problem` as a row (none, with a warning, if the
+  checker refuses it), on `hardware`'s bandwidths with XLA's temporary
+  allocation as its first fast level."""
+  from hlo_tools.xla_assignment import xla_hardware
+  from malloc_muzero import simulate_placement
+  from malloc_muzero.placement import check_placement
+
+  hardware = xla_hardware(hardware, xla.temp_bytes)
+  conflict = check_placement(problem, hardware, xla.placement)
+  if conflict is not None:
+    logging.warning("%s: XLA's assignment is not valid by the checker, no row: %s",
+                    name, conflict)
+    return []
+  time_s = simulate_placement(problem, hardware, xla.placement.levels)
+  return [Row(name, XLA_ROW, problem.num_buffers, hardware.levels[1].capacity,
+              time_s / slow, fast / slow, gap_closed(time_s, slow, fast), math.nan)]
 
 
 def format_table(rows: list[Row]) -> str:
@@ -105,7 +147,8 @@ def format_table(rows: list[Row]) -> str:
   for r in rows:
     lines.append(f"{r.problem:<24} {r.solver:<16} {r.buffers:>7} {r.capacity:>11,} "
                  f"{r.time_over_slow:>9.3f} {r.fast_over_slow:>9.3f} "
-                 f"{r.gap_closed:>10.1%} {r.solve_s:>8.2f}")
+                 f"{r.gap_closed:>10.1%} "
+                 + (f"{r.solve_s:>8.2f}" if math.isfinite(r.solve_s) else f"{'-':>8}"))
   return "\n".join(lines)
 
 
@@ -153,19 +196,24 @@ def main(argv: list[str]) -> None:
   from hlo_tools import HloParseError
   from malloc_muzero import ProblemError
   try:
-    problems = load_problems(_PROBLEMS.value, _PROGRAMS.value)
+    xla = {} if _XLA.value else None
+    problems = load_problems(_PROBLEMS.value, _PROGRAMS.value, xla)
     if not problems:
       raise ProblemError("problems: --problem_files matching files or --programs names",
                          "command line")
     rows = evaluate(problems, _SOLVERS.value, _HARDWARE.value, _FRACTION.value,
                     _SEED.value, _TIME_LIMIT.value, progress=sys.stderr.isatty(),
-                    time_model=_TIME_MODEL.value)
+                    time_model=_TIME_MODEL.value, xla=xla)
   except (ProblemError, HloParseError, ValueError) as error:
     print(f"evaluate: error: {error}", file=sys.stderr)
     sys.exit(2)
   print(format_table(rows))
   print()
   print(format_pivot(rows))
+  if any(r.solver == XLA_ROW for r in rows):
+    print(f"({XLA_ROW}: XLA's own layout, its temporary allocation as the fast memory at "
+          "XLA's size, the capacity column; the solvers' capacity is "
+          f"{_FRACTION.value:g} of peak live bytes)")
   os.makedirs(_OUT.value, exist_ok=True)
   write_csv(rows, os.path.join(_OUT.value, "evaluation.csv"))
   plot(rows, os.path.join(_OUT.value, "evaluation.png"))

@@ -103,8 +103,7 @@ def _output_format(args) -> str | None:
 
 def _extract(args) -> int:
   # Imported here so that `--help` stays fast.
-  from hlo_tools.extract import _beside
-  from hlo_tools.xla_assignment import read_assignment, xla_placement
+  from hlo_tools.xla_assignment import read_assignment, report_beside, xla_placement
   from malloc_muzero import ProblemError, write_minimalloc_csv
   from malloc_muzero.atomic_file import check_writable, refuse_input_as_output
 
@@ -118,7 +117,7 @@ def _extract(args) -> int:
     raise ProblemError("a .json file other than -o (malloc-eval reads a placement by its "
                        "extension)", "command line", "--placement-out", args.placement_out)
   module = load_module(args.input, args.module)
-  report = args.xla_assignment or _beside(module.filename)
+  report = args.xla_assignment or report_beside(module.filename)
   if args.placement_out is not None and report is None:
     raise ProblemError("--xla-assignment FILE, or an XLA dump directory with the "
                        "module's *-buffer-assignment.txt", "command line", "--placement-out",

@@ -176,6 +176,22 @@ def xla_placement(problem, path: str | os.PathLike) -> XlaPlacement:
   return XlaPlacement(placement, temp_bytes, elsewhere, temporaries)
 
 
+def report_beside(module_file: str) -> str | None:
+  """XLA's `*-buffer-assignment.txt` dumped beside an optimised module's HLO
+  text (`*after_optimizations.txt`), if there is one."""
+  from hlo_tools.extract import _beside
+
+  return _beside(module_file)
+
+
+def problem_report(problem) -> str | None:
+  """The buffer-assignment report beside the HLO file a problem was extracted
+  from (`source["file"]`), if there is one."""
+  file = problem.source.get("file")
+  return report_beside(file) if problem.source.get("kind") == "hlo" and \
+      isinstance(file, str) else None
+
+
 def xla_hardware(hardware, temp_bytes: int):
   """`hardware` with its first fast level made XLA's temporary allocation:
   `temp_bytes` (at least 1) of capacity, alignment 1, named "xla-temp"; its

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from experiments.evaluate import evaluate, format_pivot, format_table, plot, write_csv
+from experiments.problem_sources import load_problems
 from malloc_muzero import Problem
 
 
@@ -57,3 +58,52 @@ def test_command_on_files_and_bad_solver(tmp_path):
   assert "a solver among" in result.stderr and "Traceback" not in result.stderr
   # The former name of --problem_files still works, saying the new one.
   assert "evaluate: --problems is deprecated; use --problem_files" in result.stderr
+
+
+def test_a_row_for_xlas_own_assignment(tmp_path, caplog):
+  import dataclasses
+  import math
+
+  import numpy as np
+
+  from experiments.evaluate import XLA_ROW
+
+  xla = {}
+  (name, problem), = load_problems("", ["cond_branches"], xla)
+  assert name == "cond_branches" and set(xla) == {name}
+  assert problem.source["xla_temp_bytes"] == xla[name].temp_bytes == 196
+  rows = evaluate([(name, problem)], ["first-fit"], "tpu-v4", 0.25, progress=False, xla=xla)
+  assert [r.solver for r in rows] == ["first-fit", XLA_ROW]
+  row = rows[1]
+  assert row.capacity == 196 and math.isnan(row.solve_s)
+  assert row.fast_over_slow == rows[0].fast_over_slow
+  assert row.fast_over_slow - 1e-6 <= row.time_over_slow < 1 and 0 < row.gap_closed < 1
+  assert format_table(rows).splitlines()[-1].split()[-1] == "-"
+  # A placement the checker refuses gives no row, and says why.
+  placement = xla[name].placement
+  bad = dataclasses.replace(placement, offsets=np.where(placement.levels == 1, 0, -1))
+  xla[name] = dataclasses.replace(xla[name], placement=bad)
+  rows = evaluate([(name, problem)], ["first-fit"], "tpu-v4", 0.25, progress=False, xla=xla)
+  assert [r.solver for r in rows] == ["first-fit"]
+  assert "not valid by the checker" in caplog.text
+
+
+def test_a_problem_from_an_xla_dump_takes_the_report_beside_it(tmp_path):
+  import glob
+  import os
+
+  from tests.xla_dumps import compile_program
+
+  directory = compile_program("while_loop").captured.dump_dir
+  module, = glob.glob(os.path.join(directory, "*after_optimizations.txt"))
+  xla = {}
+  (name, problem), = load_problems(module, [], xla)
+  assert set(xla) == {name} and xla[name].temp_bytes == problem.source["xla_temp_bytes"]
+  problem.save_json(tmp_path / "moved.json")
+  xla = {}
+  (name, _), = load_problems(str(tmp_path / "moved.json"), [], xla)
+  assert set(xla) == {"moved.json"}  # Its source file is still the dumped module.
+  _problem(5, 3).save_json(tmp_path / "synthetic.json")
+  xla = {}
+  load_problems(str(tmp_path / "synthetic.json"), [], xla)
+  assert xla == {}
