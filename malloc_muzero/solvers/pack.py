@@ -90,6 +90,7 @@ import dataclasses
 import logging
 import math
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -121,13 +122,6 @@ _PAUSED, _SOLVED, _EXHAUSTED, _GROW = 0, 1, 2, 3
 _NUM_STATS = 10
 _CHUNK = 200_000  # Nodes between deadline checks (~0.1-0.5 s).
 _INF = np.iinfo(np.int64).max
-# The mutable arrays of a search, in `_search`'s argument order.
-_STATE = ("offset", "min_off", "floor", "total", "cut", "zero_depth", "seg_lo",
-          "seg_hi", "jump", "pool", "seg_base", "seg_len", "cand", "cand_off",
-          "cand_rank", "cand_base", "cand_cnt", "cand_pos", "placed",
-          "placed_off", "placed_rank", "hatless", "log_mark", "log_kind",
-          "log_idx", "log_old", "sec_stamp", "affected", "tmp_idx", "tmp_off",
-          "tmp_rank")
 # Codes of the letters of a preorder heuristic.
 _LETTERS = {"W": 0, "A": 1, "T": 2, "Z": 3}
 
@@ -164,6 +158,117 @@ class PackResult:
     return int(np.count_nonzero(self.offsets >= 0))
 
 
+# --- The search's data -------------------------------------------------------
+
+
+class _Instance(NamedTuple):
+  """The fixed arrays of one search; buffers are numbered by preorder rank.
+
+  S sections, E = entries of the overlap lists, M = entries of the section
+  lists. Read-only during search.
+  """
+  size: np.ndarray  # [n] int64, bytes
+  width: np.ndarray  # [n] int64, steps live (end - start + 1)
+  area: np.ndarray  # [n] int64, size x width
+  orig: np.ndarray  # [n] int64, the buffer's index in its component
+  letters: np.ndarray  # [L] int64, the heuristic's keys (`_LETTERS` codes)
+  alignment: np.int64  # bytes, >= 1
+  capacity: np.int64  # bytes
+  ov_ptr: np.ndarray  # [n + 1] int64, buffer i overlaps ov_idx[ov_ptr[i]:
+  ov_idx: np.ndarray  # [E] int64    ov_ptr[i + 1]] in time (not itself)
+  bsec_lo: np.ndarray  # [n] int64, buffer i lies in sections
+  bsec_hi: np.ndarray  # [n] int64    [bsec_lo[i], bsec_hi[i])
+  sec_ptr: np.ndarray  # [S + 1] int64, section s holds sec_idx[sec_ptr[s]:
+  sec_idx: np.ndarray  # [M] int64      sec_ptr[s + 1]], ascending
+
+
+class _State(NamedTuple):
+  """Everything a search changes, so that a paused search resumes.
+
+  Depth d is the d-th placement of the current branch; the per-depth arrays
+  have n + 1 entries. The stacks (`pool`, the candidate and log arrays) grow
+  by `_grown` when `_search` returns _GROW.
+  """
+  # Per buffer.
+  offset: np.ndarray  # [n] int64, bytes; -1 = unplaced
+  min_off: np.ndarray  # [n] int64, lowest offset still possible (unplaced)
+  best_off: np.ndarray  # [n] int64, `offset` at the deepest depth reached
+  # Per section.
+  floor: np.ndarray  # [S] int64, lowest offset its unplaced buffers may take
+  total: np.ndarray  # [S] int64, its unplaced bytes
+  cut: np.ndarray  # [S] int64, unplaced buffers crossing boundary s | s + 1
+  zero_depth: np.ndarray  # [S] int64, the depth whose placement zeroed cut[s]
+  sec_stamp: np.ndarray  # [S] int64, scratch: last stamp that marked s
+  affected: np.ndarray  # [S] int64, scratch: sections whose floor may rise
+  # Per depth: the segment, its backjump target and its candidates.
+  seg_lo: np.ndarray  # [n + 1] int64, the segment's sections
+  seg_hi: np.ndarray  # [n + 1] int64    [seg_lo, seg_hi)
+  jump: np.ndarray  # [n + 1] int64, depth to fail back to (-1: exhausted)
+  seg_base: np.ndarray  # [n + 1] int64, the segment's preorder: pool[seg_base:
+  seg_len: np.ndarray  # [n + 1] int64    seg_base + seg_len]
+  cand_base: np.ndarray  # [n + 1] int64, candidates: cand[cand_base:
+  cand_cnt: np.ndarray  # [n + 1] int64    cand_base + cand_cnt]
+  cand_pos: np.ndarray  # [n + 1] int64, the candidate being tried
+  placed: np.ndarray  # [n + 1] int64, the buffer placed
+  placed_off: np.ndarray  # [n + 1] int64, at this offset (bytes)
+  placed_rank: np.ndarray  # [n + 1] int64, its rank in the segment's preorder
+  hatless: np.ndarray  # [n + 1] int64, 1: it overlaps no unplaced buffer
+  log_mark: np.ndarray  # [n + 1] int64, the log's top before the placement
+  # Stacks.
+  pool: np.ndarray  # [P] int64, the segments' preorders
+  cand: np.ndarray  # [C] int64, candidate buffers of every depth
+  cand_off: np.ndarray  # [C] int64, their offsets
+  cand_rank: np.ndarray  # [C] int64, their ranks in the segment's preorder
+  log_kind: np.ndarray  # [G] int8, undo log: 0 = a min_off, 1 = a floor
+  log_idx: np.ndarray  # [G] int64, of this buffer or section
+  log_old: np.ndarray  # [G] int64, was this
+  # Scratch.
+  tmp_idx: np.ndarray  # [n] int64
+  tmp_off: np.ndarray  # [n] int64
+  tmp_rank: np.ndarray  # [n] int64
+  stats: np.ndarray  # [_NUM_STATS] int64, indexed by _DEPTH, _NODES, ...
+
+
+_STACKS = ("pool", "cand", "cand_off", "cand_rank", "log_kind", "log_idx",
+           "log_old")
+
+
+def _initial_state(n: int, total: np.ndarray, cut: np.ndarray) -> _State:
+  """The state of a search at its root: nothing placed."""
+  num_sections = len(total)
+  depths = lambda: np.zeros(n + 1, np.int64)  # noqa: E731
+  stack = lambda: np.zeros(4 * n + 16, np.int64)  # noqa: E731
+  log_room = 4 * (n + num_sections) + 16
+  return _State(
+      offset=np.full(n, -1, np.int64), min_off=np.zeros(n, np.int64),
+      best_off=np.full(n, -1, np.int64),
+      floor=np.zeros(num_sections, np.int64), total=total, cut=cut,
+      zero_depth=np.zeros(num_sections, np.int64),
+      sec_stamp=np.zeros(num_sections, np.int64),
+      affected=np.zeros(num_sections, np.int64),
+      seg_lo=depths(), seg_hi=depths(), jump=depths(), seg_base=depths(),
+      seg_len=depths(), cand_base=depths(), cand_cnt=depths(),
+      cand_pos=depths(), placed=depths(), placed_off=depths(),
+      placed_rank=depths(), hatless=depths(), log_mark=depths(),
+      pool=stack(), cand=stack(), cand_off=stack(), cand_rank=stack(),
+      log_kind=np.zeros(log_room, np.int8),
+      log_idx=np.zeros(log_room, np.int64),
+      log_old=np.zeros(log_room, np.int64),
+      tmp_idx=np.zeros(n, np.int64), tmp_off=np.zeros(n, np.int64),
+      tmp_rank=np.zeros(n, np.int64), stats=np.zeros(_NUM_STATS, np.int64))
+
+
+def _grown(state: _State) -> _State:
+  """`state` with each stack twice as long (its entries kept)."""
+  grown = {}
+  for key in _STACKS:
+    old = getattr(state, key)
+    new = np.zeros(2 * len(old), old.dtype)
+    new[:len(old)] = old
+    grown[key] = new
+  return state._replace(**grown)
+
+
 # --- The compiled search ---------------------------------------------------
 
 
@@ -173,8 +278,7 @@ def _align_up(value, alignment):
 
 
 @_njit
-def _segment_preorder(k, size, width, area, orig, letters, bsec_lo, bsec_hi,
-                      total, tmp_idx, out):
+def _segment_preorder(k, inst, total, tmp_idx, out):
   """Writes the `k` buffers `tmp_idx[:k]` to `out[:k]` in preorder.
 
   Each letter of the heuristic is a key, descending: W = lifespan, A = area,
@@ -186,23 +290,24 @@ def _segment_preorder(k, size, width, area, orig, letters, bsec_lo, bsec_hi,
   cur = tmp_idx[:k].copy()
   key = np.empty(k, np.int64)
   for j in range(k):
-    key[j] = orig[cur[j]]
+    key[j] = inst.orig[cur[j]]
   cur = cur[np.argsort(key, kind="mergesort")]
+  letters = inst.letters
   for position in range(letters.shape[0] - 1, -1, -1):
     letter = letters[position]
     for j in range(k):
       i = cur[j]
       if letter == 0:
-        value = width[i]
+        value = inst.width[i]
       elif letter == 1:
-        value = area[i]
+        value = inst.area[i]
       elif letter == 2:
         value = 0
-        for s in range(bsec_lo[i], bsec_hi[i]):
+        for s in range(inst.bsec_lo[i], inst.bsec_hi[i]):
           if total[s] > value:
             value = total[s]
       else:
-        value = size[i]
+        value = inst.size[i]
       key[j] = -value
     cur = cur[np.argsort(key, kind="mergesort")]  # Stable: earlier keys hold.
   for j in range(k):
@@ -210,35 +315,29 @@ def _segment_preorder(k, size, width, area, orig, letters, bsec_lo, bsec_hi,
 
 
 @_njit
-def _build_candidates(d, size, width, area, orig, letters, offset, min_off,
-                      offset_of_placed, placed, placed_rank, bsec_lo, bsec_hi,
-                      total, cut, zero_depth, seg_lo, seg_hi, jump, pool,
-                      seg_base, seg_len, cand, cand_off, cand_rank, cand_base,
-                      cand_cnt, cand_pos, stats, tmp_idx, tmp_off, tmp_rank):
-  """Sets up depth `d`: its segment, backjump target and ordered candidates.
+def _current_segment(d, inst, st):
+  """The segment depth `d` works on, and where failing at it jumps back to.
 
   The current segment is the leftmost run of sections between boundaries
   that no unplaced buffer crosses (cut 0) holding an unplaced buffer; the
-  other segments are independent of it. If it is the previous depth's
-  segment, failing here fails the previous placement (jump d - 1) and the
-  canonical order continues from it. Otherwise it is a new segment
-  (MiniMalloc's dynamic decomposition): its unplaced buffers get a fresh
-  preorder (`_segment_preorder`, kept on the `pool` stack) and the canonical
-  order restarts; failing at its start fails the placement that cut it off
-  (d - 1 when that placement split the previous segment).
+  other segments are independent of it. If it lies in the previous depth's
+  segment, failing here fails the previous placement (d - 1); otherwise
+  failing at its start fails the placement that cut it off (d - 1 when that
+  placement split the previous segment).
 
   Returns:
-    the number of unplaced buffers in the segment (0: everything placed), or
-    -2 when `cand` or `pool` has no room (nothing was changed).
+    (lo, hi, target): sections [lo, hi) and the backjump depth (-1 at the
+    root); lo = hi = S when every buffer is placed.
   """
-  n = size.shape[0]
+  n = inst.size.shape[0]
+  cut = st.cut
   num_sections = cut.shape[0]  # One more than the boundaries.
   leftmost = num_sections
   for i in range(n):
-    if offset[i] < 0 and bsec_lo[i] < leftmost:
-      leftmost = bsec_lo[i]
+    if st.offset[i] < 0 and inst.bsec_lo[i] < leftmost:
+      leftmost = inst.bsec_lo[i]
   if leftmost == num_sections:
-    return 0
+    return num_sections, num_sections, -1
   lo = leftmost
   while lo > 0 and cut[lo - 1] > 0:
     lo -= 1
@@ -248,40 +347,62 @@ def _build_candidates(d, size, width, area, orig, letters, offset, min_off,
   hi += 1
   if d == 0:
     target = -1
-  elif lo >= seg_lo[d - 1] and hi <= seg_hi[d - 1]:
+  elif lo >= st.seg_lo[d - 1] and hi <= st.seg_hi[d - 1]:
     target = d - 1
   else:
-    target = zero_depth[lo - 1]
-  fresh = d == 0 or lo != seg_lo[d - 1] or hi != seg_hi[d - 1]
+    target = st.zero_depth[lo - 1]
+  return lo, hi, target
+
+
+@_njit
+def _build_candidates(d, inst, st):
+  """Sets up depth `d`: its segment, backjump target and ordered candidates.
+
+  If the segment (`_current_segment`) is the previous depth's, the canonical
+  order continues from the previous placement. Otherwise it is a new segment
+  (MiniMalloc's dynamic decomposition): its unplaced buffers get a fresh
+  preorder (`_segment_preorder`, kept on the `pool` stack) and the canonical
+  order restarts.
+
+  Returns:
+    the number of unplaced buffers in the segment (0: everything placed), or
+    -2 when `cand` or `pool` has no room (nothing was changed).
+  """
+  n = inst.size.shape[0]
+  offset, min_off, stats = st.offset, st.min_off, st.stats
+  tmp_idx, tmp_off, tmp_rank = st.tmp_idx, st.tmp_off, st.tmp_rank
+  lo, hi, target = _current_segment(d, inst, st)
+  if lo == st.cut.shape[0]:
+    return 0
+  fresh = d == 0 or lo != st.seg_lo[d - 1] or hi != st.seg_hi[d - 1]
   if fresh:
     base = stats[_POOL_TOP]
     k = 0
     for i in range(n):
-      if offset[i] < 0 and bsec_lo[i] >= lo and bsec_lo[i] < hi:
+      if offset[i] < 0 and inst.bsec_lo[i] >= lo and inst.bsec_lo[i] < hi:
         tmp_idx[k] = i
         k += 1
-    if base + k > pool.shape[0]:
+    if base + k > st.pool.shape[0]:
       return -2
-    _segment_preorder(k, size, width, area, orig, letters, bsec_lo, bsec_hi,
-                      total, tmp_idx, pool[base:])
+    _segment_preorder(k, inst, st.total, tmp_idx, st.pool[base:])
     length = k
     po = 0
     pr = -1
   else:
-    base = seg_base[d - 1]
-    length = seg_len[d - 1]
-    po = offset_of_placed[d - 1]
-    pr = placed_rank[d - 1]
+    base = st.seg_base[d - 1]
+    length = st.seg_len[d - 1]
+    po = st.placed_off[d - 1]
+    pr = st.placed_rank[d - 1]
   # The segment's unplaced buffers in its preorder, then (stably) by min_off.
   k = 0
   min_height = _INF
   for j in range(length):
-    i = pool[base + j]
+    i = st.pool[base + j]
     if offset[i] < 0:
       tmp_idx[k] = i
       tmp_off[k] = min_off[i]
       tmp_rank[k] = j
-      height = min_off[i] + size[i]
+      height = min_off[i] + inst.size[i]
       if height < min_height:
         min_height = height
       k += 1
@@ -295,75 +416,86 @@ def _build_candidates(d, size, width, area, orig, letters, offset, min_off,
     rank = tmp_rank[order[j]]
     if off < po or (off == po and rank < pr):  # Canonical order.
       continue
-    if first + count >= cand.shape[0]:
+    if first + count >= st.cand.shape[0]:
       return -2
-    cand[first + count] = tmp_idx[order[j]]
-    cand_off[first + count] = off
-    cand_rank[first + count] = rank
+    st.cand[first + count] = tmp_idx[order[j]]
+    st.cand_off[first + count] = off
+    st.cand_rank[first + count] = rank
     count += 1
-  seg_lo[d] = lo
-  seg_hi[d] = hi
-  jump[d] = target
-  seg_base[d] = base
-  seg_len[d] = length
-  cand_base[d] = first
-  cand_cnt[d] = count
-  cand_pos[d] = 0
+  st.seg_lo[d] = lo
+  st.seg_hi[d] = hi
+  st.jump[d] = target
+  st.seg_base[d] = base
+  st.seg_len[d] = length
+  st.cand_base[d] = first
+  st.cand_cnt[d] = count
+  st.cand_pos[d] = 0
   stats[_CAND_TOP] = first + count
   stats[_POOL_TOP] = base + length
   return k
 
 
 @_njit
-def _undo(b, mark, size, offset, min_off, floor, total, bsec_lo, bsec_hi, cut,
-          log_kind, log_idx, log_old, stats):
+def _undo(b, mark, inst, st):
+  """Takes back the placement of buffer `b` whose log starts at `mark`."""
+  stats = st.stats
   top = stats[_LOG_TOP]
   while top > mark:
     top -= 1
-    if log_kind[top] == 0:
-      min_off[log_idx[top]] = log_old[top]
+    if st.log_kind[top] == 0:
+      st.min_off[st.log_idx[top]] = st.log_old[top]
     else:
-      floor[log_idx[top]] = log_old[top]
+      st.floor[st.log_idx[top]] = st.log_old[top]
   stats[_LOG_TOP] = top
-  for s in range(bsec_lo[b], bsec_hi[b]):
-    total[s] += size[b]
-  for s in range(bsec_lo[b], bsec_hi[b] - 1):
-    cut[s] += 1
-  offset[b] = -1
+  for s in range(inst.bsec_lo[b], inst.bsec_hi[b]):
+    st.total[s] += inst.size[b]
+  for s in range(inst.bsec_lo[b], inst.bsec_hi[b] - 1):
+    st.cut[s] += 1
+  st.offset[b] = -1
 
 
 @_njit
-def _next_candidate(d, hatless, cand_pos, cand_cnt):
+def _next_candidate(d, st):
   """Moves depth `d` on after its placement failed.
 
   Hatless pruning (MiniMalloc): a buffer that no unplaced buffer overlaps in
   time constrains nothing else at its lowest offset, so if the search fails
   with it there, it fails with any other choice too.
   """
-  if hatless[d]:
-    cand_pos[d] = cand_cnt[d]
+  if st.hatless[d]:
+    st.cand_pos[d] = st.cand_cnt[d]
   else:
-    cand_pos[d] += 1
+    st.cand_pos[d] += 1
 
 
 @_njit
-def _search(size, width, area, orig, letters, alignment, capacity, ov_ptr,
-            ov_idx, bsec_lo, bsec_hi, sec_ptr, sec_idx, offset, min_off, floor,
-            total, cut, zero_depth, seg_lo, seg_hi, jump, pool, seg_base,
-            seg_len, cand, cand_off, cand_rank, cand_base, cand_cnt, cand_pos,
-            placed, placed_off, placed_rank, hatless, log_mark, log_kind,
-            log_idx, log_old, sec_stamp, affected, tmp_idx, tmp_off, tmp_rank,
-            best_off, stats, budget):
+def _search(inst, st, budget):
   """Runs the depth-first search for at most `budget` nodes.
 
   Buffers are numbered by their component-wide preorder rank. All state lives
-  in the arrays, so a paused search resumes where it stopped.
+  in `st`'s arrays, so a paused search resumes where it stopped.
 
   Returns:
     _SOLVED (offsets hold a complete packing), _EXHAUSTED (none exists),
-    _PAUSED (budget spent) or _GROW (`cand`, `pool` or the log needs more
-    room; no state was changed by the failed step).
+    _PAUSED (budget spent) or _GROW (a stack of `st` needs more room; no
+    state was changed by the failed step).
   """
+  # Local names for the arrays of the node loop below (kept in one function:
+  # split into functions, the loop ran 15-35% slower under numba).
+  size, alignment, capacity = inst.size, inst.alignment, inst.capacity
+  ov_ptr, ov_idx, sec_ptr, sec_idx = (inst.ov_ptr, inst.ov_idx, inst.sec_ptr,
+                                      inst.sec_idx)
+  bsec_lo, bsec_hi = inst.bsec_lo, inst.bsec_hi
+  offset, min_off, best_off = st.offset, st.min_off, st.best_off
+  floor, total, cut, zero_depth = st.floor, st.total, st.cut, st.zero_depth
+  sec_stamp, affected, stats = st.sec_stamp, st.affected, st.stats
+  seg_lo, seg_hi, jump = st.seg_lo, st.seg_hi, st.jump
+  seg_base, seg_len = st.seg_base, st.seg_len
+  cand, cand_off, cand_rank = st.cand, st.cand_off, st.cand_rank
+  cand_base, cand_cnt, cand_pos = st.cand_base, st.cand_cnt, st.cand_pos
+  placed, placed_off, placed_rank = st.placed, st.placed_off, st.placed_rank
+  hatless, log_mark = st.hatless, st.log_mark
+  log_kind, log_idx, log_old = st.log_kind, st.log_idx, st.log_old
   n = size.shape[0]
   if stats[_STARTED] == 0:
     stats[_STARTED] = 1
@@ -371,12 +503,7 @@ def _search(size, width, area, orig, letters, alignment, capacity, ov_ptr,
   while budget > 0:
     d = stats[_DEPTH]
     if stats[_PENDING_BUILD] == 1:
-      k = _build_candidates(d, size, width, area, orig, letters, offset,
-                            min_off, placed_off, placed, placed_rank, bsec_lo,
-                            bsec_hi, total, cut, zero_depth, seg_lo, seg_hi,
-                            jump, pool, seg_base, seg_len, cand, cand_off,
-                            cand_rank, cand_base, cand_cnt, cand_pos, stats,
-                            tmp_idx, tmp_off, tmp_rank)
+      k = _build_candidates(d, inst, st)
       if k == -2:
         return _GROW
       stats[_PENDING_BUILD] = 0
@@ -389,12 +516,11 @@ def _search(size, width, area, orig, letters, alignment, capacity, ov_ptr,
         return _EXHAUSTED
       while d > target:
         d -= 1
-        _undo(placed[d], log_mark[d], size, offset, min_off, floor, total,
-              bsec_lo, bsec_hi, cut, log_kind, log_idx, log_old, stats)
+        _undo(placed[d], log_mark[d], inst, st)
       stats[_DEPTH] = d
       stats[_CAND_TOP] = cand_base[d] + cand_cnt[d]
       stats[_POOL_TOP] = seg_base[d] + seg_len[d]
-      _next_candidate(d, hatless, cand_pos, cand_cnt)
+      _next_candidate(d, st)
       continue
     p = cand_base[d] + cand_pos[d]
     b = cand[p]
@@ -478,9 +604,8 @@ def _search(size, width, area, orig, letters, alignment, capacity, ov_ptr,
     budget -= 1
     stats[_NODES] += 1
     if not feasible:
-      _undo(b, mark, size, offset, min_off, floor, total, bsec_lo, bsec_hi,
-            cut, log_kind, log_idx, log_old, stats)
-      _next_candidate(d, hatless, cand_pos, cand_cnt)
+      _undo(b, mark, inst, st)
+      _next_candidate(d, st)
       continue
     d += 1
     stats[_DEPTH] = d
@@ -570,7 +695,6 @@ class _Search:
     self.rank = rank
     size = sizes[rank].astype(np.int64)
     s, e = starts[rank], ends[rank]
-    n = len(size)
     ov_ptr, ov_idx = _overlaps(s, e)
     bsec_lo, bsec_hi, sec_ptr, sec_idx = _sections(s, e)
     num_sections = len(sec_ptr) - 1
@@ -580,49 +704,23 @@ class _Search:
     width = (e - s + 1).astype(np.int64)
     letters = np.array([_LETTERS[letter] for letter in heuristic], np.int64)
     # `rank` maps search indices to component indices (original order).
-    self.static = (size, width, size * width, rank.astype(np.int64), letters,
-                   np.int64(alignment), np.int64(capacity), ov_ptr, ov_idx,
-                   bsec_lo, bsec_hi, sec_ptr, sec_idx)
+    self.instance = _Instance(
+        size=size, width=width, area=size * width, orig=rank.astype(np.int64),
+        letters=letters, alignment=np.int64(alignment),
+        capacity=np.int64(capacity), ov_ptr=ov_ptr, ov_idx=ov_idx,
+        bsec_lo=bsec_lo, bsec_hi=bsec_hi, sec_ptr=sec_ptr, sec_idx=sec_idx)
     cut = np.zeros(num_sections, np.int64)  # cut[s]: between s and s + 1.
     spans = bsec_hi - 1 - bsec_lo
     np.add.at(cut, np.repeat(bsec_lo, spans) + (
         np.arange(spans.sum()) - np.repeat(np.cumsum(spans) - spans, spans)),
               1)
-    self.offset = np.full(n, -1, np.int64)
-    self.best_off = np.full(n, -1, np.int64)
-    self.stats = np.zeros(_NUM_STATS, np.int64)
-    depths = lambda: np.zeros(n + 1, np.int64)  # noqa: E731
-    log_room = 4 * (n + num_sections) + 16
-    self.state = dict(
-        offset=self.offset, min_off=np.zeros(n, np.int64),
-        floor=np.zeros(num_sections, np.int64), total=total, cut=cut,
-        zero_depth=np.zeros(num_sections, np.int64), seg_lo=depths(),
-        seg_hi=depths(), jump=depths(),
-        pool=np.zeros(4 * n + 16, np.int64), seg_base=depths(),
-        seg_len=depths(),
-        cand=np.zeros(4 * n + 16, np.int64),
-        cand_off=np.zeros(4 * n + 16, np.int64),
-        cand_rank=np.zeros(4 * n + 16, np.int64),
-        cand_base=depths(), cand_cnt=depths(), cand_pos=depths(),
-        placed=depths(), placed_off=depths(), placed_rank=depths(),
-        hatless=depths(), log_mark=depths(),
-        log_kind=np.zeros(log_room, np.int8),
-        log_idx=np.zeros(log_room, np.int64),
-        log_old=np.zeros(log_room, np.int64),
-        sec_stamp=np.zeros(num_sections, np.int64),
-        affected=np.zeros(num_sections, np.int64),
-        tmp_idx=np.zeros(n, np.int64), tmp_off=np.zeros(n, np.int64),
-        tmp_rank=np.zeros(n, np.int64))
+    self.state = _initial_state(len(size), total, cut)
     self.status = _PAUSED
 
-  def _grow(self):
-    st = self.state
-    for key in ("pool", "cand", "cand_off", "cand_rank", "log_kind", "log_idx",
-                "log_old"):
-      old = st[key]
-      new = np.zeros(2 * len(old), old.dtype)
-      new[:len(old)] = old
-      st[key] = new
+  @property
+  def stats(self) -> np.ndarray:
+    """[_NUM_STATS] int64: the search's counters (`_NODES`, ...)."""
+    return self.state.stats
 
   def run(self, budget: int, deadline: float | None = None) -> int:
     """Searches up to `budget` more nodes, stopping early at `deadline`.
@@ -630,15 +728,13 @@ class _Search:
     Returns:
       The status: _SOLVED, _EXHAUSTED or _PAUSED.
     """
-    st = self.state
     while budget > 0:
       before = int(self.stats[_NODES])
-      self.status = _search(*self.static, *(st[key] for key in _STATE),
-                            self.best_off, self.stats,
+      self.status = _search(self.instance, self.state,
                             np.int64(min(budget, _CHUNK)))
       budget -= int(self.stats[_NODES]) - before
       if self.status == _GROW:
-        self._grow()
+        self.state = _grown(self.state)
       elif self.status != _PAUSED:
         return self.status
       elif deadline is not None and time.monotonic() >= deadline:
@@ -647,7 +743,7 @@ class _Search:
 
   def offsets(self, best: bool = False) -> np.ndarray:
     """Offsets in the component's own buffer order (-1 = unplaced)."""
-    local = self.best_off if best else self.offset
+    local = self.state.best_off if best else self.state.offset
     result = np.full(len(local), -1, np.int64)
     result[self.rank] = local
     return result
