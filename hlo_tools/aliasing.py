@@ -114,6 +114,14 @@ def alias_buffers(dataflow: Dataflow) -> list[HloBuffer]:
 
   sets = dataflow.value_sets
   module = dataflow.module
+  pairs_of: dict[HloInstruction, list[InPlacePair]] = {}
+
+  def in_place(x: HloInstruction) -> list[InPlacePair]:
+    pairs = pairs_of.get(x)
+    if pairs is None:
+      pairs = pairs_of[x] = in_place_pairs(x)
+    return pairs
+
   entry = module.entry
   io_alias = {output: (param, param_index)
               for output, param, param_index in module.input_output_alias()}
@@ -132,13 +140,13 @@ def alias_buffers(dataflow: Dataflow) -> list[HloBuffer]:
               caller.called_by_role("body")[0] is position.computation) or \
               caller.opcode == "conditional":
             aliased += sets[caller].get(index, [])
-      for (operand, operand_index), output_index in in_place_pairs(position):
+      for (operand, operand_index), output_index in in_place(position):
         if output_index == index and operand < len(position.operands):
           aliased += sets[position.operands[operand]].get(operand_index, [])
     for user, k, index in uses:
       if user.opcode == "while":
         aliased += sets[user].get(index, [])
-      for (operand, operand_index), output_index in in_place_pairs(user):
+      for (operand, operand_index), output_index in in_place(user):
         if k == operand and index == operand_index:
           aliased += sets[user].get(output_index, [])
     if value.instruction.opcode == "parameter":

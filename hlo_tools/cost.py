@@ -119,7 +119,7 @@ class CostAnalysis:
     if total is None:
       total = defaultdict(float)
       for x in computation.instructions:
-        for key, value in self.instruction(x).items():
+        for key, value in self.properties(x).items():
           if value:
             total[key] += value
       self._computations[computation] = total
@@ -132,17 +132,31 @@ class CostAnalysis:
       self._instructions[x] = p
     return p
 
+  def properties(self, x: HloInstruction) -> Properties:
+    """`instruction(x)`, without keeping it: a caller that reads each
+    instruction once (a computation's sum, extraction's steps) keeps memory
+    to the computations' sums. The caller must not change the dict."""
+    p = self._instructions.get(x)
+    return self._instruction(x) if p is None else p
+
   # --- handlers ------------------------------------------------------------
 
   def preprocess(self, x: HloInstruction) -> Properties:
     """XLA's default properties: output and operand bytes, no flops."""
     p: Properties = defaultdict(float)
-    out = _size(x.shape)
-    p["bytes accessed"] = out + sum(_size(o.shape) for o in x.operands)
-    p[output_key()] = out
-    for i, o in enumerate(x.operands):
-      p[operand_key(i)] = _size(o.shape)
-      p[_utilization_key(i)] = 1.0
+    out = x.shape._byte_size
+    sizes = [o.shape._byte_size for o in x.operands]
+    p["bytes accessed"] = out + sum(sizes)
+    p[_OUTPUT_KEY] = out
+    if len(sizes) <= len(_OPERAND_KEYS):
+      for operand_key_i, utilization_key_i, size in zip(_OPERAND_KEYS, _UTILIZATION_KEYS,
+                                                         sizes):
+        p[operand_key_i] = size
+        p[utilization_key_i] = 1.0
+    else:
+      for i, size in enumerate(sizes):
+        p[operand_key(i)] = size
+        p[_utilization_key(i)] = 1.0
     return p
 
   def _instruction(self, x: HloInstruction) -> Properties:

@@ -30,6 +30,7 @@ largest temporary allocation XLA needs (`xla_temp_bytes`).
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import os
 import warnings
@@ -127,8 +128,6 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
   cost = CostAnalysis(module)
   sequence = liveness.schedule.sequence
   counts = execution_counts(liveness.schedule, default_trip_count)
-  xla_cost = run_guarded(module, None, cost.computation, module.entry)
-  step_costs = [run_guarded(module, x, _step_cost, x, cost) for x in sequence]
 
   buffer_of_value = {}
   buffers = []
@@ -142,23 +141,46 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
   last = len(sequence) - 1
   intervals = [_intervals(buffer, liveness, last) for buffer, _ in buffers]
 
-  accesses: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
+  # One pass over the steps, keeping columns (not a dict per step): the costs,
+  # the entry's sum as XLA's cost analysis adds it (`CostAnalysis.computation`),
+  # and the bytes each step reads from and writes to each buffer.
+  flops, transcendentals, bytes_accessed, executions = (
+      array.array("d") for _ in range(4))
+  access_buffer, access_step = array.array("q"), array.array("q")
+  access_read, access_written = [], []
+  xla_cost: dict[str, float] = defaultdict(float)
+  entry = module.entry
   for step, x in enumerate(sequence):
-    properties = step_costs[step][1]
+    step_cost, properties = run_guarded(module, x, _step_cost, x, cost, xla_cost
+                                        if x.computation is entry else None)
+    flops.append(step_cost[0])
+    transcendentals.append(step_cost[1])
+    bytes_accessed.append(step_cost[2])
+    executions.append(counts[x.computation])
     if properties is None:
       continue
+    moved: dict[int, list[float]] = {}
     for values, amount, is_write in _accesses(x, properties, liveness):
       if amount <= 0:
         continue
       targets = [buffer_of_value[v] for v in values if v in buffer_of_value]
       for b in targets:
-        accesses[(b, step)][1 if is_write else 0] += amount / len(targets)
+        pair = moved.get(b)
+        if pair is None:
+          pair = moved[b] = [0.0, 0.0]
+        pair[1 if is_write else 0] += amount / len(targets)
+    for b, (read, written) in moved.items():
+      access_buffer.append(b)
+      access_step.append(step)
+      access_read.append(round(read))
+      access_written.append(round(written))
+  # By buffer, then step.
+  order = np.lexsort((np.frombuffer(access_step, np.int64),
+                      np.frombuffer(access_buffer, np.int64)))
 
-  entry = module.entry
   output_values = {v for index, values in liveness.dataflow.value_sets[entry.root].items()
                    for v in values}
   time, rows = liveness.peak()
-  access_items = sorted(accesses.items())
   kinds = [_kind(b.values, entry, output_values) for b, _ in buffers]
   shares = run_guarded(module, None, _shares, liveness, buffers, buffer_of_value, kinds,
                        intervals)
@@ -173,14 +195,14 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
       buffer_kinds=tuple(kinds),
       instruction_names=tuple(x.name for x in sequence),
       opcodes=tuple(x.opcode for x in sequence),
-      flops=np.array([c[0][0] for c in step_costs], np.float64),
-      transcendentals=np.array([c[0][1] for c in step_costs], np.float64),
-      bytes_accessed=np.array([c[0][2] for c in step_costs], np.float64),
-      executions=np.array([counts[x.computation] for x in sequence], np.float64),
-      access_buffer=np.array([b for (b, _), _ in access_items], np.int32),
-      access_instruction=np.array([s for (_, s), _ in access_items], np.int32),
-      access_bytes_read=np.array([round(a[0]) for _, a in access_items], np.int64),
-      access_bytes_written=np.array([round(a[1]) for _, a in access_items], np.int64),
+      flops=np.array(flops, np.float64),
+      transcendentals=np.array(transcendentals, np.float64),
+      bytes_accessed=np.array(bytes_accessed, np.float64),
+      executions=np.array(executions, np.float64),
+      access_buffer=np.frombuffer(access_buffer, np.int64)[order].astype(np.int32),
+      access_instruction=np.frombuffer(access_step, np.int64)[order].astype(np.int32),
+      access_bytes_read=np.array(access_read, np.int64)[order],
+      access_bytes_written=np.array(access_written, np.int64)[order],
       schedule_length=len(sequence),
       source={"kind": "hlo", "file": module.filename, "module": module.name,
               "xla_peak_live_bytes": sum(size for _, size in rows),
@@ -252,15 +274,23 @@ def run_guarded(module: HloModule, x: HloInstruction | None, fn, *args):
                         x.name) from None
 
 
-def _step_cost(x: HloInstruction, cost: CostAnalysis):
-  """((flops, transcendentals, bytes accessed), properties or None) of a step."""
+def _step_cost(x: HloInstruction, cost: CostAnalysis, entry_sum: dict | None):
+  """((flops, transcendentals, bytes accessed), properties or None) of a step;
+  adds its properties to `entry_sum`, the entry computation's, if given."""
+  p = None
+  if entry_sum is not None:
+    p = cost.properties(x)
+    for key, value in p.items():
+      if value:
+        entry_sum[key] += value
   if x.opcode in CONTROL_FLOW:
     return (0.0, 0.0, 0.0), None
-  p = dict(cost.instruction(x))
   if x.opcode == "custom-call":
     # XLA does not know a custom-call's cost (-1): count its operands and outputs.
-    p = dict(cost.preprocess(x))
+    p = cost.preprocess(x)
     return (0.0, 0.0, p["bytes accessed"]), p
+  if p is None:
+    p = cost.properties(x)
   # Shapes that contradict each other (a reduce to more elements than its
   # input) would give negative counts; no instruction does negative work.
   return (max(p.get("flops", 0.0), 0.0), max(p.get("transcendentals", 0.0), 0.0),

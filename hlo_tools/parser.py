@@ -41,6 +41,28 @@ _FAST_INSTRUCTION_RE = re.compile(
     r"([a-z][a-z0-9]*\[[^\]]*\](?:\{[^{}]*\})?|\([^()]*\))"       # shape
     r'[ \t]+([a-z][a-z0-9\-_]*)\(([^()\[\]{}"]*)\)')              # opcode(operands)
 _FLAT_BRACES_RE = re.compile(r'\{(?:[^{}()\[\]"]|"(?:[^"\\\n]|\\.)*")*\}')
+# Text with brackets nested at most `depth` deep, all closed, no parentheses,
+# strings whole: what `_Line.balanced` reads without finding fault, and to the
+# same end. Possessive, so that it never backtracks.
+def _nested(depth: int) -> str:
+  inner = r'(?:[^{}()\[\]"]++|"(?:[^"\\\n]++|\\.)*+"'
+  for _ in range(depth):
+    inner += r'|\{' + inner + r')*+\}|\[' + inner + r')*+\]'
+  return inner + ")*+"
+
+
+# One attribute of the common forms, as the loop in `parse_instruction` reads it:
+# a plain value (`kind=kLoop`, taken by `_SIMPLE_ATTRIBUTE_RE`) or braces
+# (`metadata={op_name="..."}`, `backend_config={"a":{"b":[]}}`, taken by
+# `balanced`), each ending at a ',' or the line's end. Atomic, so that a line's
+# attributes split one way only: the way that loop splits them.
+_ATTRIBUTE_ITEM = (
+    r'([ \t]*,[ \t]*([A-Za-z_][\w.\-]*)='
+    r'((?>[^,{}()\[\]"\s][^,{}()\[\]"]*(?=,|$)'
+    r'|\{' + _nested(3) + r'\}(?=,|$))))')
+# A computation's parameter list, "(p: f32[2]{0}, q: s32[])", up to its ')'.
+_PARAMETER_LIST_RE = re.compile(_nested(1) + r"(?=\))")
+_ATTRIBUTE_ITEM_RE = re.compile(_ATTRIBUTE_ITEM)
 _FLAT_TUPLE_TEXT_RE = re.compile(r"\([^()]*\)")
 _ARRAY_RE = re.compile(r"([a-z][a-z0-9]*)\[([^\]]*)\]")
 _LAYOUT_RE = re.compile(r"\{([^{}]*)\}")
@@ -51,6 +73,7 @@ _SECTION_LINE_RE = re.compile(r"(\d+)\s+(.*)$")
 _SECTIONS = ("FileNames", "FunctionNames", "FileLocations", "StackFrames")
 _CLOSE = {"(": ")", "{": "}", "[": "]"}
 _SPECIAL_CACHE: dict[str, re.Pattern] = {}
+_CALLING_ATTRIBUTES = frozenset(CALLED_COMPUTATION_ATTRIBUTES)
 
 
 def _special_chars(stop: str) -> re.Pattern:
@@ -343,7 +366,12 @@ class _Parser:
     computation = HloComputation(name=name.group(1), is_entry=is_entry,
                                  line=line.lineno, module=self.module)
     line.expect("(", "'(' to open the parameter list of the computation")
-    line.balanced(")")
+    line.skip_space()
+    parameter_list = _PARAMETER_LIST_RE.match(line.text, line.pos)
+    if parameter_list is not None:
+      line.pos = parameter_list.end()
+    else:
+      line.balanced(")")
     line.expect(")", "')' to close the parameter list")
     line.expect("->", "'->' and the result shape of the computation")
     line.shape()
@@ -355,32 +383,52 @@ class _Parser:
       raise line.error("the end of the line after '{'")
 
     names: dict[str, HloInstruction] = {}
-    pending: list[tuple[HloInstruction, list[tuple[str, int]]]] = []
+    # (instruction, operand names, their columns or None: found again for an error).
+    pending: list[tuple[HloInstruction, list[str], list[int] | None]] = []
+    lines, shapes, all_names = self.lines, self.shapes, self.names
+    instructions, parameters = computation.instructions, computation.parameters
+    fast_match = _FAST_INSTRUCTION_RE.match
     while True:
-      line = self.next_line()
-      if line is None:
+      index = self.index
+      if index >= len(lines):
         raise HloParseError(f"'}}' to close computation {computation.name} "
                             f"(opened at line {computation.line})",
-                            self.filename, len(self.lines), 1, "end of text")
-      if line.text.strip() == "}":
+                            self.filename, len(lines), 1, "end of text")
+      self.index = index + 1
+      text = _strip_comments(lines[index]).rstrip()
+      if not text:
+        continue
+      instruction = None
+      fast = fast_match(text)
+      if fast is not None:
+        instruction = self.fast_instruction(fast, text, index + 1)
+      if instruction is not None:
+        instruction, operand_names, columns = instruction
+      elif text.strip() == "}":
         break
-      instruction, operand_names = self.parse_instruction(line)
+      else:
+        line = _Line(text, index + 1, self.filename, shapes)
+        instruction, operands = self.parse_instruction(line)
+        operand_names = [name for name, _ in operands]
+        columns = [column for _, column in operands]
       instruction.computation = computation
-      if instruction.name in names or instruction.name in self.names:
-        raise line.error(f"a unique instruction name, not '{instruction.name}' again",
-                         0)
-      names[instruction.name] = instruction
-      self.names[instruction.name] = instruction
-      computation.instructions.append(instruction)
-      pending.append((instruction, operand_names))
-      if instruction.opcode == "parameter":
+      name = instruction.name
+      if name in names or name in all_names:
+        raise _Line(text, index + 1, self.filename).error(
+            f"a unique instruction name, not '{name}' again", 0)
+      names[name] = instruction
+      all_names[name] = instruction
+      instructions.append(instruction)
+      pending.append((instruction, operand_names, columns))
+      opcode = instruction.opcode
+      if opcode == "parameter":
         number = instruction.parameter_number
-        if number in computation.parameters:
-          raise self.error_at(line.lineno, f"one parameter({number})")
-        computation.parameters[number] = instruction
+        if number in parameters:
+          raise self.error_at(index + 1, f"one parameter({number})")
+        parameters[number] = instruction
       if instruction.is_root:
         if computation.root is not None:
-          raise self.error_at(line.lineno, "one ROOT instruction per computation")
+          raise self.error_at(index + 1, "one ROOT instruction per computation")
         computation.root = instruction
 
     if not computation.instructions:
@@ -392,16 +440,66 @@ class _Parser:
     if sorted(computation.parameters) != list(range(len(computation.parameters))):
       raise self.error_at(computation.line, "parameters numbered 0..n-1 in "
                           f"computation {computation.name}")
-    for instruction, operand_names in pending:
-      for operand_name, column in operand_names:
-        operand = names.get(operand_name)
-        if operand is None:
-          raise HloParseError(f"an operand defined in computation {computation.name}",
-                              self.filename, instruction.line, column, operand_name)
-        instruction.operands.append(operand)
-        if not operand.users or operand.users[-1] is not instruction:
-          operand.users.append(instruction)
+    for instruction, operand_names, columns in pending:
+      if not operand_names:
+        continue
+      operands = [names.get(name) for name in operand_names]
+      if None in operands:
+        k = operands.index(None)
+        if columns is None:
+          columns = self.operand_columns(instruction)
+        raise HloParseError(f"an operand defined in computation {computation.name}",
+                            self.filename, instruction.line, columns[k], operand_names[k])
+      instruction.operands = operands
+      for operand in operands:
+        users = operand.users
+        if not users or users[-1] is not instruction:
+          users.append(instruction)
     return computation
+
+  def fast_instruction(self, fast: re.Match, text: str, lineno: int):
+    """(instruction, operand names, None) of a common line, with a shape seen
+    before, attributes of the common forms and operands printed without
+    shapes; None for any other line, which `parse_instruction` then reads
+    (and reports errors in) as before."""
+    shape = self.shapes.get(fast.group(3))
+    if shape is None:
+      return None
+    end = fast.end()
+    attributes = {}
+    if end < len(text):
+      # Matches that do not overlap and fill the rest of the line, all of it.
+      items = _ATTRIBUTE_ITEM_RE.findall(text, end)
+      if sum(len(item) for item, _, _ in items) != len(text) - end:
+        return None
+      for _, attr, value in items:
+        attributes[attr] = value.strip()
+    opcode, operand_text = fast.group(4), fast.group(5)
+    instruction = HloInstruction(fast.group(2), opcode, shape, attributes=attributes,
+                                 is_root=fast.group(1) is not None, line=lineno)
+    operand_names: list[str] = []
+    if opcode == "constant":
+      instruction.literal = operand_text.strip()
+    elif opcode == "parameter":
+      literal = operand_text.strip()
+      if not _is_number(literal):
+        return None
+      instruction.literal = literal
+    elif _SIMPLE_OPERANDS_RE.fullmatch(operand_text):
+      operand_names = _NAME_RE.findall(operand_text)
+    elif operand_text.strip():
+      return None
+    if opcode == "get-tuple-element" and \
+        not _is_number(instruction.attributes.get("index", "")):
+      return None
+    return instruction, operand_names, None
+
+  def operand_columns(self, instruction: HloInstruction) -> list[int]:
+    """The columns of a fast-read instruction's operand names, as
+    `parse_instruction` finds them (for an error message)."""
+    text = _strip_comments(self.lines[instruction.line - 1]).rstrip()
+    fast = _FAST_INSTRUCTION_RE.match(text)
+    return [fast.start(5) + 1 + m.start() for m in _NAME_RE.finditer(fast.group(5))]
 
   def parse_instruction(self, line: _Line) -> tuple[HloInstruction, list]:
     fast = _FAST_INSTRUCTION_RE.match(line.text)
@@ -486,16 +584,18 @@ class _Parser:
     module.entry = entries[0] if entries else module.computations[-1]
     module.entry.is_entry = True
     for instruction in module.instructions():
-      for attr in CALLED_COMPUTATION_ATTRIBUTES:
-        raw = instruction.attributes.get(attr)
-        if raw is None:
-          continue
-        for callee in _NAME_RE.findall(raw):
-          computation = module._by_name.get(callee)
-          if computation is None:
-            raise self.error_at(instruction.line,
-                                f"a computation named by {attr}=", callee)
-          instruction.called.append(computation)
+      attributes = instruction.attributes
+      if attributes and not _CALLING_ATTRIBUTES.isdisjoint(attributes):
+        for attr in CALLED_COMPUTATION_ATTRIBUTES:
+          raw = attributes.get(attr)
+          if raw is None:
+            continue
+          for callee in _NAME_RE.findall(raw):
+            computation = module._by_name.get(callee)
+            if computation is None:
+              raise self.error_at(instruction.line,
+                                  f"a computation named by {attr}=", callee)
+            instruction.called.append(computation)
       self.check(instruction)
     self.check_acyclic()
 
