@@ -2,23 +2,53 @@
 
 A file is a header line and one line per buffer:
 
-  id,lower,upper,size[,offset]
+  id,lower,upper,size[,gaps][,offset]
   0,995328,1000448,656384
 
 with a half-open lifespan `[lower, upper)` in schedule steps and a size in
 bytes; a solution adds each buffer's byte offset. Columns are matched by their
 header names, in any order, including MiniMalloc's older spellings `buffer` and
 `buffer_id` (for `id`), `begin` and `start` (for `lower`) and `end` (an
-inclusive upper bound, `upper = end + 1`). Cells are plain: MiniMalloc's CSV has
-no quoting. Its `alignment` and `gaps` columns are not supported.
+inclusive upper bound, `upper = end + 1`, and likewise for a gap's upper
+bound). Cells are plain: MiniMalloc's CSV has no quoting. The `gaps` cell lists
+space-separated half-open spans `lower-upper` inside the lifespan where the
+buffer holds no memory (MiniMalloc's gaps; its windows, `lower-upper@a:b`, are
+not supported, nor is its `alignment` column).
 
 A buffer becomes a "temporary" of the `Problem` with the inclusive range
-`[lower, upper - 1]`; the schedule has `max(upper)` steps and no instructions.
-A file name like `A.1048576.csv` gives the fast memory's capacity in bytes.
+`[lower, upper - 1]`, and with gaps its live intervals (`interval_*`); the
+schedule has `max(upper)` steps and no instructions. A file name like
+`A.1048576.csv` gives the fast memory's capacity in bytes.
+
+Writing a problem (`write_minimalloc_csv`) keeps what a MiniMalloc packing must
+respect, one row and one offset per buffer (`minimalloc_lifespans`):
+
+* a buffer of several live intervals is one row whose gaps are the steps
+  between them (one row per interval would let a solver give each its own
+  offset);
+* a share (`Problem.share_*`: an operand whose slot its user may take at one
+  step) makes the two buffers' half-open ranges touch at the shared step. For
+  that the step is cut in two on a finer clock: the operand holds it in the
+  first half, the user in the second, and every other buffer live then in
+  both, so a third buffer still keeps apart from both of them. With several
+  shares at one step, the step gets `m + 2` parts (all operands; for each
+  share k, its user and the other operands; all users), the pattern that
+  lets each pair meet but the shared ones. Steps without shares keep one
+  part, so a problem without shares is written on its own clock as before.
+  A share whose buffers do not end and begin at its step (which extraction
+  never makes) cannot touch and is written as an overlap: a packing of the
+  file is then valid but does not use that share.
+
+So a packing of the written file is a valid placement of the problem, and a
+valid placement (one fast level) is a packing of the file. Reading the file
+back gives the problem itself when it has no shares, and with shares the same
+packing problem on the finer clock.
 """
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -30,12 +60,14 @@ from malloc_muzero.errors import ProblemError
 from malloc_muzero.problem import Problem
 
 _REQUIRED = ("id", "lower", "upper", "size")
+_GAPS = "gaps"
 _OFFSET = "offset"
 # MiniMalloc's other names for the columns: name -> (column, added to values).
 _ALIASES = {"buffer": ("id", 0), "buffer_id": ("id", 0),
             "begin": ("lower", 0), "start": ("lower", 0), "end": ("upper", 1)}
 _CAPACITY_RE = re.compile(r".*\.([0-9]+)\.csv", re.IGNORECASE)
 _INTEGER_RE = re.compile(r"[+-]?[0-9]+")
+_GAP_RE = re.compile(r"([0-9]+)-([0-9]+)")
 _MAX_STEPS = np.iinfo(np.int32).max  # Schedule steps are int32.
 _MAX_BYTES = np.iinfo(np.int64).max
 _UNQUOTABLE = re.compile(r"[,\r\n]")
@@ -78,17 +110,25 @@ def read_minimalloc_csv(
   rows = [reader.row(line, cells, columns) for line, cells in reader.lines]
   ids = [row[0] for row in rows]
   lowers, uppers, sizes, offsets = np.array(
-      [row[1:] for row in rows], np.int64).reshape(-1, 4).T
+      [row[1:5] for row in rows], np.int64).reshape(-1, 4).T
+  gaps = [(index, start, end) for index, row in enumerate(rows) if len(row[5]) > 1
+          for start, end in row[5]]
   match = _CAPACITY_RE.fullmatch(Path(path).name)
   capacity = int(match.group(1)) if match else None
   if capacity is not None and not 1 <= capacity <= _MAX_BYTES:
     raise ProblemError(f"a capacity in the file name in [1, {_MAX_BYTES}] bytes",
                        str(path), found=capacity)
+  starts = [row[5][0][0] for row in rows]
+  ends = [row[5][-1][1] for row in rows]
   problem = Problem.from_arrays(
-      sizes, lowers, uppers - 1, name=Path(path).stem, buffer_names=ids,
+      sizes, starts, ends, name=Path(path).stem, buffer_names=ids,
       schedule_length=int(uppers.max()) if rows else 0,
       source={"kind": "minimalloc", "file": str(path),
               "capacity": capacity})
+  if gaps:
+    problem = dataclasses.replace(problem, interval_buffer=[g[0] for g in gaps],
+                                  interval_start=[g[1] for g in gaps],
+                                  interval_end=[g[2] for g in gaps])
   has_offsets = _OFFSET in columns.values()
   return problem, offsets if has_offsets else None
 
@@ -97,8 +137,10 @@ def write_minimalloc_csv(path: str | os.PathLike, problem: Problem,
                          offsets: np.ndarray | None = None) -> None:
   """Writes `problem` (and a solution) as a MiniMalloc CSV, atomically.
 
-  Only ids, sizes and live ranges are written (as half-open `[start, end + 1)`);
-  reading the file back gives schedule_length = max end + 1.
+  Only ids, sizes and lifespans are written (`minimalloc_lifespans`: half-open,
+  with a `gaps` column when some buffer has gaps; see the module docstring for
+  intervals and shares). Reading the file back gives schedule_length = the
+  largest upper bound.
 
   Args:
     path: the destination file.
@@ -116,15 +158,92 @@ def write_minimalloc_csv(path: str | os.PathLike, problem: Problem,
           "a non-empty id without commas, line breaks or surrounding spaces "
           "(MiniMalloc's CSV has no quoting)",
           where=f"buffer_names[{index}]", found=name)
-  lines = [",".join(_REQUIRED)] + [
-      f"{name},{start},{end + 1},{size}" for name, start, end, size in zip(
-          problem.buffer_names, problem.starts.tolist(), problem.ends.tolist(),
-          problem.sizes.tolist())]
+  lowers, uppers, gaps = minimalloc_lifespans(problem)
+  lines = [f"{name},{lower},{upper},{size}" for name, lower, upper, size in zip(
+      problem.buffer_names, lowers, uppers, problem.sizes.tolist())]
+  header = ",".join(_REQUIRED)
+  if any(gaps):
+    header += f",{_GAPS}"
+    lines = [f"{line},{gaps_cell(spans)}" for line, spans in zip(lines, gaps)]
+  lines = [header] + lines
   if offsets is not None:
     cells = ["" if offset == -1 else str(offset)
              for offset in _check_offsets(offsets, problem.num_buffers)]
     lines = [f"{line},{cell}" for line, cell in zip(lines, [_OFFSET, *cells])]
   atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def minimalloc_lifespans(problem: Problem) -> tuple[list[int], list[int],
+                                                    list[list[tuple[int, int]]]]:
+  """Each buffer's lifespan as the CSV export writes it (module docstring).
+
+  Returns:
+    (lowers, uppers, gaps): per buffer, the half-open `[lower, upper)` and the
+    half-open gaps inside it, on the problem's clock, or with shares on the
+    finer clock that cuts each shared step.
+  """
+  intervals = problem.buffer_intervals(range(problem.num_buffers))
+  by_step: dict[int, list[tuple[int, int]]] = {}  # Step -> (ends there, begins there).
+  parties: set[tuple[int, int]] = set()
+  for a, b, t in zip(problem.share_operand.tolist(), problem.share_user.tolist(),
+                     problem.share_step.tolist()):
+    pair = _touching(intervals, a, b, t) or _touching(intervals, b, a, t)
+    if pair and not parties & {(t, a), (t, b)}:
+      by_step.setdefault(t, []).append(pair)
+      parties.update({(t, a), (t, b)})
+  steps = sorted(by_step)
+  extra = np.cumsum([0] + [1 if len(by_step[t]) == 1 else len(by_step[t]) + 1
+                           for t in steps]).tolist()
+
+  def clock(t: int) -> int:  # The first part of step t.
+    return t + extra[bisect.bisect_left(steps, t)]
+
+  holes: dict[int, list[tuple[int, int]]] = {}  # Buffer -> parts of steps it leaves free.
+  for t, pairs in by_step.items():
+    base, last = clock(t), clock(t + 1) - 1
+    middle = range(base + 1, last) if len(pairs) > 1 else range(0)
+    for k, (ending, beginning) in enumerate(pairs):
+      own = [middle[k]] if len(pairs) > 1 else []
+      holes.setdefault(ending, []).extend((p, p + 1) for p in [last, *own])
+      holes.setdefault(beginning, []).extend(
+          (p, p + 1) for p in [base, *(p for p in middle if p not in own)])
+  lowers, uppers, gaps = [], [], []
+  for buffer in range(problem.num_buffers):
+    spans = _without([(clock(s), clock(e + 1)) for s, e in intervals[buffer]],
+                     sorted(holes.get(buffer, ())))
+    lowers.append(spans[0][0])
+    uppers.append(spans[-1][1])
+    gaps.append([(high, low) for (_, high), (low, _) in zip(spans, spans[1:])])
+  return lowers, uppers, gaps
+
+
+def gaps_cell(gaps: list[tuple[int, int]]) -> str:
+  """A `gaps` cell: half-open spans as space-separated `lower-upper`."""
+  return " ".join(f"{low}-{high}" for low, high in gaps)
+
+
+def _touching(intervals, ending: int, beginning: int, t: int) -> tuple[int, int] | None:
+  """(ending, beginning) when an interval of `ending` ends at step `t` and one
+  of `beginning` begins there."""
+  if any(e == t for _, e in intervals[ending]) and any(s == t for s, _ in intervals[beginning]):
+    return ending, beginning
+  return None
+
+
+def _without(spans: list[tuple[int, int]],
+             holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+  """Half-open `spans` (sorted, disjoint) minus the half-open `holes` (sorted
+  by start), adjacent pieces merged."""
+  out: list[list[int]] = []
+  for low, high in spans:
+    for hole_low, hole_high in [h for h in holes if h[0] < high and low < h[1]] + [(high, high)]:
+      if low < hole_low:
+        if out and out[-1][1] == low:
+          out[-1][1] = hole_low
+        else:
+          out.append([low, hole_low])
+      low = max(low, hole_high)
+  return [(low, high) for low, high in out]
 
 
 def _check_offsets(offsets, count: int) -> list[int]:
@@ -168,14 +287,14 @@ class _Reader:
   def header(self) -> dict[int, str]:
     """Consumes the header line; returns {cell position: column}."""
     expected = ("a header naming the columns id, lower, upper, size and "
-                "optionally offset")
+                "optionally gaps and offset")
     if not self.lines:
       self.fail(1, expected)
     line, names = self.lines.pop(0)
     columns = {}
     for position, name in enumerate(names):
       column, added = _ALIASES.get(name, (name, 0))
-      if column not in (*_REQUIRED, _OFFSET):
+      if column not in (*_REQUIRED, _GAPS, _OFFSET):
         self.fail(line, expected, name)
       if column in columns.values():
         self.fail(line, f"the {column} column once", name)
@@ -188,8 +307,10 @@ class _Reader:
     return columns
 
   def row(self, line: int, cells: list[str],
-          columns: dict[int, str]) -> tuple[str, int, int, int, int]:
-    """Checks one buffer's line: (id, lower, upper, size, offset or -1)."""
+          columns: dict[int, str]) -> tuple:
+    """Checks one buffer's line: (id, lower, upper, size, offset or -1, live
+    intervals: inclusive [start, end] spans of [lower, upper) outside its
+    gaps)."""
     if len(cells) != len(columns):
       self.fail(line, f"{len(columns)} cells", len(cells))
     row = {column: cells[position] for position, column in columns.items()}
@@ -213,7 +334,23 @@ class _Reader:
     offset = -1
     if row.get(_OFFSET):
       offset = self.integer(line, row, _OFFSET, _MAX_BYTES)
-    return name, lower, upper, size, offset
+    return name, lower, upper, size, offset, self.live(line, row.get(_GAPS, ""), lower, upper)
+
+  def live(self, line: int, cell: str, lower: int, upper: int) -> list[tuple[int, int]]:
+    """The inclusive spans of `[lower, upper)` outside the gaps in `cell`."""
+    added = self.added.get("upper", 0)  # An `end` header makes gap ends inclusive too.
+    free = []
+    for text in cell.split():
+      match = _GAP_RE.fullmatch(text)
+      low, high = (int(match.group(1)), int(match.group(2)) + added) if match else (0, 0)
+      if not match or not lower <= low < high <= upper:
+        self.fail(line, f"gaps 'lower-upper' with {lower} <= lower < upper <= {upper} "
+                  "(MiniMalloc's windows '@a:b' are not supported)", text)
+      free.append((low, high))
+    spans = _without([(lower, upper)], sorted(free))
+    if not spans:
+      self.fail(line, "a lifespan that its gaps do not cover", cell)
+    return [(low, high - 1) for low, high in spans]
 
   def integer(self, line: int, row: dict[str, str], column: str,
               maximum: int) -> int:

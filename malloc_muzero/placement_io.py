@@ -39,8 +39,8 @@ import numpy as np
 from malloc_muzero.atomic_file import atomic_write_text
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.json_file import JsonReader, dump_json, read_json_file
-from malloc_muzero.minimalloc_csv import (read_minimalloc_csv,
-                                          write_minimalloc_csv)
+from malloc_muzero.minimalloc_csv import (gaps_cell, minimalloc_lifespans,
+                                          read_minimalloc_csv, write_minimalloc_csv)
 from malloc_muzero.hardware import hardware_from_json, hardware_to_json
 from malloc_muzero.placement import Placement
 from malloc_muzero.problem import COPY_KINDS, Problem
@@ -234,7 +234,8 @@ def load_placement_csv(path: str | os.PathLike, problem: Problem) -> Placement:
   """Reads a MiniMalloc CSV solution for `problem`.
 
   Rows are matched to the problem's buffers by id (= buffer name), in any
-  order; each must have the problem's size and live range.
+  order; each must have the problem's size and lifespan as
+  `write_minimalloc_csv` writes them (`minimalloc_lifespans`).
 
   Args:
     path: a CSV file with an offset column.
@@ -257,21 +258,26 @@ def load_placement_csv(path: str | os.PathLike, problem: Problem) -> Placement:
                        f"{problem.name!r}", filename,
                        found=solved.num_buffers)
   row_of = {name: row for row, name in enumerate(solved.buffer_names)}
+  lowers, uppers, gaps = minimalloc_lifespans(problem)
+  solved_intervals = solved.buffer_intervals(range(solved.num_buffers))
   result = np.full(problem.num_buffers, -1, np.int64)
   for index, name in enumerate(problem.buffer_names):
     row = row_of.get(name)
     if row is None:
       raise ProblemError(f"a row with id {name!r} (buffer {index} of problem "
                          f"{problem.name!r})", filename)
-    fields = (("size", solved.sizes, problem.sizes),
-              ("start", solved.starts, problem.starts),
-              ("end", solved.ends, problem.ends))
+    spans = solved_intervals[row]
+    fields = (("size", int(solved.sizes[row]), int(problem.sizes[index])),
+              ("lower", int(solved.starts[row]), lowers[index]),
+              ("upper", int(solved.ends[row]) + 1, uppers[index]),
+              ("gaps", gaps_cell([(e + 1, s) for (_, e), (s, _) in zip(spans, spans[1:])]),
+               gaps_cell(gaps[index])))
     for field, found, expected in fields:
-      if found[row] != expected[index]:
+      if found != expected:
         raise ProblemError(
-            f"{field} {int(expected[index])} for id {name!r}, as in problem "
-            f"{problem.name!r} (CSV lifespans are [lower, upper), "
-            "upper = end + 1)", filename, f"id {name!r}", int(found[row]))
+            f"{field} {expected!r} for id {name!r}, as problem {problem.name!r} is "
+            "written (write_minimalloc_csv: CSV lifespans are [lower, upper))",
+            filename, f"id {name!r}", found)
     result[index] = offsets[row]
   return Placement.from_offsets(result)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import re
 import tempfile
 from pathlib import Path
@@ -13,10 +15,14 @@ from hypothesis import strategies as st
 
 from malloc_muzero import (Problem, ProblemError, load_minimalloc_csv,
                            read_minimalloc_csv, write_minimalloc_csv)
+from malloc_muzero.hardware import minimalloc_hardware
+from malloc_muzero.placement import Placement, check_placement
+from malloc_muzero.placement_io import load_placement_csv, save_placement_csv
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CHALLENGING = DATA / "minimalloc" / "challenging"
 CAPACITY = 2**20
+_ONE_MEMORY = minimalloc_hardware(2**40)  # One memory, alignment 1.
 
 
 def challenging_files() -> list[Path]:
@@ -299,3 +305,158 @@ def test_a_capacity_in_the_name_out_of_range_is_refused(tmp_path, name):
   with pytest.raises(ProblemError, match=rf"{re.escape(name)}: expected a capacity in "
                      r"the file name in \[1, 9223372036854775807\] bytes"):
     load_minimalloc_csv(path)
+
+
+# --- live intervals and shares --------------------------------------------------
+
+
+def _shared() -> Problem:
+  """a [0, 2] 8 B whose slot b [2, 4] 8 B takes at step 2; c [1, 3] 6 B; d [0, 5]
+  4 B live over [0, 0] and [4, 5] only."""
+  from tests.test_memory_fidelity import shared
+
+  return dataclasses.replace(shared(), buffer_names=("a", "b", "c", "d"))
+
+
+def test_a_share_touches_at_its_step_and_gaps_are_one_row(tmp_path):
+  path = tmp_path / "p.csv"
+  write_minimalloc_csv(path, _shared(), np.array([0, 0, 8, 14]))
+  # Step 2 is cut in two: a holds the first half, b the second, c both.
+  assert path.read_text() == ("id,lower,upper,size,gaps,offset\n"
+                              "a,0,3,8,,0\nb,3,6,8,,0\nc,1,5,6,,8\nd,0,7,4,1-5,14\n")
+  loaded, offsets = read_minimalloc_csv(path)
+  buffer, start, end = loaded.live_intervals()
+  assert list(zip(buffer.tolist(), start.tolist(), end.tolist())) == [
+      (0, 0, 2), (1, 3, 5), (2, 1, 4), (3, 0, 0), (3, 5, 6)]
+  assert not len(loaded.share_operand)
+  placement = Placement.from_offsets(offsets)
+  assert check_placement(loaded, _ONE_MEMORY, placement) is None
+  assert check_placement(_shared(), _ONE_MEMORY, placement) is None
+  # A solution file of the problem reads back against the problem itself.
+  np.testing.assert_array_equal(load_placement_csv(path, _shared()).offsets, [0, 0, 8, 14])
+  # c at a's bytes at step 2 is refused by both: the share is a's and b's only.
+  moved = Placement.from_offsets([0, 0, 0, 14])
+  assert check_placement(_shared(), _ONE_MEMORY, moved) is not None
+  assert check_placement(loaded, _ONE_MEMORY, moved) is not None
+
+
+def test_without_shares_intervals_round_trip_on_the_same_clock(tmp_path):
+  problem = dataclasses.replace(_shared(), share_operand=[], share_user=[], share_step=[])
+  path = tmp_path / "p.csv"
+  write_minimalloc_csv(path, problem)
+  assert path.read_text().splitlines()[-1] == "d,0,6,4,1-4"
+  loaded = load_minimalloc_csv(path)
+  for field in ("starts", "ends", "interval_buffer", "interval_start", "interval_end"):
+    np.testing.assert_array_equal(getattr(loaded, field), getattr(problem, field))
+
+
+def test_several_shares_at_one_step_keep_every_other_pair_apart(tmp_path):
+  # e1 -> s1 and e2 -> s2 at step 2; o lives across it.
+  problem = dataclasses.replace(
+      Problem.from_arrays([8, 8, 8, 8, 8], [0, 2, 1, 2, 0], [2, 4, 2, 3, 4],
+                          buffer_names=["e1", "s1", "e2", "s2", "o"]),
+      share_operand=[0, 2], share_user=[1, 3], share_step=[2, 2])
+  path = tmp_path / "p.csv"
+  write_minimalloc_csv(path, problem)
+  loaded = load_minimalloc_csv(path)
+  for i, j in itertools.combinations(range(5), 2):
+    offsets = np.array([8 * k for k in range(5)])
+    offsets[j] = offsets[i]
+    placement = Placement.from_offsets(offsets)
+    expected = check_placement(problem, _ONE_MEMORY, placement) is None
+    assert expected == ((i, j) in {(0, 1), (2, 3)})
+    assert (check_placement(loaded, _ONE_MEMORY, placement) is None) == expected, (i, j)
+
+
+def test_random_problems_with_shares_are_the_same_packing_problem(tmp_path):
+  """A placement is valid for the problem if and only if it is a packing of its
+  CSV (but where a share's buffers do not end and begin at its step, which the
+  file cannot express: then a packing of the file is still valid)."""
+  from tests.test_memory_fidelity import _random_problem
+
+  rng = np.random.default_rng(4)
+  path = tmp_path / "p.csv"
+  checked = 0
+  for _ in range(600):
+    problem = _random_problem(rng)
+    write_minimalloc_csv(path, problem)
+    loaded = load_minimalloc_csv(path)
+    expressible = _all_shares_touch(problem)
+    for _ in range(4):
+      levels = rng.integers(0, 2, problem.num_buffers)
+      offsets = np.where(levels > 0, rng.integers(0, 6, problem.num_buffers), -1)
+      placement = Placement.from_offsets(offsets)
+      valid = check_placement(problem, _ONE_MEMORY, placement) is None
+      packed = check_placement(loaded, _ONE_MEMORY, placement) is None
+      assert valid or not packed
+      if expressible:
+        assert valid == packed
+        checked += bool(len(problem.share_operand))
+  assert checked > 300
+
+
+def _all_shares_touch(problem: Problem) -> bool:
+  """Every share's buffers: one ends at its step and the other begins there,
+  and no buffer is in two shares at a step."""
+  intervals = problem.buffer_intervals(range(problem.num_buffers))
+  seen = set()
+  for a, b, t in zip(problem.share_operand.tolist(), problem.share_user.tolist(),
+                     problem.share_step.tolist()):
+    ends = {x for x in (a, b) if any(e == t for _, e in intervals[x])}
+    begins = {x for x in (a, b) if any(s == t for s, _ in intervals[x])}
+    if not any(x in ends and y in begins for x, y in ((a, b), (b, a))):
+      return False
+    if {(a, t), (b, t)} & seen:
+      return False
+    seen |= {(a, t), (b, t)}
+  return True
+
+
+@pytest.mark.parametrize("name", ["attention", "mlp_train_step"])
+def test_xlas_own_assignment_is_a_packing_of_the_export(tmp_path, name):
+  import glob
+  import os
+
+  from hlo_tools import load_module, module_to_problem
+  from hlo_tools.xla_assignment import xla_placement
+  from tests.xla_dumps import compile_program
+
+  directory = compile_program(name).captured.dump_dir
+  module, = glob.glob(os.path.join(directory, "*after_optimizations.txt"))
+  problem = module_to_problem(load_module(module))
+  assert len(problem.share_operand)
+  xla = xla_placement(problem, module[:-len(".txt")] + "-buffer-assignment.txt").placement
+  path = tmp_path / "xla.csv"
+  save_placement_csv(path, problem, xla)
+  assert check_placement(problem, _ONE_MEMORY, xla) is None
+  assert check_placement(load_minimalloc_csv(path), _ONE_MEMORY, xla) is None
+  np.testing.assert_array_equal(load_placement_csv(path, problem).offsets, xla.offsets)
+
+
+@pytest.mark.parametrize("cell, words", [
+    ("2-1", "gaps 'lower-upper' with 0 <= lower < upper <= 9"),
+    ("0-10", "lower < upper <= 9"),
+    ("1-2@0:4", "windows '@a:b' are not supported"),
+    ("0-9", "a lifespan that its gaps do not cover"),
+])
+def test_bad_gaps_name_the_line(tmp_path, cell, words):
+  path = write(tmp_path, f"id,lower,upper,size,gaps\na,0,9,8,{cell}\n")
+  with pytest.raises(ProblemError, match=re.escape(words)) as info:
+    read_minimalloc_csv(path)
+  assert info.value.where == "line 2"
+
+
+def test_gaps_with_an_inclusive_end_column(tmp_path):
+  path = write(tmp_path, "id,start,end,size,gaps\na,0,8,8,2-3 5-5\n")
+  loaded = load_minimalloc_csv(path)
+  assert (loaded.starts.tolist(), loaded.ends.tolist()) == ([0], [8])
+  assert loaded.interval_start.tolist() == [0, 4, 6]
+  assert loaded.interval_end.tolist() == [1, 4, 8]
+
+
+def test_a_solution_with_other_gaps_is_not_of_the_problem(tmp_path):
+  path = tmp_path / "p.csv"
+  write_minimalloc_csv(path, _shared(), np.array([0, 0, 8, 14]))
+  path.write_text(path.read_text().replace("1-5", "1-4"))
+  with pytest.raises(ProblemError, match="gaps '1-5' for id 'd'.*found '1-4'"):
+    load_placement_csv(path, _shared())

@@ -178,7 +178,7 @@ def test_csv_errors(tmp_path):
     load_placement_csv(path, PROBLEM)
   path.write_text("id,lower,upper,size,offset\na,0,4,64,\nb,1,5,32,\n"
                   "c,2,7,16,\nz,0,6,0,\n")
-  with pytest.raises(ProblemError, match="end 5 for id 'c'"):
+  with pytest.raises(ProblemError, match="upper 6 for id 'c'"):
     load_placement_csv(path, PROBLEM)
   path.write_text("id,lower,upper,size,offset\na,0,4,64,\n")
   with pytest.raises(ProblemError, match="4 buffers"):
