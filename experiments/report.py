@@ -43,7 +43,7 @@ from absl import logging
 
 from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT
 
-from experiments.benchmark import Entry, benchmark_entries
+from experiments.manifest import Entry, benchmark_entries
 
 _BENCHMARK = flags.DEFINE_string("benchmark", "benchmark",
                                  "directory of experiments.make_benchmark (manifest.json)")

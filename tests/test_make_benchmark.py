@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from experiments import benchmark
+from experiments.manifest import split_of
 from malloc_muzero import Problem
 
 # The cheapest problems: a one-level Strassen product of 256 x 256 matrices
@@ -131,7 +132,7 @@ def test_the_split_holds_out_whole_families_among_them_a_decoder_lm_and_alphaten
   items = {item.name: item for item in benchmark.model_items()}
   items.update({benchmark.alphatensor_item(spec).name: benchmark.alphatensor_item(spec)
                 for spec in benchmark.DEFAULT_ALPHATENSOR})
-  held_out = [n for n in names if benchmark.split_of(items[n].workload) == "held_out"]
+  held_out = [n for n in names if split_of(items[n].workload) == "held_out"]
   assert len(held_out) >= 5 and "decoder_lm_train" in held_out
   assert any(n.startswith("alphatensor_") for n in held_out)
   trained = {items[n].workload for n in names if n not in held_out}
