@@ -27,8 +27,11 @@ def report_in(dump_dir: str) -> str:
   found = glob.glob(os.path.join(glob.escape(dump_dir),
                                  "*after_optimizations-buffer-assignment.txt"))
   if len(found) != 1:
-    raise RuntimeError(f"expected one buffer-assignment report in {dump_dir}, "
-                       f"found {len(found)}")
+    from malloc_muzero import ProblemError
+
+    raise ProblemError("one buffer-assignment report XLA dumped (a compile that JAX's "
+                       "persistent compilation cache serves dumps nothing)", dump_dir,
+                       found=len(found))
   return found[0]
 
 
