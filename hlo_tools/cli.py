@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
                       "dumped module, if any)")
   parser.add_argument("--placement-out", metavar="FILE", help="write XLA's assignment "
                       "as a placement of the problem (.json): its temporary allocation "
-                      "as the fast memory, its other allocations in the default memory")
+                      "as the fast memory, its other allocations in slow memory")
   return parser
 
 

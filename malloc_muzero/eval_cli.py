@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
                       "assignment instead of a placement: XLA's *-buffer-assignment.txt "
                       "of the module the problem comes from; its temporary allocation "
                       "is the fast memory (XLA's size, alignment 1), its other "
-                      "allocations stay in the default memory")
+                      "allocations stay in slow memory")
   add_hardware_arguments(parser, recorded=True)
   add_window_arguments(parser)
   return parser

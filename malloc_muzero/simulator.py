@@ -328,7 +328,7 @@ def bounds(inputs: SimulationInputs, num_buffers: int) -> tuple[chex.Array, chex
   return slow, fast
 
 
-@functools.partial(jax.jit, static_argnums=1)
+@functools.partial(jax.jit, static_argnames="num_buffers")
 def _bounds_jit(inputs: SimulationInputs, num_buffers: int):
   return bounds(inputs, num_buffers)
 

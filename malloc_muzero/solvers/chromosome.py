@@ -148,12 +148,14 @@ def _player(logits: chex.Array, num_levels: int, sample: bool):
   return choose
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 5))
+@functools.partial(jax.jit,
+                   static_argnames=("num_slots", "num_levels", "sample"))
 def _decode(problem, num_slots, num_levels, logits, key, sample):
   return players.play(problem, num_slots, _player(logits, num_levels, sample), key)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 5))
+@functools.partial(jax.jit,
+                   static_argnames=("num_slots", "num_levels", "sample"))
 def _decode_batch(problem, num_slots, num_levels, logits, keys, sample):
   return jax.vmap(lambda l, k: players.play(
       problem, num_slots, _player(l, num_levels, sample), k))(logits, keys)

@@ -39,7 +39,7 @@ POLICY_SHARE = 0.6
 DEFAULT_SECONDS = 20.0
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
+@functools.partial(jax.jit, static_argnames=("num_slots", "num_levels"))
 def _episodes(problem, num_slots, num_levels, logits, keys):
   """Play a batch with the policy: (final states, per turn (allowed [B, T, L],
   levels [B, T], active [B, T], rewards [B, T]))."""
