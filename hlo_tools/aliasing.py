@@ -21,7 +21,7 @@ from hlo_tools.module import HloInstruction
 InPlacePair = tuple[tuple[int, Index], Index]  # ((operand, operand index), output index)
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, slots=True)
 class HloBuffer:
   """A set of values that share one allocation.
 
@@ -40,6 +40,8 @@ class HloBuffer:
   @property
   def size(self) -> int:
     """Bytes: the largest of its values (they are equal in valid HLO)."""
+    if len(self.values) == 1:
+      return self.values[0].shape.byte_size()
     return max(v.shape.byte_size() for v in self.values)
 
 

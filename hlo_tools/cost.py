@@ -80,6 +80,10 @@ def unpriced_opcodes(module: HloModule) -> list[str]:
   return sorted({x.opcode for x in module.instructions()} - PRICED)
 
 
+# Opcodes whose properties are XLA's defaults (`preprocess`), plus an
+# elementwise op's flops or transcendentals; and those that move nothing.
+_DEFAULT_RULE = _ELEMENTWISE | _BYTES_ONLY
+_NOTHING_MOVED = frozenset(("parameter", "constant"))
 _OPERAND_KEYS = [f"bytes accessed{i}{{}}" for i in range(256)]
 _UTILIZATION_KEYS = [f"utilization{i}{{}}" for i in range(256)]
 _OUTPUT_KEY = "bytes accessedout{}"
@@ -119,9 +123,32 @@ class CostAnalysis:
     if total is None:
       total = defaultdict(float)
       for x in computation.instructions:
-        for key, value in self.properties(x).items():
-          if value:
-            total[key] += value
+        op = x.opcode
+        if op in _DEFAULT_RULE and len(x.operands) <= len(_OPERAND_KEYS):
+          # What adding `self.properties(x)` adds, key by key in its order,
+          # without building it: XLA's default properties, and an
+          # elementwise op's flops or transcendentals.
+          out = x.shape._byte_size
+          sizes = [o.shape._byte_size for o in x.operands]
+          moved = out + sum(sizes)
+          if moved:
+            total["bytes accessed"] += moved
+          if out:
+            total[_OUTPUT_KEY] += out
+          for operand_key_i, utilization_key_i, size in zip(
+              _OPERAND_KEYS, _UTILIZATION_KEYS, sizes):
+            if size:
+              total[operand_key_i] += size
+            total[utilization_key_i] += 1.0
+          if op in _ELEMENTWISE and not x.shape.is_tuple and x.shape.elements:
+            total["transcendentals" if op in _TRANSCENDENTAL else "flops"] += \
+                x.shape.elements
+        elif op in _NOTHING_MOVED and not x.operands:
+          continue  # A parameter or constant: every property 0.
+        else:
+          for key, value in self.properties(x).items():
+            if value:
+              total[key] += value
       self._computations[computation] = total
     return total
 

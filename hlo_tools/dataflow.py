@@ -148,11 +148,13 @@ class Dataflow:
     self._deleted: set[int] = set()
     self._uses: dict[int, list] = {}
     self.value_sets: dict[HloInstruction, dict[Index, list[HloValue]]] = {}
+    self._post_orders: dict[HloComputation, list[HloInstruction]] = {}
     self._find_contexts()
     self._initialize()
     self._propagate()
     self._optimize_phis()
     self._finish()
+    self._post_orders.clear()
 
   # --- call graph ----------------------------------------------------------
 
@@ -177,6 +179,14 @@ class Dataflow:
     self.flow_computations = [c for c in self.module.computations
                               if self.context.get(c) == "control"]
 
+  def _post_order(self, computation: HloComputation) -> list[HloInstruction]:
+    """`post_order(computation)`, found once (the analysis walks it thrice);
+    dropped when the analysis is done."""
+    order = self._post_orders.get(computation)
+    if order is None:
+      order = self._post_orders[computation] = post_order(computation)
+    return order
+
   # --- value definitions ---------------------------------------------------
 
   def _new_value(self, instruction: HloInstruction, index: Index,
@@ -188,7 +198,7 @@ class Dataflow:
 
   def _initialize(self) -> None:
     for computation in self.flow_computations:
-      for x in post_order(computation):
+      for x in self._post_order(computation):
         indices = x.shape.leaf_indices()
         sets = {i: [] for i in indices}
         self.value_sets[x] = sets
@@ -317,7 +327,7 @@ class Dataflow:
   def _propagate(self) -> None:
     priority: dict[HloInstruction, int] = {}
     # Post-order schedule of the call graph: callees numbered before callers.
-    stack = [(self.entry, iter(post_order(self.entry)))]
+    stack = [(self.entry, iter(self._post_order(self.entry)))]
     visited = {self.entry}
     while stack:
       computation, instructions = stack[-1]
@@ -332,7 +342,7 @@ class Dataflow:
           stack[-1] = (computation, _prepend(x, instructions))
           for callee in reversed(callees):
             visited.add(callee)
-            stack.append((callee, iter(post_order(callee))))
+            stack.append((callee, iter(self._post_order(callee))))
           continue
       if x not in priority:
         priority[x] = len(priority)
@@ -348,7 +358,7 @@ class Dataflow:
         heapq.heappush(heap, (priority.get(x, 1 << 60), counter, x))
 
     for computation in self.flow_computations:
-      for x in post_order(computation):
+      for x in self._post_order(computation):
         add(x)
     while heap:
       _, _, x = heapq.heappop(heap)
@@ -445,11 +455,17 @@ class Dataflow:
   def uses(self, value: HloValue) -> list[tuple[HloInstruction, int, Index]]:
     """`HloValue::GetUses`: (user, operand number, index) that read the value.
 
-    Computed once per value (alias analysis and live ranges both ask)."""
+    Computed once per value (alias analysis and live ranges both ask; then
+    `forget_uses` drops them)."""
     cached = self._uses.get(value.id)
     if cached is None:
       cached = self._uses[value.id] = self._compute_uses(value)
     return cached
+
+  def forget_uses(self) -> None:
+    """Drop the uses found so far (`uses` finds them again if asked): memory
+    that a large module need not keep once its live ranges are known."""
+    self._uses.clear()
 
   def _compute_uses(self, value: HloValue) -> list[tuple[HloInstruction, int, Index]]:
     roots = {p for p, _ in value.positions if p.is_root}

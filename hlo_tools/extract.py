@@ -138,6 +138,7 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
     for value in buffer.values:
       buffer_of_value[value] = len(buffers)
     buffers.append((buffer, span))
+  buffer_sizes = [b.size for b, _ in buffers]
   last = len(sequence) - 1
   intervals = [_intervals(buffer, liveness, last) for buffer, _ in buffers]
 
@@ -151,8 +152,11 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
   xla_cost: dict[str, float] = defaultdict(float)
   entry = module.entry
   for step, x in enumerate(sequence):
-    step_cost, properties = run_guarded(module, x, _step_cost, x, cost, xla_cost
-                                        if x.computation is entry else None)
+    try:
+      step_cost, properties = _step_cost(x, cost, xla_cost if x.computation is entry
+                                         else None)
+    except _GUARDED as e:
+      raise _guarded_error(module, x, e) from None
     flops.append(step_cost[0])
     transcendentals.append(step_cost[1])
     bytes_accessed.append(step_cost[2])
@@ -181,17 +185,27 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
   output_values = {v for index, values in liveness.dataflow.value_sets[entry.root].items()
                    for v in values}
   time, rows = liveness.peak()
+  xla_peak_live_bytes = sum(size for _, size in rows)
+  del rows
   kinds = [_kind(b.values, entry, output_values) for b, _ in buffers]
   shares = run_guarded(module, None, _shares, liveness, buffers, buffer_of_value, kinds,
-                       intervals)
+                       intervals, buffer_sizes)
   gaps = [(b, s, e) for b, spans in enumerate(intervals) if len(spans) > 1
           for s, e in spans]
+  buffer_names = tuple(b.name for b, _ in buffers)
+  sizes = np.array(buffer_sizes, np.int64)
+  starts = np.array([s for _, (s, _) in buffers], np.int32)
+  ends = np.array([min(e, len(sequence) - 1) for _, (_, e) in buffers], np.int32)
+  buffer_values = tuple(tuple(v.name for v in b.values) for b, _ in buffers)
+  # The analyses are done with: let a large module's go before the Problem
+  # checks its arrays.
+  del liveness, buffers, buffer_of_value, intervals, output_values
   return Problem(
       name=name or module.name,
-      buffer_names=tuple(b.name for b, _ in buffers),
-      sizes=np.array([b.size for b, _ in buffers], np.int64),
-      starts=np.array([s for _, (s, _) in buffers], np.int32),
-      ends=np.array([min(e, len(sequence) - 1) for _, (_, e) in buffers], np.int32),
+      buffer_names=buffer_names,
+      sizes=sizes,
+      starts=starts,
+      ends=ends,
       buffer_kinds=tuple(kinds),
       instruction_names=tuple(x.name for x in sequence),
       opcodes=tuple(x.opcode for x in sequence),
@@ -205,13 +219,13 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
       access_bytes_written=np.array(access_written, np.int64)[order],
       schedule_length=len(sequence),
       source={"kind": "hlo", "file": module.filename, "module": module.name,
-              "xla_peak_live_bytes": sum(size for _, size in rows),
+              "xla_peak_live_bytes": xla_peak_live_bytes,
               "xla_peak_time": time,
               # Shares and intervals were marked (a file extracted before has none).
               "shares_and_intervals": True,
               "xla_cost_analysis": {key: float(xla_cost.get(key, 0.0)) for key in (
                   "flops", "transcendentals", "bytes accessed")}},
-      buffer_values=tuple(tuple(v.name for v in b.values) for b, _ in buffers),
+      buffer_values=buffer_values,
       interval_buffer=np.array([g[0] for g in gaps], np.int32),
       interval_start=np.array([g[1] for g in gaps], np.int32),
       interval_end=np.array([g[2] for g in gaps], np.int32),
@@ -223,6 +237,9 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
 
 def _intervals(buffer, liveness: Liveness, last: int) -> list[tuple[int, int]]:
   """The merged ranges of a buffer's values (ends clamped to the last step)."""
+  if len(buffer.values) == 1:
+    span = liveness.ranges.get(buffer.values[0])
+    return [] if span is None else [(span[0], min(span[1], last))]
   spans = sorted((s, min(e, last)) for s, e in
                  (liveness.ranges[v] for v in buffer.values if v in liveness.ranges))
   merged: list[list[int]] = []
@@ -234,7 +251,7 @@ def _intervals(buffer, liveness: Liveness, last: int) -> list[tuple[int, int]]:
   return [(s, e) for s, e in merged]
 
 
-def _shares(liveness: Liveness, buffers, buffer_of_value, kinds, intervals):
+def _shares(liveness: Liveness, buffers, buffer_of_value, kinds, intervals, buffer_sizes):
   """(operand buffer, user buffer, step) of the operand slots XLA may reuse,
   keeping those whose buffers' intervals meet at that step only."""
   from malloc_muzero.problem import _intersection
@@ -248,13 +265,23 @@ def _shares(liveness: Liveness, buffers, buffer_of_value, kinds, intervals):
       continue
     step = liveness.ranges[user][0]
     sizes = operand.shape.byte_size(), user.shape.byte_size()
-    if (_intersection(intervals[a], intervals[b]) != [(step, step)]
+    spans_a, spans_b = intervals[a], intervals[b]
+    if len(spans_a) == 1 and len(spans_b) == 1:  # `_intersection`, of one interval each
+      (start_a, end_a), (start_b, end_b) = spans_a[0], spans_b[0]
+      meet = (start_a if start_a > start_b else start_b) == step == \
+          (end_a if end_a < end_b else end_b)
+    else:
+      meet = _intersection(spans_a, spans_b) == [(step, step)]
+    if (not meet
         or (0, a, step) in seen or (1, b, step) in seen
-        or buffers[b][0].size > buffers[a][0].size or sizes[1] > sizes[0]):
+        or buffer_sizes[b] > buffer_sizes[a] or sizes[1] > sizes[0]):
       continue
     seen.update({(0, a, step), (1, b, step)})
     out.append((a, b, step))
   return out
+
+
+_GUARDED = (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError, RecursionError)
 
 
 def run_guarded(module: HloModule, x: HloInstruction | None, fn, *args):
@@ -262,16 +289,19 @@ def run_guarded(module: HloModule, x: HloInstruction | None, fn, *args):
   that names the instruction `x` (or the module) at fault."""
   try:
     return fn(*args)
-  except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError,
-          RecursionError) as e:
-    if isinstance(e, HloParseError):
-      raise
-    if x is None:
-      raise HloParseError(f"a consistent HLO module ({type(e).__name__}: {e})",
-                          module.filename) from None
-    raise HloParseError(f"a well-formed {x.opcode} instruction "
-                        f"({type(e).__name__}: {e})", module.filename, x.line, 1,
-                        x.name) from None
+  except _GUARDED as e:
+    raise _guarded_error(module, x, e) from None
+
+
+def _guarded_error(module: HloModule, x: HloInstruction | None, e: Exception) -> Exception:
+  """The error `run_guarded` raises for `e`."""
+  if isinstance(e, HloParseError):
+    return e
+  if x is None:
+    return HloParseError(f"a consistent HLO module ({type(e).__name__}: {e})",
+                         module.filename)
+  return HloParseError(f"a well-formed {x.opcode} instruction "
+                       f"({type(e).__name__}: {e})", module.filename, x.line, 1, x.name)
 
 
 def _step_cost(x: HloInstruction, cost: CostAnalysis, entry_sum: dict | None):
@@ -293,8 +323,11 @@ def _step_cost(x: HloInstruction, cost: CostAnalysis, entry_sum: dict | None):
     p = cost.properties(x)
   # Shapes that contradict each other (a reduce to more elements than its
   # input) would give negative counts; no instruction does negative work.
-  return (max(p.get("flops", 0.0), 0.0), max(p.get("transcendentals", 0.0), 0.0),
-          max(p.get("bytes accessed", 0.0), 0.0)), p
+  flops, transcendentals, moved = (p.get("flops", 0.0), p.get("transcendentals", 0.0),
+                                   p.get("bytes accessed", 0.0))
+  # max(v, 0.0), as the builtin decides it (a NaN or -0.0 stays).
+  return (0.0 if 0.0 > flops else flops, 0.0 if 0.0 > transcendentals else transcendentals,
+          0.0 if 0.0 > moved else moved), p
 
 
 def _accesses(x: HloInstruction, properties: dict, liveness: Liveness):
@@ -331,6 +364,15 @@ def _array_leaves(shape) -> list[tuple[int, ...]]:
 
 
 def _kind(values, entry, output_values) -> str:
+  if len(values) == 1:
+    x = values[0].instruction
+    is_parameter = x.opcode == "parameter" and x.computation is entry
+    is_output = values[0] in output_values
+    if is_parameter:
+      return "parameter+output" if is_output else "parameter"
+    if is_output:
+      return "output"
+    return "constant" if x.opcode == "constant" else "temporary"
   is_parameter = any(v.instruction.opcode == "parameter" and
                      v.instruction.computation is entry for v in values)
   is_output = any(v in output_values for v in values)

@@ -49,6 +49,9 @@ class Liveness:
 
   def buffer_range(self, buffer: HloBuffer) -> tuple[int, int] | None:
     """The union of its values' ranges (None if none is scheduled)."""
+    if len(buffer.values) == 1:
+      span = self.ranges.get(buffer.values[0])
+      return None if span is None else (span[0], span[1])
     spans = [self.ranges[v] for v in buffer.values if v in self.ranges]
     if not spans:
       return None
@@ -105,6 +108,7 @@ def analyze_liveness(module: HloModule) -> Liveness:
   dataflow = analyze_dataflow(module)
   buffers = alias_buffers(dataflow)
   ranges = _value_ranges(schedule, dataflow, module)
+  dataflow.forget_uses()
   _normalize_aliased_buffers(buffers, ranges)
   return Liveness(schedule, dataflow, buffers, ranges)
 

@@ -36,10 +36,16 @@ _SIMPLE_ATTRIBUTE_RE = re.compile(
     r'[ \t]*,[ \t]*([A-Za-z_][\w.\-]*)=([^,{}()\[\]"\s][^,{}()\[\]"]*)(?=,|$)')
 # An array shape's whole text, for the shape cache: "f32[8,16]{1,0}".
 _ARRAY_TEXT_RE = re.compile(r"[a-z][a-z0-9]*\[[^\]]*\](?:\{[^{}]*\})?")
-_FAST_INSTRUCTION_RE = re.compile(
+_INSTRUCTION_HEAD = (
     r"[ \t]*(ROOT[ \t]+)?%?([A-Za-z_][\w.\-]*)[ \t]*=[ \t]*"   # [ROOT] %name =
     r"([a-z][a-z0-9]*\[[^\]]*\](?:\{[^{}]*\})?|\([^()]*\))"       # shape
-    r'[ \t]+([a-z][a-z0-9\-_]*)\(([^()\[\]{}"]*)\)')              # opcode(operands)
+    r"[ \t]+([a-z][a-z0-9\-_]*)\(")                                # opcode(
+_FAST_INSTRUCTION_RE = re.compile(_INSTRUCTION_HEAD + r'([^()\[\]{}"]*)\)')  # operands)
+# `_FAST_INSTRUCTION_RE`, also taking operands printed with array shapes
+# ("f32[2]{0} %x"): what `_Parser.fast_instruction` reads.
+_FAST_LINE_RE = re.compile(
+    _INSTRUCTION_HEAD +
+    r'((?:[^()\[\]{}"a-z]++|[a-z][a-z0-9]*+(?:\[[^\]]*\](?:\{[^{}]*\})?)?+)*+)\)')
 _FLAT_BRACES_RE = re.compile(r'\{(?:[^{}()\[\]"]|"(?:[^"\\\n]|\\.)*")*\}')
 # Text with brackets nested at most `depth` deep, all closed, no parentheses,
 # strings whole: what `_Line.balanced` reads without finding fault, and to the
@@ -62,7 +68,19 @@ _ATTRIBUTE_ITEM = (
     r'|\{' + _nested(3) + r'\}(?=,|$))))')
 # A computation's parameter list, "(p: f32[2]{0}, q: s32[])", up to its ')'.
 _PARAMETER_LIST_RE = re.compile(_nested(1) + r"(?=\))")
+# A computation's header as `_Parser.parse_header` reads it, with no
+# attributes: "[ENTRY] %name (p: f32[2]{0}) -> shape {" (the ENTRY possessive,
+# as `accept` takes it).
+_HEADER_RE = re.compile(
+    r"[ \t\r]*(ENTRY)?+[ \t\r]*%?([A-Za-z_][\w.\-]*)[ \t\r]*\(" + _nested(1) +
+    r"\)[ \t\r]*->[ \t\r]*(\([^()]*\)|[a-z][a-z0-9]*\[[^\]]*\](?:\{[^{}]*\})?)"
+    r"[ \t\r]*\{[ \t\r]*$")
 _ATTRIBUTE_ITEM_RE = re.compile(_ATTRIBUTE_ITEM)
+# One operand as `_Parser.parse_operands` reads it, "%x" or "f32[2]{0} %x", with
+# the ',' before it (none before the first): (text, shape text, name).
+_OPERAND_ITEM_RE = re.compile(
+    r'((?:^|,)[ \t]*(?:([a-z][a-z0-9]*\[[^\]]*\](?:\{[^{}]*\})?)[ \t]*)?+'
+    r'%?([A-Za-z_][\w.\-]*+)[ \t]*)')
 _FLAT_TUPLE_TEXT_RE = re.compile(r"\([^()]*\)")
 _ARRAY_RE = re.compile(r"([a-z][a-z0-9]*)\[([^\]]*)\]")
 _LAYOUT_RE = re.compile(r"\{([^{}]*)\}")
@@ -74,6 +92,9 @@ _SECTIONS = ("FileNames", "FunctionNames", "FileLocations", "StackFrames")
 _CLOSE = {"(": ")", "{": "}", "[": "]"}
 _SPECIAL_CACHE: dict[str, re.Pattern] = {}
 _CALLING_ATTRIBUTES = frozenset(CALLED_COMPUTATION_ATTRIBUTES)
+# Opcodes `_Parser.check` looks at besides those that call computations.
+_CHECKED_OPCODES = frozenset(("get-tuple-element", "while", "call", "fusion", "conditional",
+                              "map", "reduce", "async-start"))
 
 
 def _special_chars(stop: str) -> re.Pattern:
@@ -361,6 +382,16 @@ class _Parser:
       table[int(m.group(1))] = m.group(2)
 
   def parse_computation(self, line: _Line) -> HloComputation:
+    header = _HEADER_RE.match(line.text)
+    if header is not None and header.group(3) in self.shapes:
+      # The common header, its result's shape seen before.
+      computation = HloComputation(name=header.group(2), is_entry=bool(header.group(1)),
+                                   line=line.lineno, module=self.module)
+    else:
+      computation = self.parse_header(line)
+    return self.parse_body(computation)
+
+  def parse_header(self, line: _Line) -> HloComputation:
     is_entry = line.accept("ENTRY")
     name = line.match(_NAME_RE, "a computation: '[ENTRY] %name (params) -> shape {'")
     computation = HloComputation(name=name.group(1), is_entry=is_entry,
@@ -381,13 +412,15 @@ class _Parser:
     line.expect("{", "'{' to open the computation body")
     if not line.at_end():
       raise line.error("the end of the line after '{'")
+    return computation
 
+  def parse_body(self, computation: HloComputation) -> HloComputation:
     names: dict[str, HloInstruction] = {}
     # (instruction, operand names, their columns or None: found again for an error).
     pending: list[tuple[HloInstruction, list[str], list[int] | None]] = []
     lines, shapes, all_names = self.lines, self.shapes, self.names
     instructions, parameters = computation.instructions, computation.parameters
-    fast_match = _FAST_INSTRUCTION_RE.match
+    fast_match = _FAST_LINE_RE.match
     while True:
       index = self.index
       if index >= len(lines):
@@ -462,7 +495,8 @@ class _Parser:
     before, attributes of the common forms and operands printed without
     shapes; None for any other line, which `parse_instruction` then reads
     (and reports errors in) as before."""
-    shape = self.shapes.get(fast.group(3))
+    root, name, shape_text, opcode, operand_text = fast.groups()
+    shape = self.shapes.get(shape_text)
     if shape is None:
       return None
     end = fast.end()
@@ -470,13 +504,12 @@ class _Parser:
     if end < len(text):
       # Matches that do not overlap and fill the rest of the line, all of it.
       items = _ATTRIBUTE_ITEM_RE.findall(text, end)
-      if sum(len(item) for item, _, _ in items) != len(text) - end:
+      if sum([len(item) for item, _, _ in items]) != len(text) - end:
         return None
       for _, attr, value in items:
         attributes[attr] = value.strip()
-    opcode, operand_text = fast.group(4), fast.group(5)
-    instruction = HloInstruction(fast.group(2), opcode, shape, attributes=attributes,
-                                 is_root=fast.group(1) is not None, line=lineno)
+    instruction = HloInstruction(name, opcode, shape, attributes=attributes,
+                                 is_root=root is not None, line=lineno)
     operand_names: list[str] = []
     if opcode == "constant":
       instruction.literal = operand_text.strip()
@@ -488,7 +521,16 @@ class _Parser:
     elif _SIMPLE_OPERANDS_RE.fullmatch(operand_text):
       operand_names = _NAME_RE.findall(operand_text)
     elif operand_text.strip():
-      return None
+      # Operands printed with their shapes, each shape one seen before.
+      items = _OPERAND_ITEM_RE.findall(operand_text)
+      if sum(len(item) for item, _, _ in items) != len(operand_text) or \
+          items[0][0].startswith(","):
+        return None
+      shapes = self.shapes
+      for _, shape_text, operand_name in items:
+        if shape_text and shape_text not in shapes:
+          return None
+        operand_names.append(operand_name)
     if opcode == "get-tuple-element" and \
         not _is_number(instruction.attributes.get("index", "")):
       return None
@@ -498,8 +540,12 @@ class _Parser:
     """The columns of a fast-read instruction's operand names, as
     `parse_instruction` finds them (for an error message)."""
     text = _strip_comments(self.lines[instruction.line - 1]).rstrip()
-    fast = _FAST_INSTRUCTION_RE.match(text)
-    return [fast.start(5) + 1 + m.start() for m in _NAME_RE.finditer(fast.group(5))]
+    fast = _FAST_LINE_RE.match(text)
+    if _SIMPLE_OPERANDS_RE.fullmatch(fast.group(5)):
+      return [fast.start(5) + 1 + m.start() for m in _NAME_RE.finditer(fast.group(5))]
+    return [column for _, column in self.parse_operands(
+        _Line(text, instruction.line, self.filename, self.shapes), fast.group(5),
+        fast.start(5))]
 
   def parse_instruction(self, line: _Line) -> tuple[HloInstruction, list]:
     fast = _FAST_INSTRUCTION_RE.match(line.text)
@@ -596,7 +642,8 @@ class _Parser:
               raise self.error_at(instruction.line,
                                   f"a computation named by {attr}=", callee)
             instruction.called.append(computation)
-      self.check(instruction)
+      if instruction.called or instruction.opcode in _CHECKED_OPCODES:
+        self.check(instruction)
     self.check_acyclic()
 
   def check(self, instruction: HloInstruction) -> None:
