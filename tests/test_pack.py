@@ -18,7 +18,8 @@ from malloc_muzero.hardware import get_hardware
 from malloc_muzero.minimalloc_csv import load_minimalloc_csv
 from malloc_muzero.placement import Placement, check_placement
 from malloc_muzero.problem import Problem
-from malloc_muzero.solvers.pack import pack, pack_placement, pack_search
+from malloc_muzero.solvers.pack import (PackConfig, pack, pack_placement,
+                                        pack_search)
 from malloc_muzero.solvers.registry import SolverOptions, solve
 
 DATA = (Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -219,6 +220,56 @@ def test_each_heuristic_agrees_with_exhaustive_check(seed, n, alignment):
     assert result.complete == exists, heuristic
     if result.complete:
       assert _valid(problem, result.offsets, capacity, alignment)
+
+
+_RULES = tuple(field.name for field in dataclasses.fields(PackConfig))
+_ABLATIONS = [PackConfig(**{rule: False}) for rule in _RULES] + [
+    PackConfig(**{rule: False for rule in _RULES})]
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 12),
+       alignment=st.sampled_from([1, 1, 2]))
+def test_each_pruning_rule_off_still_decides(seed, n, alignment):
+  # Each rule only prunes: without it (or without all of them) every
+  # preorder still finds a packing exactly when one exists.
+  sizes, starts, ends, problem, capacity = _random_problem(
+      seed, n, max_size=4, steps=12, max_life=5, slack=2)
+  exists = _exists(sizes, starts, ends, capacity, alignment)
+  for config in _ABLATIONS:
+    for heuristic in ("WAT", "TWA"):
+      result = pack_search(problem, capacity, alignment,
+                           heuristics=(heuristic,), config=config)
+      assert result.complete or result.infeasible
+      assert result.complete == exists, (config, heuristic)
+      if result.complete:
+        assert _valid(problem, result.offsets, capacity, alignment)
+
+
+def test_each_pruning_rule_prunes():
+  # Turning each rule off enlarges the search on some random instance.
+  # Hatless pruning is measured without dynamic decomposition, whose
+  # backjumps already skip what it prunes.
+  def baseline(rule):
+    return PackConfig(dynamic_decomposition=rule != "hatless_pruning")
+
+  grew = set()
+  for seed in range(1500):
+    _, _, _, problem, capacity = _random_problem(
+        seed, 14, max_size=5, steps=12, max_life=6, slack=0)
+    for rule in set(_RULES) - grew:
+      full = pack_search(problem, capacity, 1, heuristics=("WAT",),
+                         config=baseline(rule))
+      ablated = pack_search(
+          problem, capacity, 1, heuristics=("WAT",),
+          config=dataclasses.replace(baseline(rule), **{rule: False}))
+      assert ablated.complete == full.complete
+      if ablated.nodes > full.nodes:
+        grew.add(rule)
+    if grew == set(_RULES):
+      break
+  assert grew == set(_RULES)
 
 
 def _exists(sizes, starts, ends, capacity, alignment=1) -> bool:

@@ -62,6 +62,8 @@ problems, slow for the benchmarks).
 
 Public API:
 
+* `PackConfig`: which pruning rules are on (all by default); each can be
+  turned off for an ablation, and the search stays complete without it.
 * `pack_search(problem, capacity, alignment, deadline=None, ...)` ->
   `PackResult`: the best placement found (complete or partial), whether it is
   complete, whether the instance is proven infeasible, and search statistics.
@@ -127,6 +129,39 @@ _LETTERS = {"W": 0, "A": 1, "T": 2, "Z": 3}
 
 
 @dataclasses.dataclass(frozen=True)
+class PackConfig:
+  """Which of the search's pruning rules are on (all by default).
+
+  Each rule only prunes: with any of them off the search still decides every
+  instance (it finds a packing if and only if one exists), with more nodes.
+  So an ablation of one rule is one field, as in MiniMalloc's `SolverParams`.
+  The canonical order is not among them: the offsets the search tries and
+  the floors it propagates assume it.
+
+  Attributes:
+    dominance: skip candidates at or above the lowest top (min_off + size)
+      of an unplaced buffer (MiniMalloc's `check_dominance`).
+    section_inference: prune a node when a section's unplaced bytes no
+      longer fit above its floor (MiniMalloc's `section_inference`).
+    section_floors: raise a section's floor to the lowest min_off of its
+      unplaced buffers (MiniMalloc's `unallocated_floor`); without it, floors
+      rise only by placements.
+    hatless_pruning: a buffer that overlaps no unplaced buffer fails its
+      depth when the search fails below it (MiniMalloc's `hatless_pruning`).
+      Dynamic decomposition's backjumps skip the same alternatives: on small
+      random instances it saved nodes only with decomposition off.
+    dynamic_decomposition: work on the leftmost independent segment, ranked
+      afresh, and backjump past independent segments (MiniMalloc's
+      `dynamic_decomposition`); without it, a component is one segment.
+  """
+  dominance: bool = True
+  section_inference: bool = True
+  section_floors: bool = True
+  hatless_pruning: bool = True
+  dynamic_decomposition: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
 class PackResult:
   """What `pack_search` found.
 
@@ -165,7 +200,7 @@ class _Instance(NamedTuple):
   """The fixed arrays of one search; buffers are numbered by preorder rank.
 
   S sections, E = entries of the overlap lists, M = entries of the section
-  lists. Read-only during search.
+  lists. Read-only during search; it also says which pruning rules are on.
   """
   size: np.ndarray  # [n] int64, bytes
   width: np.ndarray  # [n] int64, steps live (end - start + 1)
@@ -180,6 +215,12 @@ class _Instance(NamedTuple):
   bsec_hi: np.ndarray  # [n] int64    [bsec_lo[i], bsec_hi[i])
   sec_ptr: np.ndarray  # [S + 1] int64, section s holds sec_idx[sec_ptr[s]:
   sec_idx: np.ndarray  # [M] int64      sec_ptr[s + 1]], ascending
+  # The pruning rules that are on (`PackConfig`).
+  dominance: bool
+  section_inference: bool
+  section_floors: bool
+  hatless_pruning: bool
+  dynamic_decomposition: bool
 
 
 class _State(NamedTuple):
@@ -325,6 +366,9 @@ def _current_segment(d, inst, st):
   failing at its start fails the placement that cut it off (d - 1 when that
   placement split the previous segment).
 
+  Without dynamic decomposition the segment is every section, and failing
+  at a depth fails the previous one.
+
   Returns:
     (lo, hi, target): sections [lo, hi) and the backjump depth (-1 at the
     root); lo = hi = S when every buffer is placed.
@@ -338,6 +382,8 @@ def _current_segment(d, inst, st):
       leftmost = inst.bsec_lo[i]
   if leftmost == num_sections:
     return num_sections, num_sections, -1
+  if not inst.dynamic_decomposition:  # The whole component, one segment.
+    return 0, num_sections, d - 1
   lo = leftmost
   while lo > 0 and cut[lo - 1] > 0:
     lo -= 1
@@ -411,7 +457,7 @@ def _build_candidates(d, inst, st):
   count = 0
   for j in range(k):
     off = tmp_off[order[j]]
-    if off >= min_height:  # Dominance; offsets only grow from here.
+    if inst.dominance and off >= min_height:  # Offsets only grow from here.
       break
     rank = tmp_rank[order[j]]
     if off < po or (off == po and rank < pr):  # Canonical order.
@@ -455,14 +501,14 @@ def _undo(b, mark, inst, st):
 
 
 @_njit
-def _next_candidate(d, st):
+def _next_candidate(d, inst, st):
   """Moves depth `d` on after its placement failed.
 
   Hatless pruning (MiniMalloc): a buffer that no unplaced buffer overlaps in
   time constrains nothing else at its lowest offset, so if the search fails
   with it there, it fails with any other choice too.
   """
-  if st.hatless[d]:
+  if inst.hatless_pruning and st.hatless[d]:
     st.cand_pos[d] = st.cand_cnt[d]
   else:
     st.cand_pos[d] += 1
@@ -483,6 +529,7 @@ def _search(inst, st, budget):
   # Local names for the arrays of the node loop below (kept in one function:
   # split into functions, the loop ran 15-35% slower under numba).
   size, alignment, capacity = inst.size, inst.alignment, inst.capacity
+  section_floors, section_inference = inst.section_floors, inst.section_inference
   ov_ptr, ov_idx, sec_ptr, sec_idx = (inst.ov_ptr, inst.ov_idx, inst.sec_ptr,
                                       inst.sec_idx)
   bsec_lo, bsec_hi = inst.bsec_lo, inst.bsec_hi
@@ -520,7 +567,7 @@ def _search(inst, st, budget):
       stats[_DEPTH] = d
       stats[_CAND_TOP] = cand_base[d] + cand_cnt[d]
       stats[_POOL_TOP] = seg_base[d] + seg_len[d]
-      _next_candidate(d, st)
+      _next_candidate(d, inst, st)
       continue
     p = cand_base[d] + cand_pos[d]
     b = cand[p]
@@ -564,6 +611,8 @@ def _search(inst, st, budget):
         top += 1
         raised = _align_up(height, alignment)
         min_off[o] = raised
+        if not section_floors:
+          continue
         for s in range(bsec_lo[o], bsec_hi[o]):
           if sec_stamp[s] != stamp and floor[s] < raised:
             sec_stamp[s] = stamp
@@ -593,7 +642,7 @@ def _search(inst, st, budget):
     # Section inference over this segment: what is left of each section
     # stacks above max(its floor, this offset) and must fit.
     feasible = height <= capacity
-    if feasible:
+    if feasible and section_inference:
       for s in range(seg_lo[d], seg_hi[d]):
         f = floor[s]
         if f < off:
@@ -605,7 +654,7 @@ def _search(inst, st, budget):
     stats[_NODES] += 1
     if not feasible:
       _undo(b, mark, inst, st)
-      _next_candidate(d, st)
+      _next_candidate(d, inst, st)
       continue
     d += 1
     stats[_DEPTH] = d
@@ -689,7 +738,7 @@ class _Search:
   """
 
   def __init__(self, heuristic, sizes, starts, ends, capacity, alignment,
-               section_max):
+               section_max, config: PackConfig = PackConfig()):
     self.heuristic = heuristic
     rank = _preorder(heuristic, sizes, starts, ends, section_max)
     self.rank = rank
@@ -708,7 +757,11 @@ class _Search:
         size=size, width=width, area=size * width, orig=rank.astype(np.int64),
         letters=letters, alignment=np.int64(alignment),
         capacity=np.int64(capacity), ov_ptr=ov_ptr, ov_idx=ov_idx,
-        bsec_lo=bsec_lo, bsec_hi=bsec_hi, sec_ptr=sec_ptr, sec_idx=sec_idx)
+        bsec_lo=bsec_lo, bsec_hi=bsec_hi, sec_ptr=sec_ptr, sec_idx=sec_idx,
+        dominance=config.dominance, section_inference=config.section_inference,
+        section_floors=config.section_floors,
+        hatless_pruning=config.hatless_pruning,
+        dynamic_decomposition=config.dynamic_decomposition)
     cut = np.zeros(num_sections, np.int64)  # cut[s]: between s and s + 1.
     spans = bsec_hi - 1 - bsec_lo
     np.add.at(cut, np.repeat(bsec_lo, spans) + (
@@ -776,6 +829,7 @@ def pack_search(problem: Problem, capacity: int, alignment: int = 1,
                 deadline: float | None = None, *,
                 heuristics: tuple[str, ...] = HEURISTICS,
                 first_slice: int | None = None,
+                config: PackConfig = PackConfig(),
                 progress: bool = False,
                 max_nodes: int | None = None) -> PackResult:
   """Searches for a packing of every buffer into one memory of `capacity`.
@@ -789,6 +843,7 @@ def pack_search(problem: Problem, capacity: int, alignment: int = 1,
       area, T = largest unplaced section total, Z = size; each descending).
     first_slice: nodes of each search's first turn; default 2 x buffers
       (MiniMalloc's start), doubling every round.
+    config: the pruning rules that are on (default: all).
     progress: log each round at INFO level.
     max_nodes: nodes to search in all, over every component and preorder
       (None: no limit); a limit of nodes, unlike a deadline, is reproducible.
@@ -833,7 +888,7 @@ def pack_search(problem: Problem, capacity: int, alignment: int = 1,
         np.diff(sec_ptr)), z[sec_idx])
     section_max = np.array([section_total[lo:hi].max()
                             for lo, hi in zip(bsec_lo, bsec_hi)], np.int64)
-    searches = [_Search(h, z, s, e, capacity, alignment, section_max)
+    searches = [_Search(h, z, s, e, capacity, alignment, section_max, config)
                 for h in heuristics]
     budget = first_slice or 2 * len(component)
     winner = None
