@@ -214,12 +214,18 @@ def test_each_heuristic_agrees_with_exhaustive_check(seed, n, alignment):
       seed, n, max_size=4, steps=12, max_life=5, slack=2)
   exists = _exists(sizes, starts, ends, capacity, alignment)
   for heuristic in ("WAT", "TAW", "TWA", "ZTW"):
-    result = pack_search(problem, capacity, alignment,
-                         heuristics=(heuristic,))
-    assert result.complete or result.infeasible
-    assert result.complete == exists, heuristic
-    if result.complete:
-      assert _valid(problem, result.offsets, capacity, alignment)
+    _assert_decides(problem, capacity, alignment, heuristic, exists)
+
+
+def _assert_decides(problem, capacity, alignment, heuristic, exists,
+                    config=PackConfig()):
+  """The search with one preorder finds a packing iff `exists` says so."""
+  result = pack_search(problem, capacity, alignment, heuristics=(heuristic,),
+                       config=config)
+  assert result.complete or result.infeasible
+  assert result.complete == exists, (heuristic, config)
+  if result.complete:
+    assert _valid(problem, result.offsets, capacity, alignment)
 
 
 _RULES = tuple(field.name for field in dataclasses.fields(PackConfig))
@@ -239,12 +245,7 @@ def test_each_pruning_rule_off_still_decides(seed, n, alignment):
   exists = _exists(sizes, starts, ends, capacity, alignment)
   for config in _ABLATIONS:
     for heuristic in ("WAT", "TWA"):
-      result = pack_search(problem, capacity, alignment,
-                           heuristics=(heuristic,), config=config)
-      assert result.complete or result.infeasible
-      assert result.complete == exists, (config, heuristic)
-      if result.complete:
-        assert _valid(problem, result.offsets, capacity, alignment)
+      _assert_decides(problem, capacity, alignment, heuristic, exists, config)
 
 
 def test_each_pruning_rule_prunes():
