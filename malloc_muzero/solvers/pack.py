@@ -802,6 +802,62 @@ class _Search:
     return result
 
 
+def _section_max(sizes, starts, ends) -> np.ndarray:
+  """[n] int64: each buffer's largest section total (bytes), the T key."""
+  bsec_lo, bsec_hi, sec_ptr, sec_idx = _sections(starts, ends)
+  section_total = np.zeros(len(sec_ptr) - 1, np.int64)
+  np.add.at(section_total, np.arange(len(sec_ptr) - 1).repeat(
+      np.diff(sec_ptr)), sizes[sec_idx])
+  return np.array([section_total[lo:hi].max()
+                   for lo, hi in zip(bsec_lo, bsec_hi)], np.int64)
+
+
+def _race(searches: list[_Search], budget: int, deadline: float | None,
+          node_limit: int | None, progress: str | None) -> _Search | None:
+  """Runs the searches of one component round-robin in doubling slices.
+
+  Args:
+    searches: one per preorder, each resumed where its last slice ended.
+    budget: nodes of each search's first slice.
+    deadline: `time.monotonic()` value by which to stop; None: no limit.
+    node_limit: nodes the searches may spend together; None: no limit.
+    progress: what to call the component when logging each round at INFO
+      level ("NAME: component of N buffers"); None: no log.
+
+  Returns:
+    The first search that solved or exhausted the component, or None when
+    the deadline or the node limit came first.
+  """
+  def spent() -> int:
+    return sum(int(x.stats[_NODES]) for x in searches)
+
+  def out_of_budget() -> bool:
+    if node_limit is not None and spent() >= node_limit:
+      return True
+    return deadline is not None and time.monotonic() >= deadline
+
+  while True:
+    winner = None
+    for search in searches:
+      slice_nodes = budget
+      if node_limit is not None:
+        slice_nodes = min(budget, node_limit - spent())
+      status = search.run(slice_nodes, deadline)
+      if status in (_SOLVED, _EXHAUSTED):
+        winner = search
+        break
+      if out_of_budget():
+        break
+    if progress is not None:
+      log.info("pack %s, slice %d, nodes %s", progress, budget,
+               [int(x.stats[_NODES]) for x in searches])
+    if winner is not None:
+      return winner
+    if out_of_budget():
+      return None
+    budget *= 2
+
+
 def _first_fit(sizes, starts, ends, offsets, capacity, alignment) -> None:
   """Places what it can of the unplaced buffers (largest first), in place."""
   unplaced = np.flatnonzero(offsets < 0)
@@ -882,42 +938,13 @@ def pack_search(problem: Problem, capacity: int, alignment: int = 1,
     if not len(component):
       continue
     s, e, z = starts[component], ends[component], sizes[component]
-    bsec_lo, bsec_hi, sec_ptr, sec_idx = _sections(s, e)
-    section_total = np.zeros(len(sec_ptr) - 1, np.int64)
-    np.add.at(section_total, np.arange(len(sec_ptr) - 1).repeat(
-        np.diff(sec_ptr)), z[sec_idx])
-    section_max = np.array([section_total[lo:hi].max()
-                            for lo, hi in zip(bsec_lo, bsec_hi)], np.int64)
+    section_max = _section_max(z, s, e)
     searches = [_Search(h, z, s, e, capacity, alignment, section_max, config)
                 for h in heuristics]
-    budget = first_slice or 2 * len(component)
-    winner = None
-
-    def out_of_budget() -> bool:
-      if max_nodes is not None and nodes + sum(
-          int(x.stats[_NODES]) for x in searches) >= max_nodes:
-        return True
-      return deadline is not None and time.monotonic() >= deadline
-
-    while winner is None:
-      for search in searches:
-        slice_nodes = budget
-        if max_nodes is not None:
-          slice_nodes = min(budget, max_nodes - nodes - sum(
-              int(x.stats[_NODES]) for x in searches))
-        status = search.run(slice_nodes, deadline)
-        if status in (_SOLVED, _EXHAUSTED):
-          winner = search
-          break
-        if out_of_budget():
-          break
-      if progress:
-        log.info("pack %s: component of %d buffers, slice %d, nodes %s",
-                 problem.name, len(component), budget,
-                 [int(x.stats[_NODES]) for x in searches])
-      if winner is None and out_of_budget():
-        break
-      budget *= 2
+    winner = _race(searches, first_slice or 2 * len(component), deadline,
+                   None if max_nodes is None else max_nodes - nodes,
+                   f"{problem.name}: component of {len(component)} buffers"
+                   if progress else None)
     nodes += sum(int(x.stats[_NODES]) for x in searches)
     backtracks += sum(int(x.stats[_BACKTRACKS]) for x in searches)
     if winner is not None and winner.status == _SOLVED:
