@@ -504,10 +504,16 @@ class _Parser:
     if end < len(text):
       # Matches that do not overlap and fill the rest of the line, all of it.
       items = _ATTRIBUTE_ITEM_RE.findall(text, end)
-      if sum([len(item) for item, _, _ in items]) != len(text) - end:
-        return None
-      for _, attr, value in items:
+      if len(items) == 1:  # Most often metadata alone.
+        item, attr, value = items[0]
+        if len(item) != len(text) - end:
+          return None
         attributes[attr] = value.strip()
+      else:
+        if sum([len(item) for item, _, _ in items]) != len(text) - end:
+          return None
+        for _, attr, value in items:
+          attributes[attr] = value.strip()
     instruction = HloInstruction(name, opcode, shape, attributes=attributes,
                                  is_root=root is not None, line=lineno)
     operand_names: list[str] = []
