@@ -723,7 +723,7 @@ def parse_hlo(text: str, filename: str = "<string>") -> HloModule:
     line = text.count("\n", 0, k) + 1
     raise HloParseError("text, not a NUL byte", filename, line,
                         k - (text.rfind("\n", 0, k) + 1) + 1)
-  with gc_paused():
+  with gc_paused(promote=True):
     return _Parser(text, filename).parse()
 
 
