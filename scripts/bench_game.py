@@ -24,10 +24,17 @@ buffers, no copies, no timing) is the game before either. Below each
 windowed row, what part of it one piece takes: the copy queues run once per
 game (`game.CopyQueues`, timed alone on the episodes' final placements) and
 the legal masks of every timing (the masks-only scan).
+The jitted rows are compiled first and then timed round robin, each the
+best of `--repeats` (wall-clock and process CPU seconds): on a machine
+shared with other jobs the load changes within a run, and rows timed one
+after the other would see different loads. The last column is each row's
+rate over the first row's, from CPU seconds, the figure to compare across
+runs (issue 14 asks for the windowed games' rate beside the old model's).
 With `--json` the last line is
 `{"placements_per_s", "window_placements_per_s", "timed_placements_per_s",
-"numpy_placements_per_s", "window_queues_s", "timed_masks_s", "batch",
-"slots", "buffers"}`.
+"numpy_placements_per_s", "window_queues_s", "timed_masks_s",
+"window_ratio", "timed_ratio", "batch", "slots", "buffers"}` (the ratios
+are the windowed rows' CPU rates over the first row's).
 """
 
 from __future__ import annotations
@@ -95,6 +102,22 @@ def best_time(fn, repeats: int) -> float:
   return best
 
 
+def interleaved_best(fns: dict, repeats: int) -> dict:
+  """{name: (best wall seconds, best process CPU seconds)} of each jitted
+  `fns[name]()`, after compiling them all, timed round robin."""
+  for fn in fns.values():
+    jax.block_until_ready(fn())  # compile
+  wall = {name: float("inf") for name in fns}
+  cpu = dict(wall)
+  for _ in range(repeats):
+    for name, fn in fns.items():
+      start, start_cpu = time.perf_counter(), time.process_time()
+      jax.block_until_ready(fn())
+      wall[name] = min(wall[name], time.perf_counter() - start)
+      cpu[name] = min(cpu[name], time.process_time() - start_cpu)
+  return {name: (wall[name], cpu[name]) for name in fns}
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--batch", type=int, default=4096)
@@ -124,9 +147,6 @@ def main() -> None:
 
   play = jax.jit(jax.vmap(players.play, in_axes=(None, None, None, 0)),
                  static_argnums=(1, 2))
-  seconds = best_time(lambda: play(gp, args.slots, players.random_legal, keys), args.repeats)
-  placements_per_s = args.batch * n / seconds
-
   state0 = jax.vmap(lambda _: game.init(gp, args.slots))(keys)
 
   def masks_only(states, problem=gp):
@@ -141,33 +161,36 @@ def main() -> None:
       return states, count
     return jax.lax.scan(body, states, jnp.arange(problem.valid.shape[0]))[1]
 
-  mask_seconds = best_time(lambda: jax.jit(masks_only)(state0), args.repeats)
-  every_seconds = best_time(lambda: play(every, args.slots, players.random_legal, keys),
-                         args.repeats)
+  masks_jit = jax.jit(masks_only)
   # The same episodes with the accesses as padded lists (gather, scatter-add)
   # instead of the dense table `game.dense_accesses` picks for this problem.
   lists = every.replace(seconds_at=every.seconds_at[:, :0])
-  lists_seconds = best_time(lambda: play(lists, args.slots, players.random_legal, keys),
-                         args.repeats)
+  rows = {
+      "play": lambda: play(gp, args.slots, players.random_legal, keys),
+      "masks": lambda: masks_jit(state0),
+      "every": lambda: play(every, args.slots, players.random_legal, keys),
+      "lists": lambda: play(lists, args.slots, players.random_legal, keys),
+  }
 
   # The program cut into windows: asynchronous copies whose stalls the game
   # pays at the last decision.
   windowed = windows.split_into_windows(problem).problem
   window_n = windowed.num_buffers
-  window_seconds, queue_seconds, timed_mask_seconds = {}, {}, {}
   for timings in (1, args.timings):
     window_config = game.game_config([windowed], granularity, args.slots, hardware,
                                      num_timings=timings)
     window_gp = game.make_game_problem(windowed, hardware, window_config)
-    window_seconds[timings] = best_time(
-        lambda: play(window_gp, args.slots, players.random_legal, keys), args.repeats)
     final = play(window_gp, args.slots, players.random_legal, keys)[0]
-    queues = jax.jit(jax.vmap(lambda a, t: game._stall_s(window_gp, a, t, args.slots)))
-    queue_seconds[timings] = best_time(lambda: queues(final.actions, final.timings),
-                                       args.repeats)
-    start = jax.vmap(lambda _: game.init(window_gp, args.slots))(keys)
-    timed_mask_seconds[timings] = best_time(
-        lambda: jax.jit(masks_only)(start, window_gp), args.repeats)
+    queues = jax.jit(jax.vmap(lambda a, t, p=window_gp: game._stall_s(p, a, t, args.slots)))
+    start = jax.vmap(lambda _, p=window_gp: game.init(p, args.slots))(keys)
+    rows[f"window {timings}"] = (
+        lambda p=window_gp: play(p, args.slots, players.random_legal, keys))
+    rows[f"queues {timings}"] = lambda q=queues, f=final: q(f.actions, f.timings)
+    rows[f"masks {timings}"] = lambda s=start, p=window_gp: masks_jit(s, p)
+  best = interleaved_best(rows, args.repeats)
+  seconds = best["play"][0]
+  placements_per_s = args.batch * n / seconds
+  first_cpu_rate = n / best["play"][1]
 
   rng = np.random.default_rng(0)
   arrays = {k: np.asarray(v) for k, v in every.items()}  # plain: every instruction
@@ -182,35 +205,42 @@ def main() -> None:
         f"{len(hardware.levels) - 1} fast level, batch {args.batch}, "
         f"{jax.device_count()} {jax.default_backend()} device(s), best of {args.repeats}")
   print()
-  print(f"{'what':<46} {'seconds':>9} {'placements/s':>14}")
-  print(f"{'JAX: jit(vmap(play)), lax.scan episodes':<46} {seconds:>9.3f} "
-        f"{placements_per_s:>14,.0f}")
-  print(f"{'  of which legal masks alone (same scan)':<46} {mask_seconds:>9.3f} "
-        f"{args.batch * n / mask_seconds:>14,.0f}")
-  print(f"{'  tracking every instruction':<46} {every_seconds:>9.3f} "
-        f"{args.batch * n / every_seconds:>14,.0f}")
-  print(f"{'  the same with access lists, not the table':<46} {lists_seconds:>9.3f} "
-        f"{args.batch * n / lists_seconds:>14,.0f}")
-  def row(what, seconds, buffers=window_n):
-    print(f"{what:<46} {seconds:>9.3f} {args.batch * buffers / seconds:>14,.0f}")
+  # The last column: a game's rate (per CPU second) over the first row's;
+  # a part's share of its game's CPU seconds.
+  print(f"{'what':<46} {'seconds':>9} {'placements/s':>14} {'CPU s':>7} "
+        f"{'rate/first':>10}")
 
-  row(f"windows ({window_n}, {len(windowed.copy_buffer)} async copies)", window_seconds[1])
-  row("  of which copy queues (once per game)", queue_seconds[1])
-  row("  of which legal masks alone (same scan)", timed_mask_seconds[1])
-  row(f"  choosing among {args.timings} prefetch starts", window_seconds[args.timings])
-  row("    of which copy queues (once per game)", queue_seconds[args.timings])
-  row(f"    of which legal masks at {args.timings} timings", timed_mask_seconds[args.timings])
+  def row(what, name, buffers, part_of=None):
+    wall, cpu = best[name]
+    last = (f"{buffers / cpu / first_cpu_rate:>10.2f}" if part_of is None else
+            f"{cpu / best[part_of][1]:>10.0%}")
+    print(f"{what:<46} {wall:>9.3f} {args.batch * buffers / wall:>14,.0f} {cpu:>7.3f} "
+          f"{last}")
+
+  timed = f"window {args.timings}"
+  row("JAX: jit(vmap(play)), lax.scan episodes", "play", n)
+  row("  of which legal masks alone (same scan)", "masks", n, "play")
+  row("  tracking every instruction", "every", n)
+  row("  the same with access lists, not the table", "lists", n)
+  row(f"windows ({window_n}, {len(windowed.copy_buffer)} async copies)", "window 1", window_n)
+  row("  of which copy queues (once per game)", "queues 1", window_n, "window 1")
+  row("  of which legal masks alone (same scan)", "masks 1", window_n, "window 1")
+  row(f"  choosing among {args.timings} prefetch starts", timed, window_n)
+  row("    of which copy queues (once per game)", f"queues {args.timings}", window_n, timed)
+  row(f"    of which legal masks at {args.timings} timings", f"masks {args.timings}",
+      window_n, timed)
   print(f"{'NumPy: one game at a time (per game)':<46} {numpy_seconds:>9.3f} "
         f"{numpy_per_s:>14,.0f}")
   print(f"{'JAX / NumPy':<46} {'':>9} {placements_per_s / numpy_per_s:>13,.0f}x")
   if args.json:
     print(json.dumps({"placements_per_s": placements_per_s,
-                      "window_placements_per_s": args.batch * window_n / window_seconds[1],
-                      "timed_placements_per_s":
-                          args.batch * window_n / window_seconds[args.timings],
+                      "window_placements_per_s": args.batch * window_n / best["window 1"][0],
+                      "timed_placements_per_s": args.batch * window_n / best[timed][0],
                       "numpy_placements_per_s": numpy_per_s,
-                      "window_queues_s": queue_seconds[1],
-                      "timed_masks_s": timed_mask_seconds[args.timings],
+                      "window_queues_s": best["queues 1"][0],
+                      "timed_masks_s": best[f"masks {args.timings}"][0],
+                      "window_ratio": window_n / best["window 1"][1] / first_cpu_rate,
+                      "timed_ratio": window_n / best[timed][1] / first_cpu_rate,
                       "batch": args.batch, "slots": args.slots, "buffers": n}))
 
 
