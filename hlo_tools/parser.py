@@ -92,6 +92,8 @@ _SECTIONS = ("FileNames", "FunctionNames", "FileLocations", "StackFrames")
 _CLOSE = {"(": ")", "{": "}", "[": "]"}
 _SPECIAL_CACHE: dict[str, re.Pattern] = {}
 _CALLING_ATTRIBUTES = frozenset(CALLED_COMPUTATION_ATTRIBUTES)
+# Opcodes whose parentheses hold a literal, not operands.
+_LITERAL_OPCODES = frozenset(("constant", "parameter"))
 # Opcodes `_Parser.check` looks at besides those that call computations.
 _CHECKED_OPCODES = frozenset(("get-tuple-element", "while", "call", "fusion", "conditional",
                               "map", "reduce", "async-start"))
@@ -420,7 +422,8 @@ class _Parser:
     pending: list[tuple[HloInstruction, list[str], list[int] | None]] = []
     lines, shapes, all_names = self.lines, self.shapes, self.names
     instructions, parameters = computation.instructions, computation.parameters
-    fast_match = _FAST_LINE_RE.match
+    fast_match, attributes_findall = _FAST_LINE_RE.match, _ATTRIBUTE_ITEM_RE.findall
+    simple_operands, operand_names_of = _SIMPLE_OPERANDS_RE.fullmatch, _NAME_RE.findall
     while True:
       index = self.index
       if index >= len(lines):
@@ -434,9 +437,36 @@ class _Parser:
       instruction = None
       fast = fast_match(text)
       if fast is not None:
-        instruction = self.fast_instruction(fast, text, index + 1)
+        # The common line (`fast_instruction`), inline: plain operands and
+        # one attribute are the commonest case of all.
+        root, name, shape_text, opcode, operand_text = fast.groups()
+        shape = shapes.get(shape_text)
+        end = fast.end()
+        if shape is not None and opcode not in _LITERAL_OPCODES and \
+            simple_operands(operand_text):
+          attributes = {}
+          if end < len(text):
+            items = attributes_findall(text, end)
+            if len(items) == 1:
+              item, attr, value = items[0]
+              if len(item) == len(text) - end:
+                attributes[attr] = value.strip()
+                end = len(text)
+            elif sum([len(item) for item, _, _ in items]) == len(text) - end:
+              for _, attr, value in items:
+                attributes[attr] = value.strip()
+              end = len(text)
+          if end == len(text) and (opcode != "get-tuple-element" or
+                                   _is_number(attributes.get("index", ""))):
+            instruction = HloInstruction(name, opcode, shape, [], attributes, [], "",
+                                         root is not None, index + 1, computation)
+            operand_names, columns = operand_names_of(operand_text), None
+        if instruction is None:
+          instruction = self.fast_instruction(fast, text, index + 1)
+          if instruction is not None:
+            instruction, operand_names, columns = instruction
       if instruction is not None:
-        instruction, operand_names, columns = instruction
+        pass
       elif text.strip() == "}":
         break
       else:
