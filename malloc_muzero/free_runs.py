@@ -37,8 +37,12 @@ def run_starts(taken: chex.Array, size: chex.Array, num_slots: int) -> chex.Arra
     num_slots: S, the grid's length.
   """
   words = taken.shape[-1]
-  end = jnp.arange(words * slot_bits.WORD_BITS) + jnp.minimum(size, num_slots + 1)
-  return slot_bits.pack(next_taken(taken) >= end, fill=False)
+  # The room after each slot against the size, not the next taken slot
+  # against `slot + size`: the latter is an array of every slot's end that
+  # XLA computes once and writes out when several masks share a size (the
+  # game's timed masks), [batch, S] int32 per decision.
+  room = next_taken(taken) - jnp.arange(words * slot_bits.WORD_BITS)
+  return slot_bits.pack(room >= jnp.minimum(size, num_slots + 1), fill=False)
 
 
 def _min_after(x: chex.Array) -> chex.Array:
