@@ -77,7 +77,8 @@ def unpriced_opcodes(module: HloModule) -> list[str]:
   """Opcodes of `module` (fused computations included) that `CostAnalysis`
   does not price as XLA does: it charges them their operand and output
   bytes and no flops."""
-  return sorted({x.opcode for x in module.instructions()} - PRICED)
+  return sorted({x.opcode for computation in module.computations
+                 for x in computation.instructions} - PRICED)
 
 
 # Opcodes whose properties are XLA's defaults (`preprocess`), plus an
@@ -122,29 +123,41 @@ class CostAnalysis:
     total = self._computations.get(computation)
     if total is None:
       total = defaultdict(float)
+      operand_keys, utilization_keys = _OPERAND_KEYS, _UTILIZATION_KEYS
       for x in computation.instructions:
-        op = x.opcode
-        if op in _DEFAULT_RULE and len(x.operands) <= len(_OPERAND_KEYS):
+        op, operands = x.opcode, x.operands
+        if op in _NOTHING_MOVED and not operands:
+          continue  # A parameter or constant: every property 0.
+        if op in _DEFAULT_RULE and len(operands) <= len(operand_keys):
           # What adding `self.properties(x)` adds, key by key in its order,
           # without building it: XLA's default properties, and an
           # elementwise op's flops or transcendentals.
-          out = x.shape._byte_size
-          sizes = [o.shape._byte_size for o in x.operands]
-          moved = out + sum(sizes)
-          if moved:
-            total["bytes accessed"] += moved
-          if out:
-            total[_OUTPUT_KEY] += out
-          for operand_key_i, utilization_key_i, size in zip(
-              _OPERAND_KEYS, _UTILIZATION_KEYS, sizes):
+          shape = x.shape
+          out = shape._byte_size
+          if len(operands) == 1:
+            size = operands[0].shape._byte_size
+            if out + size:
+              total["bytes accessed"] += out + size
+            if out:
+              total[_OUTPUT_KEY] += out
             if size:
-              total[operand_key_i] += size
-            total[utilization_key_i] += 1.0
-          if op in _ELEMENTWISE and not x.shape.is_tuple and x.shape.elements:
+              total[operand_keys[0]] += size
+            total[utilization_keys[0]] += 1.0
+          else:
+            sizes = [o.shape._byte_size for o in operands]
+            moved = out + sum(sizes)
+            if moved:
+              total["bytes accessed"] += moved
+            if out:
+              total[_OUTPUT_KEY] += out
+            for operand_key_i, utilization_key_i, size in zip(operand_keys,
+                                                               utilization_keys, sizes):
+              if size:
+                total[operand_key_i] += size
+              total[utilization_key_i] += 1.0
+          if op in _ELEMENTWISE and shape.elements and not shape.is_tuple:
             total["transcendentals" if op in _TRANSCENDENTAL else "flops"] += \
-                x.shape.elements
-        elif op in _NOTHING_MOVED and not x.operands:
-          continue  # A parameter or constant: every property 0.
+                shape.elements
         else:
           for key, value in self.properties(x).items():
             if value:
