@@ -36,6 +36,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments.flag_parsing import one_line_flags
+
 _BENCHMARK = flags.DEFINE_string("benchmark", "benchmark",
                                  "directory of experiments.make_benchmark")
 _FRACTION = flags.DEFINE_float("capacity_fraction", 0.25,
@@ -142,4 +144,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=one_line_flags("ablation"))

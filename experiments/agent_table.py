@@ -26,6 +26,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments.flag_parsing import one_line_flags
+
 _RUNS = flags.DEFINE_string("runs", None, "glob of experiments.train work directories")
 _BASELINES = flags.DEFINE_list("baselines", ["best-fit", "anneal", "genetic", "exact"],
                                "baselines besides xla-msa")
@@ -41,7 +43,7 @@ def main(argv: list[str]) -> None:
   from malloc_muzero.simulator import gap_closed
   from experiments.problem_sources import program_problem
   from malloc_muzero import ProblemError, get_hardware, simulation_bounds
-  from malloc_muzero.agent.run import read_run
+  from malloc_muzero.agent.run_files import read_run
   from malloc_muzero.solvers import SolverOptions
 
   try:
@@ -133,4 +135,4 @@ def _plot_curves(path: str, panels) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=one_line_flags("agent_table"))

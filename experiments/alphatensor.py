@@ -28,6 +28,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments.flag_parsing import one_line_flags
 from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT
 
 _SHAPE = flags.DEFINE_string("shape", "4,4,4", "factorization shape n,m,p")
@@ -137,4 +138,4 @@ def main(argv: list[str]) -> None:
   print(f"wrote problems and placements to {_OUT.value}/")
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=one_line_flags("alphatensor"))

@@ -16,6 +16,7 @@ from absl import flags
 from absl import logging
 
 from experiments.benchmark import DEFAULT_ALPHATENSOR, UsageError, make_benchmark
+from experiments.flag_parsing import one_line_flags
 
 _OUT = flags.DEFINE_string("out", None, "directory of the benchmark (problems + manifest.json)")
 _WORKLOADS = flags.DEFINE_list("workloads", [], "names to build (default: all)")
@@ -45,4 +46,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=one_line_flags("make_benchmark"))

@@ -29,8 +29,7 @@ def report_in(dump_dir: str) -> str:
   if len(found) != 1:
     from malloc_muzero import ProblemError
 
-    raise ProblemError("one buffer-assignment report XLA dumped (a compile that JAX's "
-                       "persistent compilation cache serves dumps nothing)", dump_dir,
+    raise ProblemError("one buffer-assignment report XLA dumped", dump_dir,
                        found=len(found))
   return found[0]
 

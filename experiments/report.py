@@ -41,6 +41,7 @@ from absl import logging
 
 from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT
 
+from experiments.flag_parsing import one_line_flags
 from experiments.manifest import Entry, benchmark_entries
 from experiments.report_render import render
 from experiments.report_results import AGENT, KEY_FIELDS, Cache, Settings, result_key
@@ -258,4 +259,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=one_line_flags("report"))

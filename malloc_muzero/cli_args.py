@@ -229,7 +229,9 @@ def command_hardware(problem, name: str | None, capacity: int | None,
 def run_command(prog: str, parser: argparse.ArgumentParser, body, argv,
                 path_of_args, bad_input_status: int = 2) -> int:
   """Parse `argv`, run `body(args) -> exit status`, and turn bad flags and
-  bad input into one line on stderr and exit status 2 (Ctrl-C: 130).
+  bad input into one line on stderr and exit status 2 (Ctrl-C: 130). Once
+  the flags are parsed, the command compiles through JAX's persistent cache
+  (`malloc_muzero.compilation_cache`).
 
   Args:
     prog: the command's name, for messages.
@@ -242,6 +244,7 @@ def run_command(prog: str, parser: argparse.ArgumentParser, body, argv,
   import sys
 
   from hlo_tools import HloParseError
+  from malloc_muzero import compilation_cache
   from malloc_muzero.errors import ProblemError
 
   try:
@@ -249,6 +252,7 @@ def run_command(prog: str, parser: argparse.ArgumentParser, body, argv,
   except UsageError as error:
     print(f"{prog}: error: {error}", file=sys.stderr)
     return 2
+  compilation_cache.enable()
   try:
     return body(args)
   except KeyboardInterrupt:
