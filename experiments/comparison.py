@@ -3,7 +3,8 @@
 What the commands that put solvers side by side (`experiments.evaluate`,
 `experiments.report`, `experiments.alphatensor`) share: the hardware with a
 fast memory sized from a problem, one solve timed and simulated, where a time
-falls between the all-slow and all-fast bounds, and a grouped bar chart.
+falls between the all-slow and all-fast bounds, a grouped bar chart, and a
+trained agent's answer beside XLA's (`versus_xla`, for `experiments.train`).
 """
 
 from __future__ import annotations
@@ -152,3 +153,25 @@ def grouped_bars(path: str, groups: list[str], series: list[str],
   buffer = io.BytesIO()
   figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
   atomic_write_bytes(path, buffer.getvalue())
+
+
+def versus_xla(problem, hardware, summary: dict, original=None) -> str:
+  """The trained agent's best placement (of `problem`, the game's) next to
+  XLA's, `xla-msa`'s and (on XLA's time model) `xla-msa-prefetch`'s, both on
+  `original` (the problem before windows or a cut, if any), and the bounds."""
+  from malloc_muzero.simulator import gap_closed, simulate_placement
+  from malloc_muzero.solvers import solve, solve_segments
+
+  slow, fast = summary["bounds"]
+  whole = original if original is not None else problem
+  msa = simulate_placement(whole, hardware, solve("xla-msa", whole, hardware).levels)
+  rows = [("all slow (bound)", slow), ("xla-msa", msa)]
+  if hardware.time_model == "xla" and not len(whole.copy_buffer):
+    solution = solve_segments("xla-msa-prefetch", whole, hardware)
+    rows.append(("xla-msa-prefetch", simulate_placement(solution.problem, hardware,
+                                                        solution.placement.levels)))
+  rows += [("mallocMuZero (best self-play)", summary["time_s"]), ("all fast (bound)", fast)]
+  lines = [f"{'placement':<32} {'time/slow':>9} {'gap closed':>10}"]
+  for name, t in rows:
+    lines.append(f"{name:<32} {t / slow:>9.3f} {gap_closed(t, slow, fast):>10.1%}")
+  return "\n".join(lines)

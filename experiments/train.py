@@ -163,7 +163,8 @@ def main(argv: list[str]) -> None:
                                process_id=_PROCESS_ID.value)
   from hlo_tools import HloParseError
   from malloc_muzero import ProblemError
-  from malloc_muzero.agent.run import comparison, train
+  from experiments.comparison import versus_xla
+  from malloc_muzero.agent.run import train
   try:
     check_numeric_flags()
     if _GENERATE.value is not None:
@@ -196,7 +197,7 @@ def main(argv: list[str]) -> None:
           + (" (resumed)" if summary["resumed"] else ""))
     export(summary)
     if len(problems) == 1 and not held_out:
-      print(comparison(problems[0], hardwares[0], summary, originals[0]))
+      print(versus_xla(problems[0], hardwares[0], summary, originals[0]))
       print(f"wrote {_WORKDIR.value}/best_placement.json, metrics.jsonl, "
             "training_curve.png")
     else:

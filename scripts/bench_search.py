@@ -33,7 +33,7 @@ import jax  # noqa: E402
 
 from experiments.problem_sources import program_problem  # noqa: E402
 from malloc_muzero import get_hardware  # noqa: E402
-from malloc_muzero.agent.run import make_trainer  # noqa: E402
+from malloc_muzero.agent.build import make_trainer  # noqa: E402
 from malloc_muzero.agent.search import self_play  # noqa: E402
 from malloc_muzero.agent.train import TrainConfig  # noqa: E402
 from malloc_muzero.cli_args import renamed_flags  # noqa: E402

@@ -11,7 +11,7 @@ import pytest
 
 from malloc_muzero import ProblemError
 from malloc_muzero.agent.presets import AGENTS, agent_config, agent_label
-from malloc_muzero.agent.run import read_run
+from malloc_muzero.agent.run_files import read_run
 
 
 def test_labels_of_the_presets():

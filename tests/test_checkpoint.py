@@ -88,7 +88,7 @@ def test_killed_run_resumes(tmp_path):
 
 def test_muzero_solver_plays_from_a_checkpoint(tmp_path, monkeypatch):
   from malloc_muzero.agent import pretrained
-  from malloc_muzero.agent.run import run_identity
+  from malloc_muzero.agent.build import run_identity
   from malloc_muzero.solvers import SolverOptions, solve_segments
 
   trainer, problem, hardware, _ = _trainer("learned")

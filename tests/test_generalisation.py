@@ -11,7 +11,8 @@ import numpy as np
 from malloc_muzero import Problem, check_placement, get_hardware
 from malloc_muzero.agent import generalisation
 from malloc_muzero.agent.presets import agent_config
-from malloc_muzero.agent.run import make_trainer, play_with_search, unseen_game
+from malloc_muzero.agent.build import make_trainer
+from malloc_muzero.agent.play import play_with_search, unseen_game
 from malloc_muzero.solvers.chromosome import make_decoders
 
 SMALL = Problem.from_arrays(sizes=[1024, 2048, 1024], starts=[0, 1, 2], ends=[2, 3, 4])
@@ -72,7 +73,7 @@ def test_agent_table_refuses_a_set_run_with_a_clear_error(tmp_path):
   import pytest
 
   from malloc_muzero import ProblemError
-  from malloc_muzero.agent.run import read_run
+  from malloc_muzero.agent.run_files import read_run
   (tmp_path / "run.json").write_text(json.dumps({"problems": [{"problem": "a"}]}))
   with pytest.raises(ProblemError, match="a run on a set"):
     read_run(str(tmp_path))

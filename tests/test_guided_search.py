@@ -11,7 +11,7 @@ from malloc_muzero import (Problem, check_placement, game, get_hardware,
                            simulate_placement, simulation_bounds)
 from malloc_muzero.agent.reference import make_reference
 from malloc_muzero.agent.rollout import default_action, rollout_value
-from malloc_muzero.agent.run import make_trainer
+from malloc_muzero.agent.build import make_trainer
 from malloc_muzero.agent.search import SearchConfig, self_play
 from malloc_muzero.agent.train import TrainConfig
 from malloc_muzero.solvers import solve

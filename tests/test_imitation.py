@@ -11,7 +11,7 @@ from malloc_muzero import get_hardware
 from malloc_muzero.agent.imitation import best_actions, demonstration
 from malloc_muzero.agent.presets import agent_config
 from malloc_muzero.agent.reference import play_actions, reference_actions
-from malloc_muzero.agent.run import make_trainer
+from malloc_muzero.agent.build import make_trainer
 
 
 def _conv_net():

@@ -11,7 +11,7 @@ import pytest
 
 from malloc_muzero import get_hardware
 from malloc_muzero.agent.presets import agent_config
-from malloc_muzero.agent.run import make_trainer
+from malloc_muzero.agent.build import make_trainer
 from malloc_muzero.agent.search import SEARCH_CHOICES, SearchConfig, _candidates, self_play
 
 

@@ -29,7 +29,7 @@ def export(trainer, identity: dict, out_dir: str, command: str = "") -> None:
 
   Args:
     trainer: a trained `agent.train.Trainer`.
-    identity: what it trained on (`agent.run.run_identity`, or the generator's
+    identity: what it trained on (`agent.build.run_identity`, or the generator's
       settings).
     command: the command that trained it, for the description.
   """
@@ -131,7 +131,7 @@ def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRE
   import jax.numpy as jnp
 
   from malloc_muzero.agent.reference import make_reference, starting_game
-  from malloc_muzero.agent.run import play_until
+  from malloc_muzero.agent.play import play_until
   from malloc_muzero.agent.train import Trainer
   from malloc_muzero.simulator import simulate_placement
   from malloc_muzero.solvers.chromosome import make_decoder

@@ -1,5 +1,6 @@
 """A training run's own files: its lock and its metrics, kept consistent
-with its checkpoints whatever kills the run.
+with its checkpoints whatever kills the run; a finished run read back
+(`read_run`) and its learning curve drawn (`plot_curve`).
 
 * `lock(workdir)` holds an exclusive lock on `workdir/lock` for the run's
   life; a second run into the same workdir is refused with the holder's pid.
@@ -98,3 +99,57 @@ def _ends_cleanly(path: str) -> bool:
       return True
     f.seek(-1, os.SEEK_END)
     return f.read(1) == b"\n"
+
+
+def read_run(workdir: str) -> dict:
+  """A finished run: its identity, best placement's time and its curve."""
+  from malloc_muzero.agent.presets import agent_label
+  from malloc_muzero.json_file import read_json_file
+
+  paths = {name: os.path.join(workdir, name)
+           for name in ("run.json", "best_placement.json", "metrics.jsonl")}
+  run = None
+  for name, path in paths.items():
+    if not os.path.exists(path):
+      raise ProblemError("a finished experiments.train run", workdir,
+                         found=f"no {name}")
+    if name == "run.json":
+      run = read_json_file(path)
+      if "problems" in run:
+        raise ProblemError("a run on one problem", workdir,
+                           found="a run on a set (its results are in evaluation.json)")
+  placement = read_json_file(paths["best_placement.json"])
+  curve = read_metrics(paths["metrics.jsonl"])
+  return {"workdir": workdir, "problem": run["problem"], "hardware": run["hardware"],
+          "capacity": run["capacity"][0],
+          # Runs from before the time model was recorded ran on the additive one.
+          "time_model": run.get("time_model", "additive"),
+          "label": agent_label(run["train_config"]) + (
+              ", windows" if run.get("windows") else ""),
+          "time_s": placement["simulated_time_s"], "curve": curve}
+
+
+def plot_curve(metrics_path: str, path: str) -> None:
+  """Mean and best return of self-play against games played."""
+  import io
+
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
+
+  from malloc_muzero.atomic_file import atomic_write_bytes
+
+  rows = read_metrics(metrics_path)
+  figure = Figure(figsize=(6, 3.5))
+  FigureCanvasAgg(figure)
+  axes = figure.add_subplot()
+  games = [r["games"] for r in rows]
+  axes.plot(games, [r["mean_return"] for r in rows], label="self-play mean")
+  axes.plot(games, [r["best_return"] for r in rows], label="best so far")
+  axes.set_xlabel("self-play games")
+  axes.set_ylabel("return (share of all-slow time saved)")
+  axes.grid(alpha=0.3)
+  axes.legend()
+  figure.tight_layout()
+  buffer = io.BytesIO()
+  figure.savefig(buffer, format="png", dpi=110)
+  atomic_write_bytes(path, buffer.getvalue())

@@ -47,7 +47,8 @@ def _play_checkpoint(problem, hardware, options, deadline: float):
   start and batches played from its checkpoint until `deadline`."""
   from malloc_muzero.agent import checkpoint
   from malloc_muzero.agent.reference import starting_game
-  from malloc_muzero.agent.run import make_trainer, play_until, run_identity
+  from malloc_muzero.agent.build import make_trainer, run_identity
+  from malloc_muzero.agent.play import play_until
   from malloc_muzero.simulator import simulate_placement
 
   config, seed = checkpoint.load_train_config(options.checkpoint)
