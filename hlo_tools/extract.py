@@ -120,7 +120,7 @@ class UnpricedOpcodeWarning(UserWarning):
 
 
 def _module_to_problem(module: HloModule, name: str | None, default_trip_count: float):
-  from malloc_muzero import Problem
+  from malloc_muzero.problem import Problem
 
   if not default_trip_count > 0 or default_trip_count == float("inf"):
     raise ValueError(f"default_trip_count must be a positive number, not {default_trip_count}")
