@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -158,6 +159,69 @@ def test_hand_made_case_where_the_max_matters():
   assert result.objective_s == pytest.approx(23.0)
   assert result.placement.levels.tolist() == [1, 0, 1]
   assert brute_force(problem, hardware)[0] == pytest.approx(23.0)
+
+
+def _with_memory_fidelity(problem: Problem, intervals=(), shares=()) -> Problem:
+  """`problem` with per-value intervals [(buffer, start, end)] and shares
+  [(operand, user, step)]."""
+  return dataclasses.replace(
+      problem, interval_buffer=[i[0] for i in intervals],
+      interval_start=[i[1] for i in intervals], interval_end=[i[2] for i in intervals],
+      share_operand=[s[0] for s in shares], share_user=[s[1] for s in shares],
+      share_step=[s[2] for s in shares])
+
+
+@pytest.mark.parametrize("fidelity", ["share", "intervals"])
+def test_shares_and_intervals_let_two_buffers_take_the_same_bytes(fidelity):
+  """Two 8 B buffers, one fast memory of 8 B. Their live ranges meet (at step
+  2, or the first's hull spans the second), so without the problem's shares
+  or intervals only one of them is fast; with them both are, at offset 0,
+  and exact and brute force find it."""
+  if fidelity == "share":  # a's last use defines b, in a's slot.
+    base = _problem(sizes=[8, 8], starts=[0, 2], ends=[2, 4], flops=[0.0] * 5,
+                    accesses={(0, 0): (0, 8), (0, 2): (8, 0), (1, 2): (0, 8),
+                              (1, 4): (8, 0)})
+    problem = _with_memory_fidelity(base, shares=[(0, 1, 2)])
+  else:  # a holds two values, live at [0, 1] and [4, 5]; b lives between.
+    base = _problem(sizes=[8, 8], starts=[0, 2], ends=[5, 3], flops=[0.0] * 6,
+                    accesses={(0, 0): (0, 8), (0, 5): (8, 0), (1, 2): (0, 8),
+                              (1, 3): (8, 0)})
+    problem = _with_memory_fidelity(base, intervals=[(0, 0, 1), (0, 4, 5)])
+  hardware = _hardware(capacity=8, alignment=1, sram=None)
+  hull = solve_exact(base, hardware, time_limit_s=10.0)
+  result = solve_exact(problem, hardware, time_limit_s=10.0)
+  assert sorted(hull.placement.levels.tolist()) == [0, 1]
+  assert result.placement.levels.tolist() == [1, 1]
+  assert result.placement.offsets.tolist() == [0, 0]
+  assert check_placement(problem, hardware, result.placement) is None
+  assert result.optimal and result.objective_s < hull.objective_s
+  _assert_matches_brute_force(problem, hardware, result)
+
+
+def test_exact_equals_brute_force_with_shares_and_intervals():
+  """Random problems with per-value intervals and shares (those of
+  tests/test_memory_fidelity.py; 40, of which at least 15 have some),
+  on one or two fast levels: exact's optimum
+  and bound equal brute force's, which packs by the checker's rule; and
+  brute force over canonical packings equals brute force over every offset,
+  so the canonical argument holds for the checker's rule too."""
+  from tests.test_memory_fidelity import _random_problem
+
+  rng = np.random.default_rng(7)
+  shared = 0
+  for _ in range(40):
+    problem = _random_problem(rng)
+    problem = dataclasses.replace(problem, sizes=problem.sizes * 4)
+    total = int(problem.sizes.sum())
+    hardware = _hardware(capacity=int(rng.integers(4, max(total, 4) + 1)), alignment=4,
+                         sram=(8, 4) if rng.random() < 0.3 else None)
+    result = solve_exact(problem, hardware, time_limit_s=20.0, seed=0)
+    _assert_matches_brute_force(problem, hardware, result)
+    if max(level.capacity // level.alignment for level in hardware.fast_levels) < 64:
+      assert brute_force(problem, hardware, exhaustive=True)[0] == pytest.approx(
+          brute_force(problem, hardware)[0])
+    shared += bool(len(problem.share_operand) or len(problem.interval_buffer))
+  assert shared >= 15
 
 
 def test_nothing_to_gain_is_trivial():

@@ -24,6 +24,9 @@ two ways:
   alignment" finds the lowest free aligned offset: a blocker `j` overlaps
   `[n, n + size)`, so any free `n' > n` has `n' >= end of j`.
 
+"Shares a step" is the checker's: over the buffers' live intervals, but for
+the step at which an operand's slot may be shared with its user
+(`occupancy.occupancy_spans`); the argument holds for any such relation.
 Sets are memoised per level, so each is decided once.
 """
 
@@ -40,7 +43,7 @@ from malloc_muzero.errors import ProblemError
 from malloc_muzero.hardware import Hardware
 from malloc_muzero.placement import Placement, check_placement
 from malloc_muzero.problem import Problem
-from malloc_muzero.solvers.occupancy import lowest_free_offset
+from malloc_muzero.solvers.occupancy import lowest_free_offset, occupancy_spans, spans_meet
 from malloc_muzero.simulator import (simulate, simulate_placement,
                                      simulation_inputs)
 
@@ -73,8 +76,9 @@ def brute_force(problem: Problem, hardware: Hardware, *,
   if n > max_buffers:
     raise ProblemError(f"at most {max_buffers} buffers for brute force",
                        where=problem.name, found=n)
-  sizes, starts = problem.sizes.tolist(), problem.starts.tolist()
-  ends = problem.ends.tolist()
+  sizes = problem.sizes.tolist()
+  spans = occupancy_spans(problem)
+  meets = [[spans_meet(spans[a], spans[b]) for b in range(n)] for a in range(n)]
   num_levels = hardware.num_levels
   if exhaustive:
     for level in hardware.fast_levels:
@@ -90,8 +94,7 @@ def brute_force(problem: Problem, hardware: Hardware, *,
     key = (level, members)
     if key not in packed:
       memory = hardware.levels[level]
-      packed[key] = pack(members, sizes, starts, ends, memory.capacity,
-                         memory.alignment)
+      packed[key] = pack(members, sizes, meets, memory.capacity, memory.alignment)
     return packed[key]
 
   candidates = []
@@ -163,19 +166,14 @@ def _bucket(length: int) -> int:
   return max(8, 1 << max(length - 1, 0).bit_length())
 
 
-def _overlap_in_time(a: int, b: int, starts, ends) -> bool:
-  return starts[a] <= ends[b] and starts[b] <= ends[a]
-
-
-def _pack_canonical(members, sizes, starts, ends, capacity,
-                    alignment) -> dict[int, int] | None:
+def _pack_canonical(members, sizes, meets, capacity, alignment) -> dict[int, int] | None:
   """Offsets packing `members` by first fit in some order, or None."""
   for order in itertools.permutations(members):
     offsets: dict[int, int] = {}
     for b in order:
       size = sizes[b]
       busy = [(offsets[o], offsets[o] + sizes[o]) for o in offsets
-              if sizes[o] and _overlap_in_time(o, b, starts, ends)]
+              if sizes[o] and meets[o][b]]
       offset = lowest_free_offset(size, busy, alignment)
       if offset + size > capacity:
         break
@@ -185,8 +183,7 @@ def _pack_canonical(members, sizes, starts, ends, capacity,
   return None
 
 
-def _pack_exhaustive(members, sizes, starts, ends, capacity,
-                     alignment) -> dict[int, int] | None:
+def _pack_exhaustive(members, sizes, meets, capacity, alignment) -> dict[int, int] | None:
   """Offsets packing `members`, trying every aligned offset, or None."""
   offsets: dict[int, int] = {}
 
@@ -199,7 +196,7 @@ def _pack_exhaustive(members, sizes, starts, ends, capacity,
       return False
     for offset in range(0, capacity - size + 1, alignment):
       if all(not sizes[o] or not size
-             or not _overlap_in_time(o, b, starts, ends)
+             or not meets[o][b]
              or offset + size <= offsets[o] or offsets[o] + sizes[o] <= offset
              for o in offsets):
         offsets[b] = offset

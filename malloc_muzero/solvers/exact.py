@@ -14,6 +14,13 @@ The model, one per (problem, hardware):
 * Per fast level one `AddNoOverlap2D` of optional rectangles: time
   `[start, end + 1)` (fixed) by address `[k, k + ceil(size / a))`, present
   iff `x[b, l]`. Zero-size buffers occupy no bytes: they get no rectangle.
+  A buffer of several values holds its bytes only over its values'
+  intervals, and a share's two buffers may take the same bytes at the
+  shared step (`Problem.intervals`, `Problem.shares`): such a buffer gets a
+  rectangle per interval, all at its one offset, on a clock that cuts each
+  shared step in parts (`occupancy.occupancy_spans`), so that the model's
+  placements are exactly the checker's valid ones and its bound stays a
+  lower bound.
 * Redundant, for the LP bound: per fast level and every maximal set of
   buffers live at one step, `sum ceil(size / a) * x <= ceil(capacity / a)`.
 * The objective is the simulator's (`malloc_muzero.simulator`), exactly:
@@ -76,7 +83,7 @@ from malloc_muzero.hardware import Hardware
 from malloc_muzero.placement import Placement, check_placement
 from malloc_muzero.problem import Problem
 from malloc_muzero.simulator import simulate_placement, simulation_inputs
-from malloc_muzero.solvers.occupancy import lowest_free_offset
+from malloc_muzero.solvers.occupancy import lowest_free_offset, occupancy_spans
 from malloc_muzero.solvers.registry import SolverOptions, register
 
 DEFAULT_TIME_LIMIT_S = 60.0
@@ -217,20 +224,33 @@ def _first_fit(b, others, sizes, starts, ends, offsets, alignment) -> int:
   return lowest_free_offset(size, busy, alignment)
 
 
-def _maximal_live_sets(starts: list[int], ends: list[int],
+def _maximal_live_sets(spans: list[list[tuple[int, int]]],
                        members: list[int]) -> list[list[int]]:
-  """The sets of `members` live at one step that no other such set contains.
+  """The sets of `members` live at one step (`occupancy_spans`) that no
+  other such set contains, in the order of their steps.
 
-  Live sets only grow at starts; the set at a start is contained in the set
-  at the next start unless one of its buffers ends before that.
+  A sweep over the spans' ends: the live set is maximal just before the first
+  span that ends after a span began.
   """
-  times = sorted({starts[b] for b in members})
-  sets = []
-  for position, t in enumerate(times):
-    live = [b for b in members if starts[b] <= t <= ends[b]]
-    following = times[position + 1] if position + 1 < len(times) else None
-    if following is None or min(ends[b] for b in live) < following:
-      sets.append(live)
+  began: dict[int, list[int]] = {}
+  ended: dict[int, list[int]] = {}
+  for b in members:
+    for low, high in spans[b]:
+      began.setdefault(low, []).append(b)
+      ended.setdefault(high, []).append(b)
+  sets, live, grown = [], {}, False
+  for t in sorted(began.keys() | ended.keys()):
+    if t in ended:
+      if grown:
+        sets.append(sorted(live))
+        grown = False
+      for b in ended[t]:
+        del live[b]
+    if t in began:
+      live.update(dict.fromkeys(began[t]))
+      grown = True
+  if grown:
+    sets.append(sorted(live))
   return sets
 
 
@@ -277,8 +297,8 @@ def solve_exact(problem: Problem, hardware: Hardware,
                        time.monotonic() - began)
 
   model = cp_model.CpModel()
-  sizes, starts = problem.sizes.tolist(), problem.starts.tolist()
-  ends = problem.ends.tolist()
+  sizes = problem.sizes.tolist()
+  occupancy = occupancy_spans(problem)
   x: dict[tuple[int, int], cp_model.IntVar] = {}
   k: dict[tuple[int, int], cp_model.IntVar] = {}
   for b in range(n):
@@ -303,14 +323,16 @@ def solve_exact(problem: Problem, hardware: Hardware,
     times, addresses = [], []
     for b in members:
       present = x[b, level]
-      times.append(model.new_optional_fixed_size_interval_var(
-          starts[b], ends[b] + 1 - starts[b], present, f"t_{b}_{level}"))
-      addresses.append(model.new_optional_fixed_size_interval_var(
-          k[b, level], units[b], present, f"a_{b}_{level}"))
-    if len(members) > 1:
+      address = model.new_optional_fixed_size_interval_var(
+          k[b, level], units[b], present, f"a_{b}_{level}")
+      for part, (low, high) in enumerate(occupancy[b]):
+        times.append(model.new_optional_fixed_size_interval_var(
+            low, high - low, present, f"t_{b}_{level}" + f"_{part}" * (part > 0)))
+        addresses.append(address)
+    if len(times) > 1:
       model.add_no_overlap_2d(times, addresses)
     room = -(-memory.capacity // memory.alignment)
-    for live in _maximal_live_sets(starts, ends, members):
+    for live in _maximal_live_sets(occupancy, members):
       if sum(units[b] for b in live) > room:
         model.add(sum(units[b] * x[b, level] for b in live) <= room)
 
