@@ -38,8 +38,6 @@ EXCEPTIONS = {
         "the agent offered as a solver",
     ("malloc_muzero.solvers.muzero", "malloc_muzero.agent.reference"):
         "the agent offered as a solver",
-    ("malloc_muzero.solvers.mcts", "malloc_muzero.agent.true_dynamics"):
-        "the real game as a search's model, kept with the agent",
 }
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from malloc_muzero import Problem, check_placement, get_hardware, game
-from malloc_muzero.agent import true_dynamics
+from malloc_muzero.solvers import true_dynamics
 from malloc_muzero.solvers import solve
 from malloc_muzero.solvers.chromosome import make_decoder
 

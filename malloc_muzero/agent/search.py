@@ -212,7 +212,7 @@ def run_search(network: MuZeroNetwork, support: CategoricalSupport,
       raise ValueError("rollout leaf values need the true dynamics and reference actions")
     value = _rollout_values(problem, states, reference)
   if config.heuristic_prior:
-    from malloc_muzero.agent.true_dynamics import heuristic_prior
+    from malloc_muzero.solvers.true_dynamics import heuristic_prior
     prior = prior + jax.vmap(heuristic_prior, in_axes=(None, 0))(problem, states)
   count = config.num_candidates
   sample_key, search_key = jax.random.split(key)

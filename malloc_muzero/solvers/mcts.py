@@ -1,7 +1,7 @@
 """`mcts`: Gumbel MuZero search with the game's true dynamics, no learning.
 
 Plays rounds of `GAMES` games at once until its budget (at least one round), each move chosen by `mctx.gumbel_muzero_policy`
-over the real mallocGame (`agent.true_dynamics`), and returns the best. Moves
+over the real mallocGame (`solvers.true_dynamics`), and returns the best. Moves
 are searched `CHUNK` at a time; when the time limit falls inside the first
 round, its games are finished without search (each move the heuristic prior's
 favourite), so that a problem of thousands of buffers still gets an answer
@@ -30,7 +30,7 @@ import jax
 import numpy as np
 
 from malloc_muzero import game
-from malloc_muzero.agent import true_dynamics
+from malloc_muzero.solvers import true_dynamics
 from malloc_muzero.solvers.chromosome import make_decoder
 from malloc_muzero.solvers.registry import register
 
