@@ -157,6 +157,29 @@ def test_training_run_writes_its_outputs(tmp_path):
   assert again["resumed"] and again["iterations"] == 1  # no budget: nothing more
 
 
+def test_the_budget_counts_the_set_up(tmp_path, monkeypatch):
+  """A run's set-up (here made 3 s slower) is spent from its budget: with 2 s,
+  it plays its one iteration, and the seconds it records include the set-up."""
+  import json
+
+  from malloc_muzero.agent import run
+
+  build = run.make_trainer
+
+  def slow_make_trainer(*args, **kwargs):
+    time.sleep(3.0)
+    return build(*args, **kwargs)
+
+  monkeypatch.setattr(run, "make_trainer", slow_make_trainer)
+  trainer, problem, hardware, _ = _trainer("learned")
+  summary = run.train([problem], [hardware], str(tmp_path), 2.0, 0, trainer.config,
+                      progress=False)
+  assert summary["iterations"] == 1
+  with open(tmp_path / "metrics.jsonl") as f:
+    (row,) = [json.loads(line) for line in f]
+  assert row["seconds"] >= 3.0 + row["games"] / row["games_per_s"]
+
+
 def test_metrics_keep_one_line_per_iteration_and_survive_a_torn_line(tmp_path):
   import json
 

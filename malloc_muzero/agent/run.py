@@ -45,10 +45,13 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
       config and seed: generator, hardware_name, fraction, num_slots,
       time_model); `problems` and `hardwares` are then empty.
 
-  A run into a workdir that holds a checkpoint of the same configuration
-  resumes from it, says so on stderr, drops the metrics of iterations after
-  it, and spends only what is left of `time_budget_s` (the seconds the
-  metrics record); a larger budget continues it. A checkpoint is written
+  `time_budget_s` counts the run's set-up (its games, references and
+  network, and restoring a checkpoint) as well as its iterations; the first
+  iteration is played whatever is left. A run into a workdir that holds a
+  checkpoint of the same configuration resumes from it, says so on stderr,
+  drops the metrics of iterations after it, and spends only what is left of
+  `time_budget_s` (the seconds the metrics record); a larger budget
+  continues it. A checkpoint is written
   after the first iteration, then every `checkpoint_every_s`. The workdir is
   locked for the run's life (`run_files.lock`).
 
@@ -81,6 +84,7 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   from malloc_muzero.simulator import simulate_placement, simulation_bounds
   from malloc_muzero.solvers import solve
 
+  start = time.monotonic()  # The budget counts the set-up.
   if not isinstance(problems, (list, tuple)):
     problems, hardwares = [problems], [hardwares]
   if generated is not None:
@@ -107,7 +111,7 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
              "--train_seconds continues it)"), file=sys.stderr, flush=True)
   best_saved = trainer.best.total if resumed else -float("inf")
   saved_once = resumed
-  start = last_checkpoint = time.monotonic()
+  last_checkpoint = time.monotonic()
   from tensorboardX import SummaryWriter
 
   with open(metrics_path, "a") as metrics, \
@@ -180,6 +184,8 @@ def place_with_agent(problem, hardware, workdir: str, time_budget_s: float, seed
   problem's buffers, never slower than XLA's (`never_slower_than_xla`).
 
   Args:
+    time_budget_s: the seconds of the whole call, XLA's answers and the
+      run's set-up included (`train`); at least one iteration is played.
     games: the games `starting_game` may choose from (default: all).
 
   Returns:
@@ -195,8 +201,10 @@ def place_with_agent(problem, hardware, workdir: str, time_budget_s: float, seed
   from malloc_muzero.simulator import simulate_placement
   from malloc_muzero.solvers import checked_segments
 
+  began = time.monotonic()
   game = starting_game(problem, hardware, games=games or GAMES)
-  summary = train([game.problem], [hardware], workdir, time_budget_s, seed, config,
+  left = max(time_budget_s - (time.monotonic() - began), 0.0)
+  summary = train([game.problem], [hardware], workdir, left, seed, config,
                   progress=progress, reference_placements=[game.placement])
   answer = checked_segments("mallocMuZero", problem, hardware,
                             game.segments_of(summary["placement"]))
