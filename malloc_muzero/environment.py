@@ -15,7 +15,7 @@ decision order (`game.decision_order`); action 0 leaves the buffer in the
 default memory, action `1 + (level - 1) * num_slots + slot` puts it at byte
 `slot * granularity` of a fast level. The granularity and the slot count
 are chosen from the hardware's fast levels as the search solvers choose them
-(`solvers.chromosome.grid`: at most 1,024 slots over the largest level,
+(`game_instance.grid`: at most 1,024 slots over the largest level,
 aligned for every level), or `num_slots` exactly (a network's fixed action
 grid). The observation holds the legal actions (`action_mask`); an illegal
 action ends the game with reward `game.ILLEGAL_ACTION_REWARD` and leaves the
@@ -158,7 +158,7 @@ class Environment:
   """
 
   def __init__(self, problem: Problem, hardware: Hardware, num_slots: int | None = None):
-    from malloc_muzero.solvers.chromosome import make_decoder
+    from malloc_muzero.game_instance import make_decoder
 
     if problem.num_buffers == 0:
       raise ProblemError("a problem with at least one buffer", where=problem.name)

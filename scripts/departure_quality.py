@@ -50,7 +50,7 @@ def main() -> None:
   from malloc_muzero.agent.search import departure_moves, self_play
   from malloc_muzero.agent.train import Trainer
   from malloc_muzero.problem_io import load_problem
-  from malloc_muzero.solvers.chromosome import make_decoder
+  from malloc_muzero.game_instance import make_decoder
 
   entries = benchmark_entries(args.benchmark)
   wanted = args.problems.split(",") if args.problems else None

@@ -50,7 +50,7 @@ from malloc_muzero.placement import Placement, check_placement  # noqa: E402
 from malloc_muzero.simulator import simulate_placement  # noqa: E402
 from malloc_muzero.cli_args import renamed_flags  # noqa: E402
 from malloc_muzero.solvers import solve  # noqa: E402
-from malloc_muzero.solvers.chromosome import make_decoder  # noqa: E402
+from malloc_muzero.game_instance import make_decoder  # noqa: E402
 from malloc_muzero.windows import split_into_windows  # noqa: E402
 
 

@@ -13,7 +13,7 @@ from malloc_muzero.agent import generalisation
 from malloc_muzero.agent.presets import agent_config
 from malloc_muzero.agent.build import make_trainer
 from malloc_muzero.agent.play import play_with_search, unseen_game
-from malloc_muzero.solvers.chromosome import make_decoders
+from malloc_muzero.game_instance import make_decoders
 
 SMALL = Problem.from_arrays(sizes=[1024, 2048, 1024], starts=[0, 1, 2], ends=[2, 3, 4])
 LARGE = Problem.from_arrays(sizes=[4096, 8192, 4096, 12288, 4096, 8192, 4096],
@@ -83,7 +83,7 @@ def test_a_network_sized_grid_is_as_fine_as_the_problem_own_grid():
   """Asked for the slot count a problem's own grid has, `make_decoder` cuts
   the same slots (a capacity that is not a multiple of the alignment must
   not double the slot size)."""
-  from malloc_muzero.solvers.chromosome import make_decoder
+  from malloc_muzero.game_instance import make_decoder
   for capacity in (34846, 163842, 492804, 4096, 1 << 27):
     hardware = get_hardware("tpu-v4", capacity=capacity)
     own = make_decoder(SMALL, hardware).config

@@ -15,7 +15,7 @@ from malloc_muzero.agent.build import make_trainer
 from malloc_muzero.agent.search import SearchConfig, self_play
 from malloc_muzero.agent.train import TrainConfig
 from malloc_muzero.solvers import solve
-from malloc_muzero.solvers.chromosome import make_decoder
+from malloc_muzero.game_instance import make_decoder
 
 # Two slots of 512 B. XLA's heuristic takes the long 1 KiB buffer first (the
 # largest memory boundedness); leaving it out lets four short buffers in, which

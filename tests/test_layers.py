@@ -20,14 +20,11 @@ BASE = {"errors", "atomic_file", "json_file", "formatting", "progress", "slot_bi
 MODEL = {"problem", "hardware", "simulator", "placement", "segments", "windows",
          "prefetch_picker", "generator"}
 FORMATS = {"problem_io", "placement_io", "minimalloc_csv", "placement_report", "viz"}
-GAME = {"game", "players", "environment"}
+GAME = {"game", "players", "game_instance", "environment"}
 COMMANDS = {"cli_args", "solve_cli", "eval_cli"}
 
 # (importer, imported): why it is still there.
 EXCEPTIONS = {
-    ("malloc_muzero.environment", "malloc_muzero.solvers.chromosome"):
-        "the game's instance (Decoder, grid, make_decoders) lives in a solver's "
-        "file (issue 19: move it to the game)",
     ("malloc_muzero.solvers.muzero", "malloc_muzero.agent.build"):
         "the agent offered as a solver (malloc-solve --solver muzero)",
     ("malloc_muzero.solvers.muzero", "malloc_muzero.agent.checkpoint"):

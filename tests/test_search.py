@@ -64,7 +64,7 @@ def test_policy_lives_on_candidates():
 def test_departure_moves_counts():
   from experiments.problem_sources import program_problem
   from malloc_muzero.agent.search import departure_moves
-  from malloc_muzero.solvers.chromosome import make_decoder
+  from malloc_muzero.game_instance import make_decoder
 
   problem = program_problem("transformer_train_step")
   hardware = get_hardware("tpu-v4", capacity=problem.capacity_for(0.3))

@@ -9,7 +9,7 @@ from malloc_muzero import Problem, check_placement, get_hardware
 from malloc_muzero.agent.replay import n_step_targets
 from malloc_muzero.agent.search import SearchConfig
 from malloc_muzero.agent.train import TrainConfig, Trainer
-from malloc_muzero.solvers.chromosome import make_decoder
+from malloc_muzero.game_instance import make_decoder
 
 
 def test_n_step_targets_by_hand():

@@ -9,7 +9,7 @@ import pytest
 from malloc_muzero import Problem, check_placement, get_hardware, game
 from malloc_muzero.solvers import true_dynamics
 from malloc_muzero.solvers import solve
-from malloc_muzero.solvers.chromosome import make_decoder
+from malloc_muzero.game_instance import make_decoder
 
 
 def _problem(seed: int, n: int = 12) -> Problem:

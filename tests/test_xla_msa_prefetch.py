@@ -177,7 +177,7 @@ def test_xla_cut_windows_reproduce_xla_and_any_placement_of_them_is_valid(name):
 
 def test_xla_cut_is_a_legal_reference_game():
   from malloc_muzero.agent.reference import make_reference, play_reference, xla_cut
-  from malloc_muzero.solvers.chromosome import make_decoder
+  from malloc_muzero.game_instance import make_decoder
 
   problem = module_to_problem(parse_hlo(compile_program("transformer_train_step")
                                         .captured.hlo_text))

@@ -40,7 +40,7 @@ def make_trainer(problems, hardwares, config, seed: int, placements=None):
   for a warm start the problems in turn, each with the best placement the
   solvers find (`agent.imitation`)."""
   from malloc_muzero.agent.train import Trainer
-  from malloc_muzero.solvers.chromosome import make_decoders
+  from malloc_muzero.game_instance import make_decoders
 
   decoders = make_decoders(problems, hardwares)
   placements = placements or [None] * len(problems)

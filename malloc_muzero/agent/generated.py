@@ -20,7 +20,7 @@ import numpy as np
 
 from malloc_muzero import game
 from malloc_muzero.hardware import get_hardware
-from malloc_muzero.solvers.chromosome import Decoder, grid
+from malloc_muzero.game_instance import Decoder, grid
 
 # Accesses per buffer a generated problem has at most (reads and the write
 # of `generator._draw`: up to three nearby reads, a skip connection, a

@@ -18,7 +18,7 @@ def unseen_game(trainer, problem, hardware):
   """(decoder, reference) of a problem the trainer did not train on: a slot
   grid of the network's size over the problem's own fast memory, and XLA's
   placement on it when the search uses one."""
-  from malloc_muzero.solvers.chromosome import make_decoder
+  from malloc_muzero.game_instance import make_decoder
 
   decoder = make_decoder(problem, hardware, trainer.game_config.num_slots)
   return decoder, reference_for(problem, hardware, decoder, trainer.config.search)

@@ -134,7 +134,7 @@ def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRE
   from malloc_muzero.agent.play import play_until
   from malloc_muzero.agent.train import Trainer
   from malloc_muzero.simulator import simulate_placement
-  from malloc_muzero.solvers.chromosome import make_decoder
+  from malloc_muzero.game_instance import make_decoder
 
   description, loaded = load(directory)
   if len(hardware.levels) - 1 != description["num_fast_levels"]:

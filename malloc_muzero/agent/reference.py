@@ -34,7 +34,7 @@ import numpy as np
 from malloc_muzero import game
 from malloc_muzero.errors import ProblemError
 
-from malloc_muzero.solvers.chromosome import Decoder
+from malloc_muzero.game_instance import Decoder
 from malloc_muzero.solvers.occupancy import place_in_order
 from malloc_muzero.solvers.xla_msa import placement_order
 
@@ -120,7 +120,7 @@ def xla_cut(problem, hardware, num_slots: int | None = None):
   buffers, as a problem of windows (`windows.from_segments`), and XLA's
   placement of them. An agent that places these windows starts from XLA's
   own answer, prefetches and evictions included."""
-  from malloc_muzero.solvers.chromosome import grid
+  from malloc_muzero.game_instance import grid
   from malloc_muzero.solvers.xla_msa_prefetch import assign
   from malloc_muzero.windows import from_segments
 
@@ -210,7 +210,7 @@ def starting_candidates(problem, hardware, num_slots: int | None = None,
     ProblemError: no candidate is left.
   """
   from malloc_muzero.simulator import simulate_placement
-  from malloc_muzero.solvers.chromosome import grid
+  from malloc_muzero.game_instance import grid
 
   granularity, slots = grid(hardware, num_slots)
   candidates = []
@@ -265,7 +265,7 @@ def reference_actions(problem, hardware, decoder: Decoder, placement=None) -> np
   Args:
     problem: the instance.
     hardware: its memory levels.
-    decoder: the game set up for them (`chromosome.make_decoder`).
+    decoder: the game set up for them (`game_instance.make_decoder`).
     placement: the placement to take, on the game's grid; None: `xla-msa`'s
       on the grid.
 

@@ -1,6 +1,6 @@
 """`anneal`: simulated annealing over the level decisions.
 
-The state is a preference chromosome (`chromosome.Decoder`) decoded by argmax,
+The state is a preference chromosome (`game_instance.Decoder`) decoded by argmax,
 starting from the best of the heuristics' decisions (`heuristic_seeds`). A move gives
 one buffer's preferences a new random order of levels. Each iteration
 evaluates a batch of moves in one call of the JAX game and takes the best of
@@ -20,7 +20,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from malloc_muzero.solvers.chromosome import heuristic_seeds, make_decoder
+from malloc_muzero.game_instance import make_decoder
+from malloc_muzero.solvers.chromosome import heuristic_seeds
 from malloc_muzero.solvers.registry import register
 
 MOVES_PER_STEP = 32

@@ -3,7 +3,7 @@
 As in EGRL (Khadka et al., ICLR 2021), a chromosome holds, for every buffer, a
 preference for each memory level and a temperature; a placement is sampled
 from the Boltzmann distribution `softmax(preferences / temperature)` among
-the levels with room (`chromosome.Decoder`). Each generation evaluates the
+the levels with room (`game_instance.Decoder`). Each generation evaluates the
 whole population in one batched call of the JAX game, keeps the elites,
 fills the rest with children of tournament-selected parents (uniform
 crossover of buffers' rows) and mutates them (Gaussian noise on some rows,
@@ -23,7 +23,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from malloc_muzero.solvers.chromosome import Decoder, heuristic_seeds, make_decoder
+from malloc_muzero.game_instance import Decoder, make_decoder
+from malloc_muzero.solvers.chromosome import heuristic_seeds
 from malloc_muzero.solvers.registry import Budget, register
 
 POPULATION = 64

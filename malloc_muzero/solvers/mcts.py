@@ -31,7 +31,7 @@ import numpy as np
 
 from malloc_muzero import game
 from malloc_muzero.solvers import true_dynamics
-from malloc_muzero.solvers.chromosome import make_decoder
+from malloc_muzero.game_instance import make_decoder
 from malloc_muzero.solvers.registry import register
 
 GAMES = 4

@@ -29,7 +29,7 @@ import numpy as np
 import optax
 
 from malloc_muzero import game
-from malloc_muzero.solvers.chromosome import choose_level, make_decoder
+from malloc_muzero.game_instance import choose_level, make_decoder
 from malloc_muzero.solvers.genetic import evolve
 from malloc_muzero.solvers.registry import register
 
