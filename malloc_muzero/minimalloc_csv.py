@@ -182,6 +182,23 @@ def minimalloc_lifespans(problem: Problem) -> tuple[list[int], list[int],
     half-open gaps inside it, on the problem's clock, or with shares on the
     finer clock that cuts each shared step.
   """
+  lowers, uppers, gaps = [], [], []
+  for spans in occupied_spans(problem):
+    lowers.append(spans[0][0])
+    uppers.append(spans[-1][1])
+    gaps.append([(high, low) for (_, high), (low, _) in zip(spans, spans[1:])])
+  return lowers, uppers, gaps
+
+
+def occupied_spans(problem: Problem) -> list[list[tuple[int, int]]]:
+  """Per buffer, the half-open spans during which it holds its bytes, as the
+  CSV export writes them (`minimalloc_lifespans`): its live intervals, on the
+  problem's clock, or with shares on the finer clock that cuts each shared
+  step so that a share's two buffers may take the same bytes there and no
+  other buffer may. Two buffers may overlap in bytes exactly when their spans
+  are disjoint, as the checker (`placement.check_placement`) has it; the
+  solvers that honour shares and intervals pack by them (`solvers.exact`).
+  """
   intervals = problem.buffer_intervals(range(problem.num_buffers))
   by_step: dict[int, list[tuple[int, int]]] = {}  # Step -> (ends there, begins there).
   parties: set[tuple[int, int]] = set()
@@ -207,14 +224,9 @@ def minimalloc_lifespans(problem: Problem) -> tuple[list[int], list[int],
       holes.setdefault(ending, []).extend((p, p + 1) for p in [last, *own])
       holes.setdefault(beginning, []).extend(
           (p, p + 1) for p in [base, *(p for p in middle if p not in own)])
-  lowers, uppers, gaps = [], [], []
-  for buffer in range(problem.num_buffers):
-    spans = _without([(clock(s), clock(e + 1)) for s, e in intervals[buffer]],
-                     sorted(holes.get(buffer, ())))
-    lowers.append(spans[0][0])
-    uppers.append(spans[-1][1])
-    gaps.append([(high, low) for (_, high), (low, _) in zip(spans, spans[1:])])
-  return lowers, uppers, gaps
+  return [_without([(clock(s), clock(e + 1)) for s, e in intervals[buffer]],
+                   sorted(holes.get(buffer, ())))
+          for buffer in range(problem.num_buffers)]
 
 
 def gaps_cell(gaps: list[tuple[int, int]]) -> str:

@@ -26,7 +26,7 @@ two ways:
 
 "Shares a step" is the checker's: over the buffers' live intervals, but for
 the step at which an operand's slot may be shared with its user
-(`occupancy.occupancy_spans`); the argument holds for any such relation.
+(`minimalloc_csv.occupied_spans`); the argument holds for any such relation.
 Sets are memoised per level, so each is decided once.
 """
 
@@ -41,9 +41,10 @@ import numpy as np
 
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.hardware import Hardware
+from malloc_muzero.minimalloc_csv import occupied_spans
 from malloc_muzero.placement import Placement, check_placement
 from malloc_muzero.problem import Problem
-from malloc_muzero.solvers.occupancy import lowest_free_offset, occupancy_spans, spans_meet
+from malloc_muzero.solvers.occupancy import lowest_free_offset, spans_meet
 from malloc_muzero.simulator import (simulate, simulate_placement,
                                      simulation_inputs)
 
@@ -77,7 +78,7 @@ def brute_force(problem: Problem, hardware: Hardware, *,
     raise ProblemError(f"at most {max_buffers} buffers for brute force",
                        where=problem.name, found=n)
   sizes = problem.sizes.tolist()
-  spans = occupancy_spans(problem)
+  spans = occupied_spans(problem)
   meets = [[spans_meet(spans[a], spans[b]) for b in range(n)] for a in range(n)]
   num_levels = hardware.num_levels
   if exhaustive:

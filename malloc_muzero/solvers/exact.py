@@ -18,7 +18,7 @@ The model, one per (problem, hardware):
   intervals, and a share's two buffers may take the same bytes at the
   shared step (`Problem.intervals`, `Problem.shares`): such a buffer gets a
   rectangle per interval, all at its one offset, on a clock that cuts each
-  shared step in parts (`occupancy.occupancy_spans`), so that the model's
+  shared step in parts (`minimalloc_csv.occupied_spans`), so that the model's
   placements are exactly the checker's valid ones and its bound stays a
   lower bound.
 * Redundant, for the LP bound: per fast level and every maximal set of
@@ -80,10 +80,11 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from malloc_muzero.hardware import Hardware
+from malloc_muzero.minimalloc_csv import occupied_spans
 from malloc_muzero.placement import Placement, check_placement
 from malloc_muzero.problem import Problem
 from malloc_muzero.simulator import simulate_placement, simulation_inputs
-from malloc_muzero.solvers.occupancy import lowest_free_offset, occupancy_spans
+from malloc_muzero.solvers.occupancy import lowest_free_offset
 from malloc_muzero.solvers.registry import SolverOptions, register
 
 DEFAULT_TIME_LIMIT_S = 60.0
@@ -226,7 +227,7 @@ def _first_fit(b, others, sizes, starts, ends, offsets, alignment) -> int:
 
 def _maximal_live_sets(spans: list[list[tuple[int, int]]],
                        members: list[int]) -> list[list[int]]:
-  """The sets of `members` live at one step (`occupancy_spans`) that no
+  """The sets of `members` live at one step (`occupied_spans`) that no
   other such set contains, in the order of their steps.
 
   A sweep over the spans' ends: the live set is maximal just before the first
@@ -298,7 +299,7 @@ def solve_exact(problem: Problem, hardware: Hardware,
 
   model = cp_model.CpModel()
   sizes = problem.sizes.tolist()
-  occupancy = occupancy_spans(problem)
+  occupancy = occupied_spans(problem)
   x: dict[tuple[int, int], cp_model.IntVar] = {}
   k: dict[tuple[int, int], cp_model.IntVar] = {}
   for b in range(n):

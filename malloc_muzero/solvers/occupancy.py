@@ -98,31 +98,9 @@ class LevelOccupancy:
     self._count += 1
 
 
-def occupancy_spans(problem) -> list[list[tuple[int, int]]]:
-  """Per buffer, the half-open spans of steps during which it holds its
-  bytes, for the solvers that honour per-value intervals and shared operand
-  slots (`exact`, and brute force, its oracle).
-
-  Its live range `[start, end + 1)`; on a problem with intervals or shares,
-  the spans of its MiniMalloc export (`minimalloc_csv.minimalloc_lifespans`):
-  its intervals, on a clock that cuts each shared step in parts so that a
-  share's two buffers may take the same bytes at that step and no other
-  buffer may. Two buffers may overlap in bytes exactly when their spans are
-  disjoint (`spans_meet`), as the checker (`placement.check_placement`) has it.
-  """
-  from malloc_muzero.minimalloc_csv import minimalloc_lifespans
-
-  if not len(problem.share_operand) and not len(problem.interval_buffer):
-    return [[(s, e + 1)] for s, e in zip(problem.starts.tolist(), problem.ends.tolist())]
-  spans = []
-  for lower, upper, gaps in zip(*minimalloc_lifespans(problem)):
-    edges = [lower, *(edge for gap in gaps for edge in gap), upper]
-    spans.append(list(zip(edges[::2], edges[1::2])))
-  return spans
-
-
 def spans_meet(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
-  """Whether two buffers' `occupancy_spans` share a part of a step."""
+  """Whether two buffers' spans (`minimalloc_csv.occupied_spans`) share a
+  part of a step."""
   return any(low < other_high and other_low < high
              for low, high in a for other_low, other_high in b)
 
