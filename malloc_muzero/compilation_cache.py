@@ -44,8 +44,10 @@ def cache_dir(environ=None) -> str | None:
 def enable(environ=None) -> str | None:
   """Turn JAX's persistent compilation cache on at `cache_dir()`; returns the
   directory (None: off). A directory that cannot be made leaves the cache off
-  (a command never fails for want of a cache)."""
-  import jax
+  (a command never fails for want of a cache). Before JAX is imported this
+  only sets the environment JAX reads its options from, so that a command
+  that never compiles (`malloc-extract` on an HLO file) does not load JAX."""
+  import sys
 
   directory = cache_dir(environ)
   if directory is None:
@@ -54,8 +56,13 @@ def enable(environ=None) -> str | None:
     os.makedirs(directory, exist_ok=True)
   except OSError:
     return None
-  jax.config.update("jax_compilation_cache_dir", directory)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_S)
+  options = {"jax_compilation_cache_dir": directory,
+             "jax_persistent_cache_min_compile_time_secs": MIN_COMPILE_S}
+  if "jax" in sys.modules:
+    for name, value in options.items():
+      sys.modules["jax"].config.update(name, value)
+  else:
+    os.environ.update({name.upper(): str(value) for name, value in options.items()})
   return directory
 
 

@@ -87,3 +87,20 @@ def test_a_captured_program_dumps_with_the_cache_on(tmp_path):
   (hits_first, dumped_first), (hits_second, dumped_second) = [map(int, r) for r in runs]
   assert hits_first == 0 and hits_second >= 2  # f and the cos, from the cache
   assert dumped_second == dumped_first > 0
+
+
+def test_enabled_before_jax_is_imported_it_does_not_import_jax(tmp_path):
+  """A command that never compiles does not load JAX for the cache; JAX, once
+  imported, has the cache on."""
+  program = (
+      "import sys\n"
+      "from malloc_muzero import compilation_cache\n"
+      "compilation_cache.enable()\n"
+      "print('jax' in sys.modules)\n"
+      "import jax\n"
+      "print(jax.config.jax_compilation_cache_dir,"
+      " jax.config.jax_persistent_cache_min_compile_time_secs)\n")
+  env = dict(os.environ, **{compilation_cache.ENV: str(tmp_path / "cache")})
+  out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
+                       text=True, check=True).stdout.split()
+  assert out == ["False", str(tmp_path / "cache"), str(compilation_cache.MIN_COMPILE_S)]
