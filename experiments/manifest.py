@@ -131,6 +131,31 @@ def write_manifest(out: str, entries: dict[str, dict], order: list[str]) -> None
   atomic_write_text(os.path.join(out, MANIFEST), dump_json(data))
 
 
+def problem_digest(path: str) -> str:
+  """"sha256:" and 64 hex digits of what a solver reads of a problem file.
+
+  A problem JSON is hashed without the build record `experiments.benchmark`
+  adds to its source (`source.benchmark`: compile and build times, the build
+  fingerprint), as canonical JSON; any other file (a MiniMalloc CSV) byte for
+  byte. So a problem rebuilt by other code (the build fingerprint covers
+  `hlo_tools`' source) or on another day keeps its digest, and results
+  computed on it (`experiments.report`'s cache) stay valid, as long as the
+  problem itself is unchanged.
+  """
+  with open(path, "rb") as f:
+    data = f.read()
+  try:
+    problem = json.loads(data)
+  except (UnicodeDecodeError, json.JSONDecodeError):
+    problem = None
+  if isinstance(problem, dict):
+    source = problem.get("source")
+    if isinstance(source, dict) and "benchmark" in source:
+      problem = {**problem, "source": {k: v for k, v in source.items() if k != "benchmark"}}
+    data = json.dumps(problem, sort_keys=True, separators=(",", ":")).encode()
+  return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
 @dataclasses.dataclass(frozen=True)
 class Entry:
   """One problem of the manifest.
@@ -138,8 +163,8 @@ class Entry:
   Attributes:
     name: its unique name.
     path: the problem file (absolute).
-    fingerprint: what identifies its contents (the manifest's, or a hash of
-      the file).
+    fingerprint: what identifies its contents (`problem_digest`): equal for
+      equal problems, whatever code or machine built them.
     info: the manifest's other fields (workload, variant, source, ...).
   """
   name: str
@@ -189,10 +214,6 @@ def benchmark_entries(benchmark: str) -> list[Entry]:
     if not os.path.isfile(file):
       raise ProblemError("a problem file relative to the manifest", path,
                          f"{where}.file", item["file"])
-    fingerprint = item.get("fingerprint")
-    if not isinstance(fingerprint, str) or not fingerprint:
-      with open(file, "rb") as f:
-        fingerprint = "sha256:" + hashlib.sha256(f.read()).hexdigest()
     info = {k: v for k, v in item.items() if k not in ("name", "file", "fingerprint")}
-    entries.append(Entry(item["name"], file, fingerprint, info))
+    entries.append(Entry(item["name"], file, problem_digest(file), info))
   return entries

@@ -15,7 +15,8 @@ one). Every placement is checked with the independent checker. A solver that
 cannot take a problem is recorded as skipped with its reason; `exact` reports
 whether it proved its placement optimal in time.
 
-Each result is cached in `DIR/results.jsonl` under (problem fingerprint,
+Each result is cached in `DIR/results.jsonl` under (the problem's digest,
+`manifest.problem_digest`, which a rebuild of an unchanged problem keeps,
 solver, hardware, capacity fraction, time limit or training seconds, seed,
 and the agent preset for the agent and `muzero`), so
 a rerun computes only what is missing; `--force` recomputes. RESULTS.md (the

@@ -137,3 +137,40 @@ def test_the_split_holds_out_whole_families_among_them_a_decoder_lm_and_alphaten
   assert any(n.startswith("alphatensor_") for n in held_out)
   trained = {items[n].workload for n in names if n not in held_out}
   assert not trained & {items[n].workload for n in held_out}  # no family on both sides
+
+
+def test_a_problem_rebuilt_unchanged_keeps_its_digest(tmp_path):
+  """The report's results are keyed by `problem_digest`: a rebuild that changes
+  only the build record (times, the build fingerprint, which covers hlo_tools'
+  code) or the file's layout keeps the key; a changed buffer does not."""
+  from experiments.manifest import benchmark_entries, problem_digest
+
+  problem = Problem.from_arrays(sizes=[1024, 2048, 512], starts=[0, 1, 2], ends=[2, 3, 4],
+                                name="p")
+  data = problem.to_json_dict()
+  data["source"] = {"kind": "hlo", "benchmark": {"compile_seconds": 1.0, "fingerprint": "a"}}
+  path = tmp_path / "p.json"
+  path.write_text(json.dumps(data))
+  manifest = {"version": 1, "problems": [{"name": "p", "file": "p.json", "fingerprint": "a"}]}
+  (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+  digest = problem_digest(str(path))
+  assert benchmark_entries(str(tmp_path))[0].fingerprint == digest
+
+  data["source"]["benchmark"] = {"compile_seconds": 2.5, "fingerprint": "b"}
+  path.write_text(json.dumps(data, indent=2, sort_keys=True))
+  manifest["problems"][0]["fingerprint"] = "b"
+  (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+  assert problem_digest(str(path)) == digest
+  assert benchmark_entries(str(tmp_path))[0].fingerprint == digest
+
+  data["source"]["kind"] = "synthetic"  # What the problem says of itself is its content.
+  path.write_text(json.dumps(data))
+  assert problem_digest(str(path)) != digest
+  data["source"]["kind"] = "hlo"
+  data["buffers"][0]["size"] = 4096
+  path.write_text(json.dumps(data))
+  assert problem_digest(str(path)) != digest
+
+  csv = tmp_path / "p.csv"
+  csv.write_text("id,lower,upper,size\n0,0,2,4\n")
+  assert problem_digest(str(csv)).startswith("sha256:")
