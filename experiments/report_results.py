@@ -81,9 +81,10 @@ def _budget(solver: str, settings: Settings) -> float:
 
 
 # What the agent plays, beside its preset: since the agent starts from the
-# faster of XLA's answers (`agent.reference.starting_game`), its records say
-# so, and older ones (whole buffers always) are recomputed.
-_AGENT_GAME = "starting_game,budget_with_set_up"
+# faster of XLA's answers (`agent.reference.starting_game`), on the grid
+# `agent.reference.replay_grid` chooses, its records say so, and older ones
+# (whole buffers always, the finest grid) are recomputed.
+_AGENT_GAME = "starting_game,budget_with_set_up,replay_grid"
 
 
 @functools.cache

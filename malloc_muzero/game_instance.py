@@ -67,42 +67,85 @@ class Decoder:
     return Placement(levels=levels, offsets=offsets)
 
 
-def grid(hardware, num_slots: int | None = None) -> tuple[int, int]:
+def grid(hardware, num_slots: int | None = None,
+         granularity: int | None = None) -> tuple[int, int]:
   """(granularity, slots) over the largest fast level: the finest slot size
   that is a multiple of every fast level's alignment (so that every offset on
   the grid is aligned) and cuts the level into at most `MAX_SLOTS` slots, or
   at most `num_slots` (a network's action grid; then the grid has exactly
-  `num_slots` slots, the last ones past the capacity when it is short)."""
+  `num_slots` slots, the last ones past the capacity when it is short).
+  `granularity`, when given (one of `grid_candidates`), is the slot size."""
   fast = hardware.levels[1:]
   alignment = int(np.lcm.reduce([level.alignment for level in fast]))
   capacity = max(level.capacity for level in fast)
   most = num_slots or MAX_SLOTS
-  granularity = max(alignment, capacity // (most + 1) + 1)  # capacity // g <= most
-  granularity = -(-granularity // alignment) * alignment
+  finest = max(alignment, capacity // (most + 1) + 1)  # capacity // g <= most
+  finest = -(-finest // alignment) * alignment
+  if granularity is None:
+    granularity = finest
+  elif granularity < finest or granularity % alignment:
+    raise ProblemError(f"a slot size of at least {finest} bytes and a multiple of "
+                       f"{alignment}", hardware.name, "granularity", granularity)
   return granularity, num_slots or max(1, capacity // granularity)
 
 
+def grid_candidates(problem, hardware, num_slots: int | None = None,
+                    count: int = 5) -> list[int]:
+  """Slot sizes a game of `problem` may use: `grid`'s finest and the `count`
+  others, multiples of the alignment below twice the finest, that lose the
+  least fast memory to rounding; those that lose less than the finest, best
+  first, then the finest.
+
+  A grid rounds every buffer up to whole slots and cuts the capacity to whole
+  slots. On a coarse grid (a network's 128 slots) the finest size can cost a
+  lot: 1 MiB buffers on slots of 126,464 B take 9 slots, 8.5% more than
+  their size, where slots of 128 KiB fit them exactly. A size's score is the
+  capacity it keeps, divided by how much rounding inflates the problem's
+  distinct buffer sizes that fit (weighted by their bytes). Distinct sizes,
+  so that a problem and its windows (pieces of the same buffers) score alike.
+  """
+  finest, _ = grid(hardware, num_slots)
+  fast = hardware.levels[1:]
+  alignment = int(np.lcm.reduce([level.alignment for level in fast]))
+  capacity = max(level.capacity for level in fast)
+  sizes = np.unique(np.asarray(problem.sizes, np.int64))
+  sizes = sizes[(sizes > 0) & (sizes <= capacity)]
+  if not len(sizes):
+    return [finest]
+  sizes_bytes = float(sizes.sum())
+
+  def kept(g: int) -> float:
+    usable = (min(capacity, num_slots * g) if num_slots else capacity) // g * g
+    return usable * sizes_bytes / float((-(-sizes // g) * g).sum())
+
+  others = sorted(range(finest + alignment, 2 * finest, alignment), key=lambda g: (-kept(g), g))
+  return [g for g in others[:count] if kept(g) > kept(finest)] + [finest]
+
+
 def make_decoder(problem, hardware, num_slots: int | None = None,
-                 num_timings: int = 1) -> Decoder:
+                 num_timings: int = 1, granularity: int | None = None) -> Decoder:
   """Set up the game with a slot grid fine enough for the fast levels: at
-  most `MAX_SLOTS` slots, or exactly `num_slots` (a network's action grid);
-  `num_timings` start steps for each movable prefetch (`game.GameConfig`)."""
-  return make_decoders([problem], [hardware], num_slots, num_timings)[0]
+  most `MAX_SLOTS` slots, or exactly `num_slots` (a network's action grid),
+  of `granularity` bytes if given (`grid`); `num_timings` start steps for
+  each movable prefetch (`game.GameConfig`)."""
+  return make_decoders([problem], [hardware], num_slots, num_timings, [granularity])[0]
 
 
 def make_decoders(problems, hardwares, num_slots: int | None = None,
-                  num_timings: int = 1) -> list[Decoder]:
+                  num_timings: int = 1, granularities=None) -> list[Decoder]:
   """Set up the games of several problems (each on its own hardware) with one
   padded shape, so that one network and one jitted step play them all.
 
   Each problem keeps its own slot grid over its own fast memory: the same
-  number of slots, each of its own granularity.
+  number of slots, each of its own granularity (per problem, that of
+  `granularities` if given and not None, else `grid`'s finest).
   """
   if len({len(h.levels) for h in hardwares}) > 1:
     raise ProblemError("hardware with the same number of memory levels for every "
                        "problem of a set", where="hardware",
                        found=sorted({len(h.levels) for h in hardwares}))
-  grids = [grid(h, num_slots) for h in hardwares]
+  granularities = granularities or [None] * len(problems)
+  grids = [grid(h, num_slots, g) for h, g in zip(hardwares, granularities)]
   slots = max(count for _, count in grids)
   configs = [game.game_config([p], granularity, slots, h, num_timings)
              for p, h, (granularity, _) in zip(problems, hardwares, grids)]

@@ -52,7 +52,8 @@ def child(problem_file: str, fraction: float) -> None:
   game = starting_game(problem, hardware)
   seconds["start"] = time.monotonic() - start
   start = time.monotonic()
-  _, trainer = make_trainer([game.problem], [hardware], config, 0, [game.placement])
+  _, trainer = make_trainer([game.problem], [hardware], config, 0, [game.placement],
+                           [game.granularity])
   seconds["trainer"] = time.monotonic() - start
   for phase in PHASES[2:]:
     start = time.monotonic()

@@ -339,3 +339,22 @@ def test_a_truncated_checkpoint_is_one_line_and_nothing_else(tmp_path, caplog):
   logged = [record.getMessage() for record in caplog.records
             if record.levelno >= logging.WARNING]
   assert not logged, logged
+
+
+def test_a_run_on_a_chosen_grid_plays_on_it(tmp_path):
+  """A run records the slot size of its game (`replay_grid`'s, when the agent
+  chose one) and the muzero solver plays its checkpoint on that grid (a run
+  that recorded none, as before the grid was chosen, on the finest:
+  `test_muzero_solver_plays_from_a_checkpoint`)."""
+  from malloc_muzero.agent.build import run_identity
+  from malloc_muzero.game_instance import grid
+  from malloc_muzero.solvers import SolverOptions, solve_segments
+
+  trainer, problem, hardware, _ = _trainer("learned")
+  finest = grid(hardware)[0]
+  trainer.run_iteration()
+  checkpoint.save(str(tmp_path), trainer, run_identity([problem], [hardware], [finest]))
+  assert checkpoint.load_granularity(str(tmp_path)) == finest
+  solution = solve_segments("muzero", problem, hardware,
+                            SolverOptions(checkpoint=str(tmp_path)))  # (checked)
+  assert len(solution.segments.buffer) == problem.num_buffers

@@ -7,8 +7,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from malloc_muzero import Problem, check_placement, get_hardware
+from malloc_muzero.errors import ProblemError
 from malloc_muzero.agent import generalisation
 from malloc_muzero.agent.presets import agent_config
 from malloc_muzero.agent.build import make_trainer
@@ -90,3 +92,45 @@ def test_a_network_sized_grid_is_as_fine_as_the_problem_own_grid():
     sized = make_decoder(SMALL, hardware, own.num_slots).config
     assert (sized.granularity, sized.num_slots) == (own.granularity, own.num_slots)
     assert capacity // own.granularity <= own.num_slots
+
+
+def test_a_network_grid_takes_the_slot_size_on_which_xla_loses_least():
+  """On 128 slots of a 15.5 MiB memory the finest slot is 126,464 B, and a
+  1 MiB buffer takes 9 of them: 8.5% lost to rounding, so XLA's replay keeps
+  fewer buffers fast. Slots of 128 KiB fit them exactly; `replay_grid` takes
+  such a size when XLA's replay is faster on it, and never a slower one;
+  on a tie, the one that loses least to rounding."""
+  from malloc_muzero.agent.reference import replay_grid, xla_msa_on_grid
+  from malloc_muzero.game_instance import grid, grid_candidates, make_decoder
+  from malloc_muzero.simulator import simulate_placement
+
+  mib, n = 1 << 20, 40
+  rng = np.random.default_rng(0)
+  starts = rng.integers(0, 30, n)
+  problem = Problem.from_arrays(sizes=[mib] * n, starts=starts, ends=starts + 8)
+  hardware = get_hardware("tpu-v4", capacity=16_252_928)
+  finest, _ = grid(hardware, 128)
+  candidates = grid_candidates(problem, hardware, 128)
+  assert candidates[-1] == finest == 126_464 and candidates[0] == 131_072
+  assert all(finest <= g < 2 * finest and g % 512 == 0 for g in candidates)
+  # The windows of a cut are pieces of the same buffers, more of them: the
+  # same candidates.
+  pieces = Problem.from_arrays(sizes=[mib] * 2 * n, starts=np.repeat(starts, 2),
+                               ends=np.repeat(starts, 2) + 4)
+  assert grid_candidates(pieces, hardware, 128) == candidates
+
+  def replayed(g):
+    placement = xla_msa_on_grid(problem, hardware, g, 128)
+    return float(simulate_placement(problem, hardware, placement.levels))
+
+  chosen, slots = replay_grid(problem, hardware, 128)
+  assert slots == 128 and chosen in candidates
+  assert replayed(chosen) == min(replayed(g) for g in candidates) < replayed(finest)
+  # On the finer grid of at most MAX_SLOTS slots, the size that fits the
+  # buffers exactly (16 KiB, not 15,872 B).
+  assert grid(hardware)[0] == 15_872
+  assert replay_grid(problem, hardware) == (16_384, 16_252_928 // 16_384)
+  decoder = make_decoder(problem, hardware, 128, granularity=chosen)
+  assert (decoder.config.granularity, decoder.config.num_slots) == (chosen, 128)
+  with pytest.raises(ProblemError, match="granularity"):
+    make_decoder(problem, hardware, 128, granularity=finest - 512)

@@ -9,17 +9,20 @@ solver, `agent.pretrained`) and the scripts build their trainers with it.
 from __future__ import annotations
 
 
-def run_identity(problems, hardwares) -> dict:
+def run_identity(problems, hardwares, granularities=None) -> dict:
   """What a checkpoint's run must have been trained on to be resumed or used:
-  one problem's identity, or {"problems": [...]} for a set."""
+  one problem's identity, or {"problems": [...]} for a set; with the slot
+  size of each problem's game where one was chosen (`granularities`)."""
   identities = []
-  for problem, hardware in zip(problems, hardwares):
+  granularities = granularities or [None] * len(problems)
+  for problem, hardware, granularity in zip(problems, hardwares, granularities):
     windows = problem.source.get("windows")  # (malloc_muzero.windows' settings)
     identities.append({"problem": problem.name, "buffers": problem.num_buffers,
                        "hardware": hardware.name,
                        "capacity": [level.capacity for level in hardware.levels[1:]],
                        "time_model": hardware.time_model,
-                       **({"windows": windows} if windows else {})})
+                       **({"windows": windows} if windows else {}),
+                       **({"granularity": granularity} if granularity else {})})
   return identities[0] if len(identities) == 1 else {"problems": identities}
 
 
@@ -32,17 +35,20 @@ def reference_for(problem, hardware, decoder, search, placement=None):
   return None
 
 
-def make_trainer(problems, hardwares, config, seed: int, placements=None):
+def make_trainer(problems, hardwares, config, seed: int, placements=None,
+                 granularities=None):
   """(decoders, Trainer) for a problem or a set of problems (each on its own
   hardware, padded to one shape), with XLA's placement as the search's
   reference when `config.search.reference_bonus` asks for one (or, per
   problem, the one of `placements` that is not None: e.g. `xla_cut`'s), and
   for a warm start the problems in turn, each with the best placement the
-  solvers find (`agent.imitation`)."""
+  solvers find (`agent.imitation`). Each game's slot size is the one of
+  `granularities` that is not None (`agent.reference.replay_grid`'s, which
+  `placements` lie on), else the finest (`game_instance.grid`)."""
   from malloc_muzero.agent.train import Trainer
   from malloc_muzero.game_instance import make_decoders
 
-  decoders = make_decoders(problems, hardwares)
+  decoders = make_decoders(problems, hardwares, granularities=granularities)
   placements = placements or [None] * len(problems)
   references = [reference_for(p, h, d, config.search, placement)
                 for p, h, d, placement in zip(problems, hardwares, decoders, placements)]

@@ -57,6 +57,26 @@ def load_train_config(workdir: str):
                        path) from None
 
 
+def _saved_run(workdir: str) -> tuple[str, object]:
+  """(path, contents) of the run description in `workdir`."""
+  path = os.path.join(workdir, RUN_FILE)
+  try:
+    with open(path) as f:
+      return path, json.load(f)
+  except (OSError, ValueError) as error:
+    raise ProblemError(f"a training run's {RUN_FILE} ({type(error).__name__}: {error})",
+                       path) from None
+
+
+def load_granularity(workdir: str) -> int | None:
+  """The slot size of the game the run saved in `workdir` played
+  (`agent.reference.replay_grid`'s), or None for a run on the finest grid
+  (`game_instance.grid`; every run before the grid was chosen)."""
+  _, saved = _saved_run(workdir)
+  granularity = saved.get("granularity") if isinstance(saved, dict) else None
+  return int(granularity) if isinstance(granularity, int) else None
+
+
 def load_game(workdir: str) -> str:
   """The game the run saved in `workdir` played (`agent.reference.GAMES`):
   "whole" buffers, or "xla_cut" (its problem's windows are XLA's cut).
@@ -65,13 +85,7 @@ def load_game(workdir: str) -> str:
     ProblemError: no readable run description, or a run on other windows
       (`windows.split_into_windows`) or on a set of problems.
   """
-  path = os.path.join(workdir, RUN_FILE)
-  try:
-    with open(path) as f:
-      saved = json.load(f)
-  except (OSError, ValueError) as error:
-    raise ProblemError(f"a training run's {RUN_FILE} ({type(error).__name__}: {error})",
-                       path) from None
+  path, saved = _saved_run(workdir)
   windows = saved.get("windows") if isinstance(saved, dict) else None
   if isinstance(saved, dict) and "problems" not in saved and windows is None:
     return "whole"

@@ -16,11 +16,15 @@ from malloc_muzero.agent.build import reference_for
 
 def unseen_game(trainer, problem, hardware):
   """(decoder, reference) of a problem the trainer did not train on: a slot
-  grid of the network's size over the problem's own fast memory, and XLA's
-  placement on it when the search uses one."""
+  grid of the network's size over the problem's own fast memory
+  (`agent.reference.replay_grid`), and XLA's placement on it when the search
+  uses one."""
+  from malloc_muzero.agent.reference import replay_grid
   from malloc_muzero.game_instance import make_decoder
 
-  decoder = make_decoder(problem, hardware, trainer.game_config.num_slots)
+  slots = trainer.game_config.num_slots
+  granularity, _ = replay_grid(problem, hardware, slots)
+  decoder = make_decoder(problem, hardware, slots, granularity=granularity)
   return decoder, reference_for(problem, hardware, decoder, trainer.config.search)
 
 

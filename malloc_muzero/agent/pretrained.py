@@ -144,7 +144,7 @@ def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRE
   config = play_config(description)
   slots = description["num_slots"]
   game = starting_game(problem, hardware, num_slots=slots)
-  decoder = make_decoder(game.problem, hardware, slots)
+  decoder = make_decoder(game.problem, hardware, slots, granularity=game.granularity)
   reference = (make_reference(game.problem, hardware, decoder, game.placement)
                if config.search.uses_reference else None)
   trainer = Trainer([decoder.problem], decoder.config, description["num_fast_levels"],

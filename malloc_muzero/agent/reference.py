@@ -114,17 +114,19 @@ def on_grid(problem, hardware, granularity: int, num_slots: int):
   return grid_problem, dataclasses.replace(hardware, levels=tuple(levels))
 
 
-def xla_cut(problem, hardware, num_slots: int | None = None):
+def xla_cut(problem, hardware, num_slots: int | None = None,
+            granularity: int | None = None):
   """(windows, placement): the pieces into which XLA's memory space
-  assignment, run on the game's grid (`xla-msa-prefetch`), cuts `problem`'s
-  buffers, as a problem of windows (`windows.from_segments`), and XLA's
-  placement of them. An agent that places these windows starts from XLA's
-  own answer, prefetches and evictions included."""
+  assignment, run on the game's grid (`xla-msa-prefetch`; slots of
+  `granularity` bytes if given), cuts `problem`'s buffers, as a problem of
+  windows (`windows.from_segments`), and XLA's placement of them. An agent
+  that places these windows starts from XLA's own answer, prefetches and
+  evictions included."""
   from malloc_muzero.game_instance import grid
   from malloc_muzero.solvers.xla_msa_prefetch import assign
   from malloc_muzero.windows import from_segments
 
-  granularity, slots = grid(hardware, num_slots)
+  granularity, slots = grid(hardware, num_slots, granularity)
   grid_problem, grid_hardware = on_grid(problem, hardware, granularity, slots)
   return from_segments(problem, assign(grid_problem, grid_hardware))
 
@@ -135,6 +137,35 @@ def xla_msa_on_grid(problem, hardware, granularity: int, num_slots: int):
   grid_problem, grid_hardware = on_grid(problem, hardware, granularity, num_slots)
   return place_in_order(grid_problem, grid_hardware, placement_order(problem, hardware),
                         "best-fit")
+
+
+def replay_grid(problem, hardware, num_slots: int | None = None) -> tuple[int, int]:
+  """(granularity, slots) of the game the agent plays `problem` in (at most
+  `MAX_SLOTS` slots, or a network's action grid of `num_slots`): the slot
+  size among `grid_candidates` on which XLA's placement replayed
+  (`xla_msa_on_grid`) is fastest; on a tie, the one that loses the least
+  memory to rounding, so that departures from the replay have the most room.
+
+  A grid rounds buffers up to whole slots. At 128 slots the finest size
+  costs XLA's replay, and so the agent's start, up to 5 points of the
+  slow-fast gap (4.5 on resnet50_train at 25%); the chosen sizes win back 1
+  point on average, on 10 of the 14 benchmark problems, and lose nothing
+  (`scripts/grid_loss.py`). At `MAX_SLOTS` the replays mostly tie, but the
+  room does not: on alphatensor_3x3x3_l1_1536 slots of 15,872 B round its
+  1 MiB buffers up by 1.4%, and sending its 9 MiB buffer to the default
+  memory, then filling the space with smaller ones, loses; on 16 KiB slots
+  the same departure gains 1.3 points.
+  """
+  from malloc_muzero.game_instance import grid, grid_candidates
+  from malloc_muzero.simulator import simulate_placement
+
+  timed = []
+  for granularity in grid_candidates(problem, hardware, num_slots):
+    slots = grid(hardware, num_slots, granularity)[1]
+    placement = xla_msa_on_grid(problem, hardware, granularity, slots)
+    timed.append((float(simulate_placement(problem, hardware, placement.levels)),
+                  len(timed), granularity, slots))
+  return min(timed)[2:]
 
 
 def xla_can_cut(problem, hardware) -> bool:
@@ -157,6 +188,7 @@ class StartingGame:
     label: which it is, for tables: "xla-msa", "xla-msa-prefetch" or
       "xla-msa on XLA's cut".
     time_s: the reference's simulated time.
+    granularity: the game's slot size in bytes (`replay_grid`).
   """
   problem: object
   windows: object
@@ -164,6 +196,7 @@ class StartingGame:
   placement: object
   label: str
   time_s: float
+  granularity: int
 
   def segments_of(self, placement):
     """A placement of the game's problem as `segments.Segments` of the
@@ -179,7 +212,8 @@ GAMES = ("whole", "xla_cut")
 
 
 def starting_game(problem, hardware, num_slots: int | None = None,
-                  games: tuple[str, ...] = GAMES) -> StartingGame:
+                  games: tuple[str, ...] = GAMES,
+                  granularity: int | None = None) -> StartingGame:
   """Where the agent starts: the fastest of XLA's answers, and the game in
   which it is one placement among others.
 
@@ -191,14 +225,16 @@ def starting_game(problem, hardware, num_slots: int | None = None,
   pieces of one buffer pay a copy between them, so the agent plays the game
   of the faster answer (`starting_candidates`; `xla-msa` on the cut is
   sometimes faster than XLA's own placement of it, and never what a game of
-  whole buffers holds). Ties go to the whole buffers.
+  whole buffers holds). Ties go to the whole buffers. The grid is
+  `replay_grid`'s, or of `granularity` bytes when given (a saved run's).
   """
-  return min(starting_candidates(problem, hardware, num_slots, games),
+  return min(starting_candidates(problem, hardware, num_slots, games, granularity),
              key=lambda c: c.time_s)
 
 
 def starting_candidates(problem, hardware, num_slots: int | None = None,
-                        games: tuple[str, ...] = GAMES) -> list[StartingGame]:
+                        games: tuple[str, ...] = GAMES,
+                        granularity: int | None = None) -> list[StartingGame]:
   """XLA's answers, each in the game in which it is one placement among
   others (`starting_game`'s candidates), in that order: `xla-msa` on the
   whole buffers, `xla-msa-prefetch`'s own placement of its cut, and `xla-msa`
@@ -209,23 +245,27 @@ def starting_candidates(problem, hardware, num_slots: int | None = None,
   Raises:
     ProblemError: no candidate is left.
   """
-  from malloc_muzero.simulator import simulate_placement
   from malloc_muzero.game_instance import grid
+  from malloc_muzero.simulator import simulate_placement
 
-  granularity, slots = grid(hardware, num_slots)
+  granularity, slots = (replay_grid(problem, hardware, num_slots) if granularity is None
+                        else grid(hardware, num_slots, granularity))
   candidates = []
   if "whole" in games:
     whole = xla_msa_on_grid(problem, hardware, granularity, slots)
     candidates.append(StartingGame(problem, None, "whole", whole, "xla-msa",
-                                   simulate_placement(problem, hardware, whole.levels)))
+                                   simulate_placement(problem, hardware, whole.levels),
+                                   granularity))
   if "xla_cut" in games and xla_can_cut(problem, hardware):
-    windows, placement = xla_cut(problem, hardware, num_slots)
+    windows, placement = xla_cut(problem, hardware, num_slots, granularity)
     cut = windows.problem
     on_cut = xla_msa_on_grid(cut, hardware, granularity, slots)
     candidates += [StartingGame(cut, windows, "xla_cut", placement, "xla-msa-prefetch",
-                                simulate_placement(cut, hardware, placement.levels)),
+                                simulate_placement(cut, hardware, placement.levels),
+                                granularity),
                    StartingGame(cut, windows, "xla_cut", on_cut, "xla-msa on XLA's cut",
-                                simulate_placement(cut, hardware, on_cut.levels))]
+                                simulate_placement(cut, hardware, on_cut.levels),
+                                granularity)]
   if not candidates:
     raise ProblemError(f"a problem that a game of {' or '.join(games)} can take "
                        "(XLA's cut needs instructions, XLA's time model and no copies)",

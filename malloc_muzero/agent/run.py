@@ -29,7 +29,7 @@ from malloc_muzero.agent.build import make_trainer, run_identity
 def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
           config, progress: bool = True, checkpoint_every_s: float = 60.0,
           max_iterations: int | None = None, reference_placements=None,
-          generated: dict | None = None) -> dict:
+          granularities=None, generated: dict | None = None) -> dict:
   """Train on a problem or a set of problems, keeping checkpoints, metrics, a
   curve and, for one problem, the best placement self-play found.
 
@@ -40,6 +40,8 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
     reference_placements: per problem, the placement (on the game's grid)
       that a guided search starts from instead of `xla-msa`'s (`xla_cut`'s
       placement of XLA's own segments), or None.
+    granularities: per problem, the game's slot size
+      (`agent.reference.replay_grid`), or None: the finest.
     generated: train on problems drawn afresh each iteration instead
       (`agent.generated.generated_trainer`'s keyword arguments but the
       config and seed: generator, hardware_name, fraction, num_slots,
@@ -71,12 +73,13 @@ def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
   os.makedirs(workdir, exist_ok=True)
   with run_files.lock(workdir):
     return _train(problems, hardwares, workdir, time_budget_s, seed, config, progress,
-                  checkpoint_every_s, max_iterations, reference_placements, generated)
+                  checkpoint_every_s, max_iterations, reference_placements, granularities,
+                  generated)
 
 
 def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
            config, progress: bool, checkpoint_every_s: float,
-           max_iterations: int | None, reference_placements=None,
+           max_iterations: int | None, reference_placements=None, granularities=None,
            generated: dict | None = None) -> dict:
   from malloc_muzero.agent import checkpoint
   from malloc_muzero.progress import progress_bar
@@ -94,8 +97,9 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
                                     if dataclasses.is_dataclass(value) else value)
                               for key, value in generated.items()}}
   else:
-    decoders, trainer = make_trainer(problems, hardwares, config, seed, reference_placements)
-    identity = run_identity(problems, hardwares)
+    decoders, trainer = make_trainer(problems, hardwares, config, seed, reference_placements,
+                                     granularities)
+    identity = run_identity(problems, hardwares, granularities)
   resumed = checkpoint.restore(workdir, trainer, identity)
   single = len(problems) == 1
   problem, hardware, decoder = ((problems[0], hardwares[0], decoders[0]) if single
@@ -205,7 +209,8 @@ def place_with_agent(problem, hardware, workdir: str, time_budget_s: float, seed
   game = starting_game(problem, hardware, games=games or GAMES)
   left = max(time_budget_s - (time.monotonic() - began), 0.0)
   summary = train([game.problem], [hardware], workdir, left, seed, config,
-                  progress=progress, reference_placements=[game.placement])
+                  progress=progress, reference_placements=[game.placement],
+                  granularities=[game.granularity])
   answer = checked_segments("mallocMuZero", problem, hardware,
                             game.segments_of(summary["placement"]))
   solution, taken = never_slower_than_xla(problem, hardware, answer)

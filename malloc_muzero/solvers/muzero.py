@@ -49,14 +49,18 @@ def _play_checkpoint(problem, hardware, options, deadline: float):
   from malloc_muzero.agent.reference import starting_game
   from malloc_muzero.agent.build import make_trainer, run_identity
   from malloc_muzero.agent.play import play_until
+  from malloc_muzero.game_instance import grid
   from malloc_muzero.simulator import simulate_placement
 
   config, seed = checkpoint.load_train_config(options.checkpoint)
-  game = starting_game(problem, hardware, games=(checkpoint.load_game(options.checkpoint),))
+  # The run's grid: the slot size it saved, or the finest (a run that saved none).
+  saved = checkpoint.load_granularity(options.checkpoint)
+  game = starting_game(problem, hardware, games=(checkpoint.load_game(options.checkpoint),),
+                       granularity=saved or grid(hardware)[0])
   (decoder,), trainer = make_trainer([game.problem], [hardware], config, seed,
-                                     [game.placement])
+                                     [game.placement], [game.granularity])
   if not checkpoint.restore(options.checkpoint, trainer,
-                            run_identity([game.problem], [hardware])):
+                            run_identity([game.problem], [hardware], [saved])):
     raise ProblemError("a checkpoint of a training run", options.checkpoint)
 
   def time_of(placement):
