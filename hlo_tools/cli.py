@@ -24,6 +24,7 @@ each with one line and no traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import sys
 import warnings
@@ -132,6 +133,11 @@ def _extract(args) -> int:
     warnings.simplefilter("always", UnpricedOpcodeWarning)
     problem = module_to_problem(module, default_trip_count=args.default_trip_count,
                                 strict=args.strict, xla_assignment=args.xla_assignment)
+  # The module is done with: a large one's objects (cycles of instructions and
+  # computations, which only the collector frees) go before the problem is
+  # written, not after.
+  del module
+  gc.collect()
   for warning in caught:
     print(f"malloc-extract: warning: {warning.message}", file=sys.stderr)
   xla = (xla_placement(problem, report) if args.xla_assignment is not None

@@ -30,6 +30,7 @@ themselves cost nothing there).
 from __future__ import annotations
 
 import math
+import operator
 from collections import defaultdict
 
 from hlo_tools.module import HloComputation, HloInstruction, HloModule
@@ -77,8 +78,13 @@ def unpriced_opcodes(module: HloModule) -> list[str]:
   """Opcodes of `module` (fused computations included) that `CostAnalysis`
   does not price as XLA does: it charges them their operand and output
   bytes and no flops."""
-  return sorted({x.opcode for computation in module.computations
-                 for x in computation.instructions} - PRICED)
+  opcodes = set()
+  for computation in module.computations:
+    opcodes.update(map(_opcode, computation.instructions))
+  return sorted(opcodes - PRICED)
+
+
+_opcode = operator.attrgetter("opcode")
 
 
 # Opcodes whose properties are XLA's defaults (`preprocess`), plus an

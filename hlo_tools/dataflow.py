@@ -24,6 +24,7 @@ runs it (SSA form, bitcasts define no value):
 from __future__ import annotations
 
 import heapq
+import operator
 import re
 from collections import defaultdict
 
@@ -38,6 +39,7 @@ _DEFINE_NOTHING = _PASS_THROUGH | {"while", "call", "conditional",
                                    "all-reduce-done"}
 _CONTROL_FLOW = frozenset(("call", "conditional", "while", "async-start",
                            "async-update", "async-done"))
+_called = operator.attrgetter("called")
 _ALIAS_RE = re.compile(r"\{([\d,\s]*)\}\s*:\s*\(\s*(\d+)\s*,\s*\{([\d,\s]*)\}")
 
 
@@ -154,20 +156,25 @@ class Dataflow:
     self._propagate()
     self._optimize_phis()
     self._finish()
+    # What only the analysis needed: memory a large module need not keep.
     self._post_orders.clear()
+    self._values, self._phi_inputs, self._deleted = {}, {}, set()
 
   # --- call graph ----------------------------------------------------------
 
   def _find_contexts(self) -> None:
-    for computation in self.module.computations:
-      for instruction in computation.instructions:
+    # Each computation's instructions that call others (most call none).
+    calling = {computation: list(filter(_called, computation.instructions))
+               for computation in self.module.computations}
+    for instructions in calling.values():
+      for instruction in instructions:
         for callee in instruction.called:
           self.callers[callee].append(instruction)
     self.context[self.entry] = "control"
     work = [self.entry]
     while work:
       computation = work.pop()
-      for instruction in computation.instructions:
+      for instruction in calling[computation]:
         for callee in instruction.called:
           context = ("control" if instruction.opcode in _CONTROL_FLOW and
                      self.context[computation] == "control" else "embedded")
@@ -468,7 +475,7 @@ class Dataflow:
     self._uses.clear()
 
   def _compute_uses(self, value: HloValue) -> list[tuple[HloInstruction, int, Index]]:
-    roots = {p for p, _ in value.positions if p.is_root}
+    roots = None  # The value's positions that are roots, found if asked.
     out = []
     for position, index in value.positions:
       for user in position.users:
@@ -476,8 +483,11 @@ class Dataflow:
           may_use = index == ()
         else:
           may_use = user.opcode not in ("domain", "tuple")
-        if not (may_use or user in roots):
-          continue
+        if not may_use:
+          if roots is None:
+            roots = {p for p, _ in value.positions if p.is_root}
+          if user not in roots:
+            continue
         for k, operand in enumerate(user.operands):
           if operand is position:
             out.append((user, k, index))

@@ -129,18 +129,27 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
   sequence = liveness.schedule.sequence
   counts = execution_counts(liveness.schedule, default_trip_count)
 
+  # The buffers in columns (not a tuple and a list per buffer): their start,
+  # their end (clamped to the last step) and size; the intervals of those of
+  # several values only, a buffer of one value being live over [start, end].
   buffer_of_value = {}
   buffers = []
+  last = len(sequence) - 1
+  buffer_starts, buffer_ends, buffer_sizes = (array.array("q") for _ in range(3))
+  several: dict[int, list[tuple[int, int]]] = {}
   for buffer in liveness.buffers:
     span = liveness.buffer_range(buffer)
     if span is None:
       continue
+    b = len(buffers)
     for value in buffer.values:
-      buffer_of_value[value] = len(buffers)
-    buffers.append((buffer, span))
-  buffer_sizes = [b.size for b, _ in buffers]
-  last = len(sequence) - 1
-  intervals = [_intervals(buffer, liveness, last) for buffer, _ in buffers]
+      buffer_of_value[value] = b
+    buffers.append(buffer)
+    buffer_starts.append(span[0])
+    buffer_ends.append(min(span[1], last))
+    buffer_sizes.append(buffer.size)
+    if len(buffer.values) > 1:
+      several[b] = _intervals(buffer, liveness, last)
 
   # One pass over the steps, keeping columns (not a dict per step): the costs,
   # the entry's sum as XLA's cost analysis adds it (`CostAnalysis.computation`),
@@ -148,7 +157,7 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
   flops, transcendentals, bytes_accessed, executions = (
       array.array("d") for _ in range(4))
   access_buffer, access_step = array.array("q"), array.array("q")
-  access_read, access_written = [], []
+  access_read, access_written = array.array("q"), array.array("q")
   xla_cost: dict[str, float] = defaultdict(float)
   entry = module.entry
   for step, x in enumerate(sequence):
@@ -187,19 +196,19 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
   time, rows = liveness.peak()
   xla_peak_live_bytes = sum(size for _, size in rows)
   del rows
-  kinds = [_kind(b.values, entry, output_values) for b, _ in buffers]
+  kinds = [_kind(b.values, entry, output_values) for b in buffers]
   shares = run_guarded(module, None, _shares, liveness, buffers, buffer_of_value, kinds,
-                       intervals, buffer_sizes)
-  gaps = [(b, s, e) for b, spans in enumerate(intervals) if len(spans) > 1
-          for s, e in spans]
-  buffer_names = tuple(b.name for b, _ in buffers)
-  sizes = np.array(buffer_sizes, np.int64)
-  starts = np.array([s for _, (s, _) in buffers], np.int32)
-  ends = np.array([min(e, len(sequence) - 1) for _, (_, e) in buffers], np.int32)
-  buffer_values = tuple(tuple(v.name for v in b.values) for b, _ in buffers)
-  # The analyses are done with: let a large module's go before the Problem
-  # checks its arrays.
-  del liveness, buffers, buffer_of_value, intervals, output_values
+                       buffer_starts, buffer_ends, several, buffer_sizes)
+  gaps = [(b, s, e) for b, spans in several.items() if len(spans) > 1 for s, e in spans]
+  # The analyses are done with: let a large module's go before the names are
+  # made and the Problem checks its arrays.
+  del liveness, buffer_of_value, several, output_values
+  buffer_names = tuple(b.name for b in buffers)
+  sizes = np.frombuffer(buffer_sizes, np.int64).copy()
+  starts = np.frombuffer(buffer_starts, np.int64).astype(np.int32)
+  ends = np.frombuffer(buffer_ends, np.int64).astype(np.int32)
+  buffer_values = tuple(tuple(v.name for v in b.values) for b in buffers)
+  del buffers, buffer_sizes, buffer_starts, buffer_ends
   return Problem(
       name=name or module.name,
       buffer_names=buffer_names,
@@ -215,8 +224,8 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
       executions=np.array(executions, np.float64),
       access_buffer=np.frombuffer(access_buffer, np.int64)[order].astype(np.int32),
       access_instruction=np.frombuffer(access_step, np.int64)[order].astype(np.int32),
-      access_bytes_read=np.array(access_read, np.int64)[order],
-      access_bytes_written=np.array(access_written, np.int64)[order],
+      access_bytes_read=np.frombuffer(access_read, np.int64)[order],
+      access_bytes_written=np.frombuffer(access_written, np.int64)[order],
       schedule_length=len(sequence),
       source={"kind": "hlo", "file": module.filename, "module": module.name,
               "xla_peak_live_bytes": xla_peak_live_bytes,
@@ -229,9 +238,9 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
       interval_buffer=np.array([g[0] for g in gaps], np.int32),
       interval_start=np.array([g[1] for g in gaps], np.int32),
       interval_end=np.array([g[2] for g in gaps], np.int32),
-      share_operand=np.array([s[0] for s in shares], np.int32),
-      share_user=np.array([s[1] for s in shares], np.int32),
-      share_step=np.array([s[2] for s in shares], np.int32),
+      share_operand=np.frombuffer(shares[0], np.int64).astype(np.int32),
+      share_user=np.frombuffer(shares[1], np.int64).astype(np.int32),
+      share_step=np.frombuffer(shares[2], np.int64).astype(np.int32),
   )
 
 
@@ -251,34 +260,67 @@ def _intervals(buffer, liveness: Liveness, last: int) -> list[tuple[int, int]]:
   return [(s, e) for s, e in merged]
 
 
-def _shares(liveness: Liveness, buffers, buffer_of_value, kinds, intervals, buffer_sizes):
+def _shares(liveness: Liveness, buffers, buffer_of_value, kinds, starts, ends, several,
+            buffer_sizes):
   """(operand buffer, user buffer, step) of the operand slots XLA may reuse,
-  keeping those whose buffers' intervals meet at that step only."""
+  keeping those whose buffers' intervals meet at that step only (a buffer's
+  intervals: `several[b]`, else `[(starts[b], ends[b])]`)."""
   from malloc_muzero.problem import _intersection
 
-  kind_of = {b.id: kinds[i] for i, (b, _) in enumerate(buffers)}
-  out, seen = [], set()
+  # Kinds by buffer id, and each value's HloBuffer, without a dict entry each.
+  kind_of = [None] * (max((b.id for b in liveness.buffers), default=-1) + 1)
+  for i, b in enumerate(buffers):
+    kind_of[b.id] = kinds[i]
+  # The operand and user buffers of the shares kept at one step: the shares
+  # come in order of step.
+  seen_operand: set[int] = set()
+  seen_user: set[int] = set()
+  seen_at = None
+  out = tuple(array.array("q") for _ in range(3))
   for operand, user in operand_shares(liveness.dataflow, liveness.buffers,
-                                      liveness.ranges, kind_of):
+                                      liveness.ranges, kind_of,
+                                      _BufferOf(buffer_of_value, buffers)):
     a, b = buffer_of_value.get(operand), buffer_of_value.get(user)
     if a is None or b is None:
       continue
     step = liveness.ranges[user][0]
+    if step != seen_at:
+      seen_operand, seen_user, seen_at = set(), set(), step
     sizes = operand.shape.byte_size(), user.shape.byte_size()
-    spans_a, spans_b = intervals[a], intervals[b]
-    if len(spans_a) == 1 and len(spans_b) == 1:  # `_intersection`, of one interval each
-      (start_a, end_a), (start_b, end_b) = spans_a[0], spans_b[0]
+    spans_a, spans_b = several.get(a), several.get(b)
+    if spans_a is None and spans_b is None:  # `_intersection`, of one interval each
+      start_a, end_a, start_b, end_b = starts[a], ends[a], starts[b], ends[b]
       meet = (start_a if start_a > start_b else start_b) == step == \
           (end_a if end_a < end_b else end_b)
     else:
-      meet = _intersection(spans_a, spans_b) == [(step, step)]
+      meet = _intersection(spans_a or [(starts[a], ends[a])],
+                           spans_b or [(starts[b], ends[b])]) == [(step, step)]
     if (not meet
-        or (0, a, step) in seen or (1, b, step) in seen
+        or a in seen_operand or b in seen_user
         or buffer_sizes[b] > buffer_sizes[a] or sizes[1] > sizes[0]):
       continue
-    seen.update({(0, a, step), (1, b, step)})
-    out.append((a, b, step))
+    seen_operand.add(a)
+    seen_user.add(b)
+    for column, item in zip(out, (a, b, step)):
+      column.append(item)
   return out
+
+
+class _BufferOf:
+  """Value -> its HloBuffer (`in` and `[]`), for the values of the problem's
+  buffers: `buffers[buffer_of_value[value]]`, without a dict of its own."""
+
+  __slots__ = ("buffer_of_value", "buffers")
+
+  def __init__(self, buffer_of_value: dict, buffers: list):
+    self.buffer_of_value = buffer_of_value
+    self.buffers = buffers
+
+  def __contains__(self, value) -> bool:
+    return value in self.buffer_of_value
+
+  def __getitem__(self, value):
+    return self.buffers[self.buffer_of_value[value]]
 
 
 _GUARDED = (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError, RecursionError)

@@ -65,24 +65,30 @@ class Liveness:
   def peak(self) -> tuple[int, list[tuple[HloValue, int]]]:
     """XLA's peak: its time, and the values live then with their bytes,
     largest first (as `Live ranges at T (peak)` lists them)."""
+    ranges = self.ranges
+    values = [v for v in self.dataflow.values if v in ranges]  # in id order
+    # The events (time, is_end, id) in order, each as one integer
+    # ((2 * time + is_end) * n + k for the k-th value): no tuple per event.
+    n = len(values)
     events = []
-    for v in self.dataflow.values:
-      if v in self.ranges:
-        start, end = self.ranges[v]
-        events.append((start, 0, v.id, v))
-        events.append((end + 1, 1, v.id, v))
-    events.sort(key=lambda e: e[:3])
+    for k, v in enumerate(values):
+      start, end = ranges[v]
+      events.append(2 * start * n + k)
+      events.append((2 * end + 3) * n + k)
+    events.sort()
     memory = peak = 0
     peak_time = None
-    for time, is_end, _, v in events:
-      size = v.instruction.shape.byte_size()
+    for event in events:
+      time, k = divmod(event, n)
+      time, is_end = divmod(time, 2)
+      size = values[k].instruction.shape.byte_size()
       memory += -size if is_end else size
       if peak < memory:
         peak, peak_time = memory, time
+    del events
     peak_time = peak_time or 0
-    rows = [(v, v.shape.byte_size()) for v in self.dataflow.values
-            if v in self.ranges and
-            self.ranges[v][0] <= peak_time <= self.ranges[v][1]]
+    rows = [(v, v.shape.byte_size()) for v in values
+            if ranges[v][0] <= peak_time <= ranges[v][1]]
     rows.sort(key=lambda r: (-r[1], r[0].instruction.name, r[0].index))
     return peak_time, rows
 

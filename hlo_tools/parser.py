@@ -11,6 +11,7 @@ line and column and what was expected there.
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 import stat
@@ -32,6 +33,10 @@ _ATTR_NAME_RE = re.compile(r"([A-Za-z_][\w.\-]*)=")
 _OPCODE_RE = re.compile(r"[ \t]*([a-z][a-z0-9\-_]*)\(")
 _HEAD_RE = re.compile(r"[ \t]*(ROOT[ \t]+)?%?([A-Za-z_][\w.\-]*)[ \t]*=[ \t]*")
 _SIMPLE_OPERANDS_RE = re.compile(r"[ \t]*%?[A-Za-z_][\w.\-]*(?:[ \t]*,[ \t]*%?[A-Za-z_][\w.\-]*)*[ \t]*")
+# One to three operands of `_SIMPLE_OPERANDS_RE`, each name a group.
+_FEW_OPERANDS_RE = re.compile(
+    r"[ \t]*%?([A-Za-z_][\w.\-]*)(?:[ \t]*,[ \t]*%?([A-Za-z_][\w.\-]*)"
+    r"(?:[ \t]*,[ \t]*%?([A-Za-z_][\w.\-]*))?)?[ \t]*")
 _SIMPLE_ATTRIBUTE_RE = re.compile(
     r'[ \t]*,[ \t]*([A-Za-z_][\w.\-]*)=([^,{}()\[\]"\s][^,{}()\[\]"]*)(?=,|$)')
 # An array shape's whole text, for the shape cache: "f32[8,16]{1,0}".
@@ -76,6 +81,11 @@ _HEADER_RE = re.compile(
     r"\)[ \t\r]*->[ \t\r]*(\([^()]*\)|[a-z][a-z0-9]*\[[^\]]*\](?:\{[^{}]*\})?)"
     r"[ \t\r]*\{[ \t\r]*$")
 _ATTRIBUTE_ITEM_RE = re.compile(_ATTRIBUTE_ITEM)
+# One attribute in flat braces up to the line's end (`metadata={op_name="..."}`,
+# the commonest rest of a line): where it matches, `_ATTRIBUTE_ITEM_RE.findall`
+# finds that one item, with the same name and value, in more time.
+_LAST_FLAT_ATTRIBUTE_RE = re.compile(
+    r'[ \t]*,[ \t]*([A-Za-z_][\w.\-]*)=(\{(?:[^{}()\[\]"]++|"(?:[^"\\\n]++|\\.)*+")*+\})$')
 # One operand as `_Parser.parse_operands` reads it, "%x" or "f32[2]{0} %x", with
 # the ',' before it (none before the first): (text, shape text, name).
 _OPERAND_ITEM_RE = re.compile(
@@ -97,6 +107,9 @@ _LITERAL_OPCODES = frozenset(("constant", "parameter"))
 # Opcodes `_Parser.check` looks at besides those that call computations.
 _CHECKED_OPCODES = frozenset(("get-tuple-element", "while", "call", "fusion", "conditional",
                               "map", "reduce", "async-start"))
+
+
+_calls = operator.attrgetter("called")
 
 
 def _special_chars(stop: str) -> re.Pattern:
@@ -418,11 +431,14 @@ class _Parser:
 
   def parse_body(self, computation: HloComputation) -> HloComputation:
     names: dict[str, HloInstruction] = {}
-    # (instruction, operand names, their columns or None: found again for an error).
+    # (instruction, operand names, their columns or None: found again for an
+    # error), of the instructions whose operands are linked at the end.
     pending: list[tuple[HloInstruction, list[str], list[int] | None]] = []
     lines, shapes, all_names = self.lines, self.shapes, self.names
     instructions, parameters = computation.instructions, computation.parameters
     fast_match, attributes_findall = _FAST_LINE_RE.match, _ATTRIBUTE_ITEM_RE.findall
+    plain_match, few_operands = _FAST_INSTRUCTION_RE.match, _FEW_OPERANDS_RE.fullmatch
+    last_flat_attribute = _LAST_FLAT_ATTRIBUTE_RE.match
     simple_operands, operand_names_of = _SIMPLE_OPERANDS_RE.fullmatch, _NAME_RE.findall
     while True:
       index = self.index
@@ -431,36 +447,61 @@ class _Parser:
                             f"(opened at line {computation.line})",
                             self.filename, len(lines), 1, "end of text")
       self.index = index + 1
-      text = _strip_comments(lines[index]).rstrip()
+      text = lines[index]
+      text = (_strip_comments(text) if "/*" in text or "//" in text else text).rstrip()
       if not text:
         continue
       instruction = None
-      fast = fast_match(text)
+      # Operands without brackets: `_FAST_LINE_RE`'s match, found faster.
+      fast = plain_match(text) or fast_match(text)
       if fast is not None:
-        # The common line (`fast_instruction`), inline: plain operands and
-        # one attribute are the commonest case of all.
+        # The common line (`fast_instruction`), inline: plain operands (or a
+        # parameter's number, a constant's flat literal) and one attribute
+        # are the commonest case of all.
         root, name, shape_text, opcode, operand_text = fast.groups()
         shape = shapes.get(shape_text)
         end = fast.end()
-        if shape is not None and opcode not in _LITERAL_OPCODES and \
-            simple_operands(operand_text):
+        literal = ""
+        if shape is None:
+          plain = False
+        elif opcode in _LITERAL_OPCODES:
+          literal = operand_text.strip()
+          plain = opcode == "constant" or _is_number(literal)
+        else:
+          few = few_operands(operand_text)
+          if few is not None:  # One to three names: `_NAME_RE.findall`'s.
+            operand_names = list(filter(None, few.groups()))
+            plain = True
+          else:
+            operand_names = None
+            plain = simple_operands(operand_text) is not None
+        if plain:
           attributes = {}
           if end < len(text):
-            items = attributes_findall(text, end)
-            if len(items) == 1:
-              item, attr, value = items[0]
-              if len(item) == len(text) - end:
-                attributes[attr] = value.strip()
-                end = len(text)
-            elif sum([len(item) for item, _, _ in items]) == len(text) - end:
-              for _, attr, value in items:
-                attributes[attr] = value.strip()
+            last = last_flat_attribute(text, end)
+            if last is not None:  # What the findall below finds: one item.
+              attributes[last.group(1)] = last.group(2)
               end = len(text)
+            else:
+              items = attributes_findall(text, end)
+              if len(items) == 1:
+                item, attr, value = items[0]
+                if len(item) == len(text) - end:
+                  attributes[attr] = value.strip()
+                  end = len(text)
+              elif sum([len(item) for item, _, _ in items]) == len(text) - end:
+                for _, attr, value in items:
+                  attributes[attr] = value.strip()
+                end = len(text)
           if end == len(text) and (opcode != "get-tuple-element" or
                                    _is_number(attributes.get("index", ""))):
-            instruction = HloInstruction(name, opcode, shape, [], attributes, [], "",
+            instruction = HloInstruction(name, opcode, shape, [], attributes, [], literal,
                                          root is not None, index + 1, computation)
-            operand_names, columns = operand_names_of(operand_text), None
+            if literal or opcode in _LITERAL_OPCODES:
+              operand_names = []
+            elif operand_names is None:
+              operand_names = operand_names_of(operand_text)
+            columns = None
         if instruction is None:
           instruction = self.fast_instruction(fast, text, index + 1)
           if instruction is not None:
@@ -482,7 +523,19 @@ class _Parser:
       names[name] = instruction
       all_names[name] = instruction
       instructions.append(instruction)
-      pending.append((instruction, operand_names, columns))
+      if operand_names:
+        # Operands defined above are linked at once; from the first that is
+        # not (defined below, or nowhere), this and every later instruction
+        # waits for the end of the computation, so that users keep text order.
+        operands = None if pending else [names.get(name) for name in operand_names]
+        if operands is None or None in operands:
+          pending.append((instruction, operand_names, columns))
+        else:
+          instruction.operands = operands
+          for operand in operands:
+            users = operand.users
+            if not users or users[-1] is not instruction:
+              users.append(instruction)
       opcode = instruction.opcode
       if opcode == "parameter":
         number = instruction.parameter_number
@@ -734,7 +787,7 @@ class _Parser:
 
   @staticmethod
   def callees(computation: HloComputation):
-    for instruction in computation.instructions:
+    for instruction in filter(_calls, computation.instructions):
       yield from instruction.called
 
 

@@ -123,14 +123,17 @@ class Shape:
 
   def leaf_indices(self) -> list[tuple[int, ...]]:
     """All shape indices, in XLA's pre-order (`{}` first, then `{0}`, `{0,0}`...)."""
+    if not self.tuple_shapes:
+      return [()]
+    # Without a recursive closure: that is a reference cycle per call, which
+    # only the collector frees (paused while a module is analysed).
     out: list[tuple[int, ...]] = []
-
-    def visit(shape: Shape, prefix: tuple[int, ...]) -> None:
+    stack: list[tuple[Shape, tuple[int, ...]]] = [(self, ())]
+    while stack:
+      shape, prefix = stack.pop()
       out.append(prefix)
-      for i, sub in enumerate(shape.tuple_shapes):
-        visit(sub, prefix + (i,))
-
-    visit(self, ())
+      for i in range(len(shape.tuple_shapes) - 1, -1, -1):
+        stack.append((shape.tuple_shapes[i], prefix + (i,)))
     return out
 
   def __str__(self) -> str:

@@ -35,7 +35,9 @@ not always use them all (docs/memory_fidelity.md).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Iterator
+
+import numpy as np
 
 from hlo_tools.aliasing import HloBuffer, in_place_pairs
 from hlo_tools.dataflow import Dataflow, HloValue, Index
@@ -56,8 +58,8 @@ ELEMENTWISE_OPCODES = frozenset((
 
 
 def operand_shares(dataflow: Dataflow, buffers: list[HloBuffer],
-                   ranges: dict[HloValue, list[int]],
-                   kinds: dict[int, str]) -> list[tuple[HloValue, HloValue]]:
+                   ranges: dict[HloValue, list[int]], kinds,
+                   buffer_of=None) -> Iterator[tuple[HloValue, HloValue]]:
   """(operand value, user value) pairs that XLA may put at the same bytes.
 
   Args:
@@ -65,47 +67,60 @@ def operand_shares(dataflow: Dataflow, buffers: list[HloBuffer],
     buffers: its HloBuffers.
     ranges: value -> inclusive [start, end] on the flattened schedule.
     kinds: buffer id -> its kind ("temporary", "output", "parameter",
-      "parameter+output" for a donated parameter, "constant").
+      "parameter+output" for a donated parameter, "constant"): a dict, or a
+      list indexed by buffer id (None for a buffer without one).
+    buffer_of: value -> its HloBuffer (`in` and `[]`), for at least every
+      value in `ranges`; default: found from `buffers`.
 
-  Returns:
+  Yields:
     The pairs, in schedule order; the operand value ends at the step where the
     user value starts. Each value is the operand of at most one pair and the
     user of at most one: one slot, one new tenant.
   """
-  buffer_of = {v: b for b in buffers for v in b.values}
-  defined = defaultdict(list)
-  for value, (start, _) in ranges.items():
-    if value in buffer_of and value.instruction.opcode not in ("parameter", "constant"):
-      defined[start].append(value)
+  if buffer_of is None:
+    buffer_of = {v: b for b in buffers for v in b.values}
+  kind_of = kinds.get if isinstance(kinds, dict) else kinds.__getitem__
+  # The values defined at each step, in order of (start, end, id): sorted as
+  # columns, not with a tuple (or a list per step) per value.
+  defined = [value for value in ranges if value in buffer_of and
+             value.instruction.opcode not in ("parameter", "constant")]
+  count = len(defined)
+  order = np.lexsort((np.fromiter((v.id for v in defined), np.int64, count),
+                      np.fromiter((ranges[v][1] for v in defined), np.int64, count),
+                      np.fromiter((ranges[v][0] for v in defined), np.int64, count)))
+  # Operand values already given away, at this step: one whose range ends at
+  # an earlier step can never be chosen again (its end must be the step).
   taken: set[HloValue] = set()
-  shares = []
-  for step in sorted(defined):
-    for value in sorted(defined[step], key=lambda v: (*ranges[v], v.id)):
-      x = value.instruction
-      if x.opcode == "copy":
-        continue
-      for operand in x.operands:
-        chosen = next((u for u in dataflow.value_sets.get(operand, {}).get((), [])
-                       if u not in taken and u in ranges and ranges[u][1] == step
-                       and u in buffer_of
-                       and any(o is u.instruction for o in x.operands)
-                       and _may_share(u, value, buffer_of, ranges, kinds)
-                       and can_share_operand_buffer_with_user(
-                           u.instruction, u.index, x, value.index, dataflow)), None)
-        if chosen is not None:
-          taken.add(chosen)
-          shares.append((chosen, value))
-          break
-  return shares
+  taken_at = None
+  for k in order:
+    value = defined[k]
+    step = ranges[value][0]
+    if step != taken_at:
+      taken, taken_at = set(), step
+    x = value.instruction
+    if x.opcode == "copy":
+      continue
+    for operand in x.operands:
+      chosen = next((u for u in dataflow.value_sets.get(operand, {}).get((), [])
+                     if u not in taken and u in ranges and ranges[u][1] == step
+                     and u in buffer_of
+                     and any(o is u.instruction for o in x.operands)
+                     and _may_share(u, value, buffer_of, ranges, kind_of)
+                     and can_share_operand_buffer_with_user(
+                         u.instruction, u.index, x, value.index, dataflow)), None)
+      if chosen is not None:
+        taken.add(chosen)
+        yield chosen, value
+        break
 
 
-def _may_share(operand: HloValue, user: HloValue, buffer_of, ranges, kinds) -> bool:
+def _may_share(operand: HloValue, user: HloValue, buffer_of, ranges, kind_of) -> bool:
   """Whether XLA's heap simulator, or its reuse of an allocation, may put
   `user` in `operand`'s slot (besides `CanShareOperandBufferWithUser`)."""
   a, b = buffer_of[operand], buffer_of[user]
   if a is b:
     return False
-  kind_a, kind_b = kinds.get(a.id), kinds.get(b.id)
+  kind_a, kind_b = kind_of(a.id), kind_of(b.id)
   # The heap simulator: two temporaries, each alone in its buffer.
   if kind_a == kind_b == "temporary" and len(a.values) == 1 and len(b.values) == 1:
     return True

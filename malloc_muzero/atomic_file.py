@@ -19,6 +19,7 @@ import contextlib
 import os
 import secrets
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from malloc_muzero.errors import ProblemError
@@ -92,24 +93,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
       does not exist.
     OSError: the write failed; its filename is `path` (not the temporary file).
   """
-  check_writable(path)
-  given = os.fspath(path)
-  path = Path(path)
-  temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-  try:
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    with open(descriptor, "wb") as file:
-      file.write(data)
-      file.flush()
-      os.fsync(file.fileno())
-    os.replace(temporary, path)
-  except BaseException as error:
-    with contextlib.suppress(FileNotFoundError):
-      os.unlink(temporary)
-    if isinstance(error, OSError) and error.filename != given:
-      raise OSError(error.errno, error.strerror or str(error), given) from None
-    raise
-  _fsync_directory(path.parent)
+  with _replacing(path) as file:
+    file.write(data)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str,
@@ -124,6 +109,61 @@ def atomic_write_text(path: str | os.PathLike, text: str,
     encoding: the text encoding.
   """
   atomic_write_bytes(path, text.encode(encoding))
+
+
+def atomic_write_pieces(path: str | os.PathLike, pieces: Iterable[str],
+                        encoding: str = "utf-8") -> None:
+  """Replaces the file at `path` with the concatenation of `pieces`,
+  atomically, without holding the whole text in memory: each piece is
+  encoded and written as it comes (in batches of about 256 KiB).
+
+  The file is `atomic_write_text(path, "".join(pieces))`, byte for byte; if
+  `pieces` raises, the destination keeps its old contents.
+
+  Args:
+    path: the destination file; its directory must exist.
+    pieces: the new contents, in order (any iterable of strings: a generator).
+    encoding: the text encoding.
+  """
+  with _replacing(path) as file:
+    batch: list[str] = []
+    size = 0
+    for piece in pieces:
+      batch.append(piece)
+      size += len(piece)
+      if size >= _BATCH_CHARACTERS:
+        file.write("".join(batch).encode(encoding))
+        batch.clear()
+        size = 0
+    file.write("".join(batch).encode(encoding))
+
+
+_BATCH_CHARACTERS = 1 << 18
+
+
+@contextlib.contextmanager
+def _replacing(path: str | os.PathLike):
+  """A binary file to write the new contents of `path` to: a temporary file
+  beside it, fsynced and renamed over `path` when the block ends, removed if
+  it raises (see `atomic_write_bytes`)."""
+  check_writable(path)
+  given = os.fspath(path)
+  path = Path(path)
+  temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+  try:
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with open(descriptor, "wb") as file:
+      yield file
+      file.flush()
+      os.fsync(file.fileno())
+    os.replace(temporary, path)
+  except BaseException as error:
+    with contextlib.suppress(FileNotFoundError):
+      os.unlink(temporary)
+    if isinstance(error, OSError) and error.filename != given:
+      raise OSError(error.errno, error.strerror or str(error), given) from None
+    raise
+  _fsync_directory(path.parent)
 
 
 def _fsync_directory(directory: Path) -> None:

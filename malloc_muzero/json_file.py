@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Iterator
 
 from malloc_muzero.atomic_file import read_input_bytes
 from malloc_muzero.errors import ProblemError
@@ -63,13 +64,52 @@ class JsonReader:
 def dump_json(data: dict, row_keys: tuple[str, ...] | None = None) -> str:
   """JSON text of a flat object, with each element of its lists on a line of
   its own (only the lists under `row_keys`, when given): diffable files."""
-  items = []
-  for key, value in data.items():
-    rows = isinstance(value, list) and value and (row_keys is None or key in row_keys)
-    if rows:
-      lines = ",\n".join("  " + json.dumps(item, allow_nan=False) for item in value)
-      text = f"[\n{lines}\n ]"
+  return "".join(json_pieces(data, row_keys))
+
+
+class JsonRows:
+  """A list to write one element per line, given as a count and an iterable
+  that yields the elements (made as they are written, not held: see
+  `json_pieces`)."""
+
+  def __init__(self, count: int, items: Iterable):
+    self.count = count
+    self.items = items
+
+
+# `json.dumps(item, allow_nan=False)` builds an encoder per call; one encoder
+# writes the same text.
+_ENCODE = json.JSONEncoder(allow_nan=False).encode
+
+
+def json_pieces(data: dict, row_keys: tuple[str, ...] | None = None) -> Iterator[str]:
+  """The text of `dump_json(data, row_keys)`, piece by piece.
+
+  A value may also be `JsonRows`, written like a list under `row_keys` (the
+  text of `dump_json` with the list of its items), its items encoded one at
+  a time as they come: a file of millions of rows is written without its
+  whole text, or its whole list of items, in memory.
+  """
+  yield "{\n"
+  for number, (key, value) in enumerate(data.items()):
+    yield f",\n {_ENCODE(key)}: " if number else f" {_ENCODE(key)}: "
+    if isinstance(value, JsonRows):
+      rows, count, items = True, value.count, value.items
     else:
-      text = json.dumps(value, allow_nan=False)
-    items.append(f" {json.dumps(key)}: {text}")
-  return "{\n" + ",\n".join(items) + "\n}\n"
+      rows = isinstance(value, list) and value and (row_keys is None or key in row_keys)
+      count, items = len(value) if rows else 0, value
+    if not rows:
+      yield _ENCODE(value)
+      continue
+    if not count:
+      yield "[]"
+      continue
+    yield "[\n"
+    written = 0
+    for item in items:
+      yield (",\n  " if written else "  ") + _ENCODE(item)
+      written += 1
+    if written != count:
+      raise ValueError(f"JsonRows of {key!r}: {written} items, not {count}")
+    yield "\n ]"
+  yield "\n}\n"

@@ -41,13 +41,14 @@ import dataclasses
 import json
 import os
 import re
+from collections.abc import Iterator
 
 import numpy as np
 
-from malloc_muzero.atomic_file import atomic_write_text
+from malloc_muzero.atomic_file import atomic_write_pieces
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.formatting import format_bytes, format_count
-from malloc_muzero.json_file import JsonReader, dump_json, read_json_file
+from malloc_muzero.json_file import JsonReader, JsonRows, json_pieces, read_json_file
 
 FORMAT = "malloc_muzero.problem"
 VERSION = 5
@@ -640,13 +641,104 @@ class Problem:
       buffers[buffer].setdefault("intervals", []).append([start, end])
     shares = [list(row) for row in zip(self.share_operand.tolist(), self.share_user.tolist(),
                                        self.share_step.tolist())]
-    movable = bool((self.copy_earliest != self.copy_start).any())
-    version = (5 if shares or len(self.interval_buffer) else 4 if movable
-               else 3 if repeated or len(self.copy_buffer) else 2 if copies else 1)
-    return {"format": FORMAT, "version": version, "name": self.name,
+    return {"format": FORMAT, "version": self._json_version(), "name": self.name,
             "source": self.source, "schedule_length": self.schedule_length,
             "buffers": buffers, "instructions": instructions,
             **({"shares": shares} if shares else {})}
+
+  def _json_version(self) -> int:
+    """The oldest version of the JSON form that holds this problem."""
+    if len(self.share_operand) or len(self.interval_buffer):
+      return 5
+    if (self.copy_earliest != self.copy_start).any():
+      return 4
+    if (self.executions != 1).any() or len(self.copy_buffer):
+      return 3
+    return 2 if self.access_bytes_copied.any() else 1
+
+  def json_pieces(self, rows_at_once: int = 4096) -> Iterator[str]:
+    """The text `save_json` writes, piece by piece: `dump_json(to_json_dict())`
+    without that dict or that text in memory. Rows are made `rows_at_once`
+    buffers or instructions at a time, from slices of the arrays."""
+    shares = len(self.share_operand)
+    return json_pieces({
+        "format": FORMAT, "version": self._json_version(), "name": self.name,
+        "source": self.source, "schedule_length": self.schedule_length,
+        "buffers": JsonRows(self.num_buffers, self._buffer_rows(rows_at_once)),
+        "instructions": JsonRows(self.num_instructions,
+                                 self._instruction_rows(rows_at_once)),
+        **({"shares": JsonRows(shares, self._share_rows(rows_at_once))} if shares
+           else {})})
+
+  def _buffer_rows(self, chunk: int) -> Iterator[dict]:
+    """The buffers of `to_json_dict`, one at a time."""
+    copied = bool(self.access_bytes_copied.any())
+    with_copies = bool(len(self.copy_buffer))
+    values = self.buffer_values
+    access_buffer, interval_buffer = self.access_buffer, self.interval_buffer
+    copy_order = np.argsort(self.copy_buffer, kind="stable")
+    copy_buffer = self.copy_buffer[copy_order]
+    for low in range(0, self.num_buffers, chunk):
+      high = min(low + chunk, self.num_buffers)
+      steps = np.arange(low, high + 1)
+      # Each buffer's accesses, copies and intervals: slices [bounds[i], bounds[i + 1]).
+      access_bounds = np.searchsorted(access_buffer, steps).tolist()
+      first, last = access_bounds[0], access_bounds[-1]
+      accesses = [self.access_instruction[first:last].tolist(),
+                  self.access_bytes_read[first:last].tolist(),
+                  self.access_bytes_written[first:last].tolist()]
+      if copied:
+        accesses.append(self.access_bytes_copied[first:last].tolist())
+      accesses = [list(row) for row in zip(*accesses)] if last > first else []
+      interval_bounds = np.searchsorted(interval_buffer, steps).tolist()
+      first_interval = interval_bounds[0]
+      intervals = [list(row) for row in zip(
+          self.interval_start[first_interval:interval_bounds[-1]].tolist(),
+          self.interval_end[first_interval:interval_bounds[-1]].tolist())]
+      if with_copies:
+        copy_bounds = np.searchsorted(copy_buffer, steps).tolist()
+        order = copy_order[copy_bounds[0]:copy_bounds[-1]]
+        copies = [[COPY_KINDS[kind], start, done] + ([earliest] if earliest != start else [])
+                  for kind, start, done, earliest in zip(
+                      self.copy_kind[order].tolist(), self.copy_start[order].tolist(),
+                      self.copy_done[order].tolist(), self.copy_earliest[order].tolist())]
+      for i, (name, size, start, end, kind) in enumerate(zip(
+          self.buffer_names[low:high], self.sizes[low:high].tolist(),
+          self.starts[low:high].tolist(), self.ends[low:high].tolist(),
+          self.buffer_kinds[low:high])):
+        row = {"name": name, "size": size, "start": start, "end": end, "kind": kind,
+               "values": list(values[low + i]) if values else [],
+               "accesses": accesses[access_bounds[i] - first:access_bounds[i + 1] - first]}
+        if with_copies:
+          row["copies"] = copies[copy_bounds[i] - copy_bounds[0]:
+                                 copy_bounds[i + 1] - copy_bounds[0]]
+        if interval_bounds[i + 1] > interval_bounds[i]:
+          row["intervals"] = intervals[interval_bounds[i] - first_interval:
+                                       interval_bounds[i + 1] - first_interval]
+        yield row
+
+  def _instruction_rows(self, chunk: int) -> Iterator[dict]:
+    """The instructions of `to_json_dict`, one at a time."""
+    repeated = bool((self.executions != 1).any())
+    for low in range(0, self.num_instructions, chunk):
+      high = low + chunk
+      for name, opcode, flops, transcendentals, accessed, executions in zip(
+          self.instruction_names[low:high], self.opcodes[low:high],
+          self.flops[low:high].tolist(), self.transcendentals[low:high].tolist(),
+          self.bytes_accessed[low:high].tolist(), self.executions[low:high].tolist()):
+        row = {"name": name, "opcode": opcode, "flops": flops,
+               "transcendentals": transcendentals, "bytes_accessed": accessed}
+        if repeated:
+          row["executions"] = executions
+        yield row
+
+  def _share_rows(self, chunk: int) -> Iterator[list]:
+    """The shares of `to_json_dict`, one at a time."""
+    for low in range(0, len(self.share_operand), chunk):
+      high = low + chunk
+      yield from (list(row) for row in zip(self.share_operand[low:high].tolist(),
+                                           self.share_user[low:high].tolist(),
+                                           self.share_step[low:high].tolist()))
 
   @classmethod
   def from_json_dict(cls, data, filename: str = "<memory>") -> Problem:
@@ -666,7 +758,7 @@ class Problem:
 
   def save_json(self, path: str | os.PathLike) -> None:
     """Writes the JSON form to `path` atomically, one buffer per line."""
-    atomic_write_text(path, dump_json(self.to_json_dict()))
+    atomic_write_pieces(path, self.json_pieces())
 
   @classmethod
   def load_json(cls, path: str | os.PathLike) -> Problem:

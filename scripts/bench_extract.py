@@ -20,9 +20,9 @@ instead extracts a generated chain of that many unique instructions (each
 reads the previous one and the parameter) with `malloc-extract FILE -o
 problem.json` in a new process, and prints its time (wall and CPU) and peak
 memory (the process's maximum resident set) beside the sizes of the HLO text
-and of the problem's JSON, less the memory of the same command on a
-one-instruction chain (Python, imports): memory in proportion to the problem,
-as a figure.
+and of the problem's JSON: the peak as a multiple of the JSON's size, and the
+same less the memory of the command on a one-instruction chain (Python,
+imports). Memory in proportion to the problem (issue 17), as a figure.
 """
 
 from __future__ import annotations
@@ -92,9 +92,10 @@ def bench_chain(length: int) -> None:
   mb = 1e6
   print(f"chain of {n:,} instructions: {hlo_bytes / mb:,.1f} MB of HLO text, "
         f"{json_bytes / mb:,.1f} MB of problem JSON")
-  print(f"malloc-extract -o problem.json: {seconds:,.1f} s ({cpu:,.1f} s of CPU), peak "
-        f"memory {peak / mb:,.0f} MB ({base_peak / mb:,.0f} MB for a chain of 1: start-up "
-        f"and imports, {base_s:.1f} s, {base_cpu:.1f} s of CPU)")
+  print(f"malloc-extract -o problem.json: {seconds:,.1f} s ({cpu:,.1f} s of CPU)")
+  print(f"peak memory: {peak / mb:,.0f} MB = {peak / json_bytes:.1f}x the problem's JSON "
+        f"({base_peak / mb:,.0f} MB for a chain of 1: start-up and imports, "
+        f"{base_s:.1f} s, {base_cpu:.1f} s of CPU)")
   above = peak - base_peak
   print(f"above start-up: {above / mb:,.0f} MB = {above / json_bytes:.1f}x the problem's "
         f"JSON, {above / hlo_bytes:.1f}x the HLO text, {above / n:,.0f} B per instruction")
