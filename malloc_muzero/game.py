@@ -26,7 +26,7 @@ Rules.
   Offsets also respect each level's capacity and alignment. Action 0 is legal
   until the game ends.
   The state keeps the legal offsets packed into words (`legal_slots`, see
-  `slot_bits` and `free_runs`); `legal_action_mask` unpacks them into a bool
+  `slot_bits` and `_run_starts`); `legal_action_mask` unpacks them into a bool
   per action for agents, while the simple players read the words.
 * An illegal action ends the game with a reward of `ILLEGAL_ACTION_REWARD` and
   changes nothing else: the buffer and all later ones stay in the default
@@ -62,7 +62,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from malloc_muzero import free_runs, slot_bits
+from malloc_muzero import slot_bits
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.hardware import Hardware
 from malloc_muzero.prefetch_picker import candidate_starts, xla_picker
@@ -155,6 +155,10 @@ class CopyQueues:
       pair among the sorted pairs (0: no such pair).
     pair_copy: [C * K] int32 the copy of each sorted pair.
     pair_timing: [C * K] int32 its timing.
+    pair_buffer: [C * K] int32 the buffer of its copy.
+    pair_timed: [C * K] bool whether its copy is timed (`copy_timed`).
+    pair_bytes: [C * K] float32 bytes the pair moves when chosen (0 for an
+      untimed copy's pairs at timings other than 0, and padding).
     joined_position: [2, M + 1] int32 1 + the position of the last pair of
       each queue that starts at or before each step (0: none).
     prefetch_pairs: [] int32 the sorted prefetch pairs (they come first).
@@ -173,6 +177,9 @@ class CopyQueues:
   pair_position: chex.Array
   pair_copy: chex.Array
   pair_timing: chex.Array
+  pair_buffer: chex.Array
+  pair_timed: chex.Array
+  pair_bytes: chex.Array
   joined_position: chex.Array
   prefetch_pairs: chex.Array
   seconds_per_byte: chex.Array
@@ -623,6 +630,8 @@ def _copy_queues(inputs: SimulationInputs, rank: np.ndarray, config: GameConfig,
   timed = np.zeros(c, bool)
   pair_position = np.zeros((c, k), np.int64)
   pair_copy, pair_timing = np.zeros(c * k, np.int64), np.zeros(c * k, np.int64)
+  pair_buffer, pair_timed = np.zeros(c * k, np.int64), np.zeros(c * k, bool)
+  pair_bytes = np.zeros(c * k)
   joined_position = np.zeros((2, m + 1 if dense else 0), np.int64)
   prefetches = 0
   if dense:
@@ -663,6 +672,9 @@ def _copy_queues(inputs: SimulationInputs, rank: np.ndarray, config: GameConfig,
     # relies on it), the padding last.
     assert k > 1 or np.array_equal(order, np.arange(c))
     pair_copy, pair_timing = copy_index[order], timing[order]
+    pair_buffer, pair_timed = copy_buffer[pair_copy], timed[pair_copy]
+    # An untimed copy moves at its timing-0 pair only.
+    pair_bytes = np.where(pair_timed | (pair_timing == 0), copy_bytes[pair_copy], 0.0)
     position = np.empty(c * k, np.int64)
     position[order] = np.arange(c * k)
     pair_position = np.where(valid, position + 1, 0).reshape(c, k)
@@ -677,6 +689,7 @@ def _copy_queues(inputs: SimulationInputs, rank: np.ndarray, config: GameConfig,
       tracked_column=tracked_column, runs=runs, copy_buffer=copy_buffer,
       copy_bytes=copy_bytes, copy_kind=kind, copy_timed=timed, need_segment=need,
       pair_position=pair_position, pair_copy=pair_copy, pair_timing=pair_timing,
+      pair_buffer=pair_buffer, pair_timed=pair_timed, pair_bytes=pair_bytes,
       joined_position=joined_position, prefetch_pairs=np.int64(prefetches),
       seconds_per_byte=np.asarray(inputs.seconds_per_byte)[0])
   device = {"f": jnp.float32, "i": jnp.int32, "b": jnp.bool_}
@@ -684,52 +697,86 @@ def _copy_queues(inputs: SimulationInputs, rank: np.ndarray, config: GameConfig,
                                 queues)
 
 
-def _prefix_sum(x: chex.Array, block: int = 32) -> chex.Array:
-  """[P] inclusive running sums of a 1-d float array, as two small
-  triangular matrix products (within blocks of `block`, then across blocks):
-  XLA's CPU backend runs `cumsum` as a `reduce_window`, many times slower."""
-  size = x.shape[0]
-  blocks = -(-size // block)
-  rows = jnp.pad(x, (0, blocks * block - size)).reshape(blocks, block)
-  upper = jnp.triu(jnp.ones((block, block), x.dtype))
-  within = rows @ upper                                              # [blocks, block]
-  before = within[:, -1] @ jnp.triu(jnp.ones((blocks, blocks), x.dtype), 1)
-  return (within + before[:, None]).reshape(-1)[:size]
+def _transposed(x: chex.Array, trips: chex.Array) -> chex.Array:
+  """[b, a] `x.T` of an [a, b] array, written out as an array of its own:
+  XLA otherwise fuses the transposition into each consumer, and a gather of
+  rows of `x.T` then reads `x` with a stride of a row per element (about a
+  third of the timed game's queue run). A loop of `trips` trips (always 1,
+  a count XLA cannot fold) computes it; `x` passes through its carry
+  unchanged and is read through a select on the trip count, as in
+  `_only_when`."""
+  def body(carry):
+    i, value, _ = carry
+    return i + 1, value, jnp.where(i >= 0, value, jnp.zeros_like(value)).T
+  return jax.lax.while_loop(lambda carry: carry[0] < trips, body,
+                            (jnp.int32(0), x, jnp.zeros(x.shape[::-1], x.dtype)))[2]
 
 
-def _queue_stall_s(queues: CopyQueues, levels: chex.Array,
-                   timings: chex.Array) -> chex.Array:
-  """[] seconds the placement at `levels` ([N] int) with `timings` ([N] int)
-  waits on copies: `simulator.copy_stalls` summed, from `CopyQueues`."""
+def _queue_stall_rows(queues: CopyQueues, levels: chex.Array,
+                      timings: chex.Array) -> chex.Array:
+  """[B] seconds each of a batch of placements (`levels`, `timings`: [B, N]
+  int) waits on copies: `simulator.copy_stalls` summed, from `CopyQueues`.
+
+  Every array is laid out with the batch last ([X, B]): the gathers at the
+  table's fixed positions then copy whole rows of B games, the idle product
+  is one [M + T, N (L-1)] x [N (L-1), B] matrix product, and the scans (the
+  prefix sum over the pairs, the queues over the steps) read rows, with no
+  transposition. Run game by game under `vmap`, the same gathers picked one
+  element per game and XLA transposed the scans' inputs.
+  """
   q = queues
   m = q.idle_offset.shape[0]
-  fast = q.idle_weights.shape[0] // levels.shape[0]
-  one_hot = (levels[:, None] == jnp.arange(1, fast + 1)).astype(jnp.float32).reshape(-1)
-  seconds = one_hot @ q.idle_weights                                  # [M + T]
-  idle = jnp.where(q.compute_bound, q.idle_offset + seconds[:m], seconds[:m])
+  batch, n = levels.shape
+  fast = q.idle_weights.shape[0] // n
+  # The one-hot fast levels batch-major ([B, N (L-1)]); the product comes
+  # out batch last.
+  one_hot = (levels[:, :, None] == jnp.arange(1, fast + 1)).astype(jnp.float32)
+  seconds = jax.lax.dot_general(q.idle_weights, one_hot.reshape(batch, n * fast),
+                                (((0,), (1,)), ((), ())))            # [M + T, B]
+  offset = q.idle_offset[:, None]
+  idle = jnp.where(q.compute_bound[:, None], offset + seconds[:m], seconds[:m])
   if q.idle_weights.shape[1] > m:  # Tracked instructions: the larger of the two.
-    default = jnp.append(seconds[m:], 0.0)[q.tracked_column]
-    idle = jnp.maximum(idle, q.idle_offset + default)
-  runs = q.runs[:m]
+    default = jnp.concatenate([seconds[m:], jnp.zeros((1, batch))])[q.tracked_column]
+    idle = jnp.maximum(idle, offset + default)
+  runs = q.runs[:m, None]
   idle = jnp.where(runs > 0, idle / jnp.where(runs > 0, runs, 1.0), 0.0)
-  idle = jnp.append(jnp.maximum(idle, 0.0), 0.0)                      # [M + 1]
+  idle = jnp.concatenate([jnp.maximum(idle, 0.0), jnp.zeros((1, batch))])  # [M + 1, B]
 
-  moves = jnp.where(levels[q.copy_buffer] > 0, q.copy_bytes, 0.0)     # [C]
   if q.pair_position.shape[1] == 1:
     # One timing: the pairs are the copies, already in queue order.
-    through = jnp.append(0.0, _prefix_sum(moves))
-    position = jnp.arange(1, moves.shape[0] + 1)
+    moved = (levels[:, q.copy_buffer] > 0).T                         # [C, B]
+    pair_moves = jnp.where(moved, q.copy_bytes[:, None], 0.0)
   else:
-    choice = jnp.where(q.copy_timed, timings[q.copy_buffer], 0)
-    chosen = choice[q.pair_copy] == q.pair_timing
-    through = jnp.append(0.0, _prefix_sum(jnp.where(chosen, moves[q.pair_copy], 0.0)))
-    position = jnp.take_along_axis(q.pair_position, choice[:, None], axis=1)[:, 0]
-  prefetched = through[q.prefetch_pairs]
-  joined = through[q.joined_position] - jnp.stack([0.0, prefetched])[:, None]
-  mine = through[position] - jnp.where(q.copy_kind == 1, prefetched, 0.0)
-  needs = jax.ops.segment_max(jnp.where(moves > 0, mine, 0.0), q.need_segment,
-                              num_segments=2 * (m + 1))
-  needs = jnp.maximum(needs, 0.0).reshape(2, m + 1)
+    # Each buffer's timing (-1: in level 0), batch last, written out once.
+    trips = (levels[:1, :1].sum() > jnp.iinfo(jnp.int32).min).astype(jnp.int32)
+    code = _transposed(jnp.where(levels > 0, timings, -1), trips)   # [N, B]
+    moved = code[q.copy_buffer] >= 0                                 # [C, B]
+    pair_code = code[q.pair_buffer]                                  # [C K, B]
+    chosen = jnp.where(q.pair_timed[:, None], pair_code == q.pair_timing[:, None],
+                       pair_code >= 0)
+    pair_moves = jnp.where(chosen, q.pair_bytes[:, None], 0.0)
+
+  def add(total, row):
+    # The prefix sum over the pairs, a row of B games at a time.
+    total = total + row
+    return total, total
+
+  through = jnp.concatenate([jnp.zeros((1, batch)), jax.lax.scan(
+      add, jnp.zeros(batch), pair_moves)[1]])                        # [C K + 1, B]
+  prefetched = through[q.prefetch_pairs]                             # [B]
+  joined = through[q.joined_position] - jnp.stack(
+      [jnp.zeros(batch), prefetched])[:, None]                       # [2, M + 1, B]
+  if q.pair_position.shape[1] == 1:
+    mine = through[1:]
+  else:
+    choice = jnp.where(q.copy_timed[:, None], jnp.maximum(code[q.copy_buffer], 0), 0)
+    mine = through[q.pair_position[:, 0]]
+    for k in range(1, q.pair_position.shape[1]):
+      mine = jnp.where(choice == k, through[q.pair_position[:, k]], mine)
+  mine = mine - jnp.where(q.copy_kind[:, None] == 1, prefetched, 0.0)
+  needs = jax.ops.segment_max(jnp.where(moved & (q.copy_bytes[:, None] > 0), mine, 0.0),
+                              q.need_segment, num_segments=2 * (m + 1))
+  needs = jnp.maximum(needs, 0.0).reshape(2, m + 1, batch)
   bandwidth = 1.0 / q.seconds_per_byte
 
   def drain(backlog, other, budget):
@@ -738,9 +785,7 @@ def _queue_stall_s(queues: CopyQueues, levels: chex.Array,
     return jnp.minimum(backlog, jnp.maximum(budget / 2, budget - other))
 
   def before_and_during(drained, x):
-    # The two queues as separate scalars, not a [2] array: under vmap XLA's
-    # CPU loops then run over the batch alone (a minor axis of 2 does not
-    # vectorise), several times faster for the M + 1 steps of the scan.
+    # The two queues as separate [B] rows, not a [2, B] array.
     (prefetched_bytes, evicted_bytes), (joined_p, joined_e, need_p, need_e, idle_s) = \
         drained, x
     backlog_p = jnp.maximum(joined_p - prefetched_bytes, 0.0)
@@ -760,9 +805,38 @@ def _queue_stall_s(queues: CopyQueues, levels: chex.Array,
     return (prefetched_bytes + drain(backlog_p, backlog_e, budget),
             evicted_bytes + drain(backlog_e, backlog_p, budget)), stall
 
-  _, stalls = jax.lax.scan(before_and_during, (jnp.float32(0), jnp.float32(0)),
+  zero = jnp.zeros(batch)
+  _, stalls = jax.lax.scan(before_and_during, (zero, zero),
                            (joined[0], joined[1], needs[0], needs[1], idle))
-  return (stalls * q.runs).sum()
+  return (stalls * q.runs[:, None]).sum(axis=0)
+
+
+@jax.custom_batching.custom_vmap
+def _queue_stall_s(queues: CopyQueues, levels: chex.Array,
+                   timings: chex.Array) -> chex.Array:
+  """[] seconds the placement at `levels` ([N] int) with `timings` ([N] int)
+  waits on copies: `simulator.copy_stalls` summed, from `CopyQueues`.
+  Under `vmap` (`custom_vmap`) a batch of placements runs as one, batch last
+  (`_queue_stall_rows`): 0.58 of the CPU time of the game-by-game run for
+  the bench's 4096 windowed games, 0.54 with 4 timings (one process)."""
+  return _queue_stall_rows(queues, levels[None], timings[None])[0]
+
+
+@_queue_stall_s.def_vmap
+def _queue_stall_batched(axis_size, in_batched, queues, levels, timings):
+  """`_queue_stall_s`'s batching rule: ([axis_size] seconds, batched)."""
+  queues_batched, levels_batched, timings_batched = in_batched
+  if any(jax.tree_util.tree_leaves(queues_batched)):
+    # Each game its own table (a batch of problems): vmap the game's run.
+    axes = jax.tree_util.tree_map(lambda b: 0 if b else None, queues_batched)
+    return jax.vmap(lambda q, l, t: _queue_stall_rows(q, l[None], t[None])[0],
+                    in_axes=(axes, 0 if levels_batched else None,
+                             0 if timings_batched else None))(queues, levels, timings), True
+  if not levels_batched:
+    levels = jnp.broadcast_to(levels, (axis_size,) + levels.shape)
+  if not timings_batched:
+    timings = jnp.broadcast_to(timings, (axis_size,) + timings.shape)
+  return _queue_stall_rows(queues, levels, timings), True
 
 
 def _stall_s(problem: GameProblem, actions: chex.Array, timings: chex.Array,
@@ -831,6 +905,58 @@ def _move(problem: GameProblem, memory_s: chex.Array, turn: chex.Array,
   return linear + saved, memory_s.at[instruction].add(extra)
 
 
+def _run_starts(taken: chex.Array, size: chex.Array, num_slots: int) -> chex.Array:
+  """[..., W] words: the slots `s` with `s .. s + size - 1` all free and on
+  the grid (`free_runs.run_starts`, word by word rather than slot by slot).
+
+  A slot at or above the highest taken slot of its word (`low`) starts a run
+  that goes on into the next words, up to the first taken slot after its
+  word (`after`): it fits when that run reaches `size`, a range of bits per
+  word. A slot below it fits only inside its word: the AND of the word's
+  free bits shifted by 0 .. size - 1 (sizes under 32), by doubling. A few
+  operations per word where the slot-by-slot version made a few per slot:
+  at batch 4096 and 256 slots, packing and run starts took 0.252 ms a
+  decision against 0.442 with `free_runs.run_starts` (the packing alone
+  0.209; one process, CPU time).
+
+  Args:
+    taken: [..., W] packed taken slots (`slot_bits.pack`, slots past the grid
+      taken).
+    size: [...] int run length in slots; 0 fits everywhere.
+    num_slots: S, the grid's length.
+  """
+  words = taken.shape[-1]
+  bits = slot_bits.WORD_BITS
+  every = jnp.uint32(slot_bits.ALL)
+  k = jnp.minimum(jnp.asarray(size, jnp.int32), num_slots + 1)[..., None]  # [..., 1]
+  base = jnp.arange(words, dtype=jnp.int32) * bits
+  first = jnp.where(taken != 0, base + slot_bits.trailing_zeros(taken), words * bits)
+  # The first taken slot after each word (W * 32: none), a running minimum
+  # over the later words (`cummin`; a [W, W] minimum, fused into the rest,
+  # made XLA's loop over the words 2x slower).
+  later = jnp.concatenate([first[..., 1:], jnp.full(first.shape[:-1] + (1,), words * bits,
+                                                    first.dtype)], axis=-1)
+  after = jax.lax.cummin(later, axis=later.ndim - 1, reverse=True)   # [..., W]
+  low = bits - jax.lax.clz(taken).astype(jnp.int32)  # 1 + the highest taken bit (0: none)
+  high = jnp.minimum(after - base - k, bits - 1)     # the last start whose run fits
+  upper = jnp.where(low < bits, every << jnp.minimum(low, bits - 1).astype(jnp.uint32),
+                    jnp.uint32(0))
+  lower = jnp.where(high >= 0, every >> (bits - 1 - jnp.maximum(high, 0)).astype(jnp.uint32),
+                    jnp.uint32(0))
+  # Runs inside the word: g_{2^i} = the free bits with the next 2^i - 1 free.
+  runs = [~taken]
+  for shift in (1, 2, 4, 8):
+    runs.append(runs[-1] & (runs[-1] >> jnp.uint32(shift)))
+  short = jnp.clip(k, 1, bits - 1)
+  power = (bits - 1 - jax.lax.clz(short)).astype(jnp.int32)          # floor(log2 k)
+  pick = runs[0]
+  for i in range(1, len(runs)):
+    pick = jnp.where(power == i, runs[i], pick)
+  inside = pick & (pick >> (short - (1 << power)).astype(jnp.uint32))
+  inside = jnp.where(k < bits, inside, jnp.uint32(0))
+  return jnp.where(k <= 0, every, inside | (upper & lower))
+
+
 def legal_slots(problem: GameProblem, busy_until: chex.Array, turn: chex.Array,
                 start: chex.Array | None = None) -> chex.Array:
   """[..., L-1, W] uint32: the legal offsets of each fast level for the
@@ -842,7 +968,7 @@ def legal_slots(problem: GameProblem, busy_until: chex.Array, turn: chex.Array,
   start = problem.starts[turn] if start is None else start
   start = jnp.asarray(start)[..., None, None]
   taken = slot_bits.pack(busy_until >= start)                          # [..., L-1, W]
-  free = free_runs.run_starts(taken, size, num_slots)
+  free = _run_starts(taken, size, num_slots)
   fits = slot_bits.below(problem.capacity_slots - size + 1, words)
   aligned = slot_bits.every(problem.alignment_slots, words)
   return jnp.where(problem.valid[turn] & (start >= 0), free & fits & aligned,

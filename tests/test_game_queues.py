@@ -83,11 +83,9 @@ def test_the_access_lists_give_the_same_game(problem, seed, num_timings):
   np.testing.assert_allclose(np.asarray(a_return), np.asarray(b_return), atol=1e-6)
 
 
-def test_the_last_decision_copies_no_state():
-  """The queue run sits in a loop of 0 or 1 trips at every decision; that
-  loop reads the actions without a copy of them (once a copy of [batch, N]
-  at every decision: most of the windowed game's time in
-  scripts/bench_game.py). Only the initial state's actions are copied."""
+def _windowed_games():
+  """(config, game problem) of test_windows' program cut into windows, with
+  1 and 4 timings."""
   from malloc_muzero.windows import split_into_windows
   from tests.test_windows import _hardware as windows_hardware
   from tests.test_windows import _problem as windows_problem
@@ -97,7 +95,15 @@ def test_the_last_decision_copies_no_state():
   for timings in (1, 4):
     config = game.game_config([windowed], granularity=1024, num_slots=16,
                               hardware=hardware, num_timings=timings)
-    gp = game.make_game_problem(windowed, hardware, config)
+    yield config, game.make_game_problem(windowed, hardware, config)
+
+
+def test_the_last_decision_copies_no_state():
+  """The queue run sits in a loop of 0 or 1 trips at every decision; that
+  loop reads the actions without a copy of them (once a copy of [batch, N]
+  at every decision: most of the windowed game's time in
+  scripts/bench_game.py). Only the initial state's actions are copied."""
+  for config, gp in _windowed_games():
     play = jax.jit(jax.vmap(players.play, in_axes=(None, None, None, 0)),
                    static_argnums=(1, 2))
     keys = jax.random.split(jax.random.key(0), 8)
@@ -106,3 +112,28 @@ def test_the_last_decision_copies_no_state():
     copies = [line for line in text.splitlines()
               if " copy(" in line and shape in line.split("=")[1].split("copy(")[0]]
     assert len(copies) <= 1, copies
+
+
+def test_a_batch_of_placements_runs_its_queues_as_the_games_do_one_by_one():
+  """`_queue_stall_s` under `vmap` (its batch-last rule, `custom_vmap`)
+  gives each placement the stalls of the unbatched run, also with the
+  queues themselves batched (a batch of problems) and under a second vmap."""
+  for config, gp in _windowed_games():
+    assert gp.queues.idle_weights.shape[0]
+    keys = jax.random.split(jax.random.key(config.num_timings), 6)
+    final = _play(gp, config.num_slots, players.random_legal, keys)[0]
+    levels, chosen = final.levels, final.timings
+    one_by_one = np.array([float(_queue_stall_s(gp.queues, levels[i], chosen[i]))
+                           for i in range(len(keys))])
+    assert one_by_one.max() > 0
+    batched = jax.jit(jax.vmap(game._queue_stall_s, in_axes=(None, 0, 0)))
+    np.testing.assert_allclose(np.asarray(batched(gp.queues, levels, chosen)), one_by_one,
+                               rtol=1e-6, atol=1e-15)
+    stacked = jax.tree_util.tree_map(lambda x: jnp.stack([x] * len(keys)), gp.queues)
+    per_problem = jax.jit(jax.vmap(game._queue_stall_s))(stacked, levels, chosen)
+    np.testing.assert_allclose(np.asarray(per_problem), one_by_one, rtol=1e-6, atol=1e-15)
+    twice = jax.jit(jax.vmap(jax.vmap(game._queue_stall_s, in_axes=(None, 0, 0)),
+                             in_axes=(None, 0, 0)))
+    np.testing.assert_allclose(
+        np.asarray(twice(gp.queues, levels.reshape(2, 3, -1), chosen.reshape(2, 3, -1))),
+        one_by_one.reshape(2, 3), rtol=1e-6, atol=1e-15)
