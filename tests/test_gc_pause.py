@@ -30,7 +30,11 @@ def test_objects_the_program_froze_stay_frozen():
     frozen = gc.get_freeze_count()
     with gc_paused(promote=True):
       _ = [[] for _ in range(100)]
-    assert gc.get_freeze_count() == frozen
+    # Unfreezing would empty the permanent generation and freezing would add
+    # the 101 new lists; a frozen object that dies meanwhile (another
+    # thread's, e.g. pytest-xdist's) leaves it, so the count may only fall
+    # a little (904,023 -> 904,021 seen in a worker).
+    assert frozen - 50 <= gc.get_freeze_count() <= frozen
   finally:
     gc.unfreeze()
 
