@@ -26,7 +26,7 @@ Rules.
   Offsets also respect each level's capacity and alignment. Action 0 is legal
   until the game ends.
   The state keeps the legal offsets packed into words (`legal_slots`, see
-  `slot_bits` and `_run_starts`); `legal_action_mask` unpacks them into a bool
+  `slot_bits` and `free_runs`); `legal_action_mask` unpacks them into a bool
   per action for agents, while the simple players read the words.
 * An illegal action ends the game with a reward of `ILLEGAL_ACTION_REWARD` and
   changes nothing else: the buffer and all later ones stay in the default
@@ -62,7 +62,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from malloc_muzero import slot_bits
+from malloc_muzero import free_runs, slot_bits
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.hardware import Hardware
 from malloc_muzero.prefetch_picker import candidate_starts, xla_picker
@@ -905,58 +905,6 @@ def _move(problem: GameProblem, memory_s: chex.Array, turn: chex.Array,
   return linear + saved, memory_s.at[instruction].add(extra)
 
 
-def _run_starts(taken: chex.Array, size: chex.Array, num_slots: int) -> chex.Array:
-  """[..., W] words: the slots `s` with `s .. s + size - 1` all free and on
-  the grid (`free_runs.run_starts`, word by word rather than slot by slot).
-
-  A slot at or above the highest taken slot of its word (`low`) starts a run
-  that goes on into the next words, up to the first taken slot after its
-  word (`after`): it fits when that run reaches `size`, a range of bits per
-  word. A slot below it fits only inside its word: the AND of the word's
-  free bits shifted by 0 .. size - 1 (sizes under 32), by doubling. A few
-  operations per word where the slot-by-slot version made a few per slot:
-  at batch 4096 and 256 slots, packing and run starts took 0.252 ms a
-  decision against 0.442 with `free_runs.run_starts` (the packing alone
-  0.209; one process, CPU time).
-
-  Args:
-    taken: [..., W] packed taken slots (`slot_bits.pack`, slots past the grid
-      taken).
-    size: [...] int run length in slots; 0 fits everywhere.
-    num_slots: S, the grid's length.
-  """
-  words = taken.shape[-1]
-  bits = slot_bits.WORD_BITS
-  every = jnp.uint32(slot_bits.ALL)
-  k = jnp.minimum(jnp.asarray(size, jnp.int32), num_slots + 1)[..., None]  # [..., 1]
-  base = jnp.arange(words, dtype=jnp.int32) * bits
-  first = jnp.where(taken != 0, base + slot_bits.trailing_zeros(taken), words * bits)
-  # The first taken slot after each word (W * 32: none), a running minimum
-  # over the later words (`cummin`; a [W, W] minimum, fused into the rest,
-  # made XLA's loop over the words 2x slower).
-  later = jnp.concatenate([first[..., 1:], jnp.full(first.shape[:-1] + (1,), words * bits,
-                                                    first.dtype)], axis=-1)
-  after = jax.lax.cummin(later, axis=later.ndim - 1, reverse=True)   # [..., W]
-  low = bits - jax.lax.clz(taken).astype(jnp.int32)  # 1 + the highest taken bit (0: none)
-  high = jnp.minimum(after - base - k, bits - 1)     # the last start whose run fits
-  upper = jnp.where(low < bits, every << jnp.minimum(low, bits - 1).astype(jnp.uint32),
-                    jnp.uint32(0))
-  lower = jnp.where(high >= 0, every >> (bits - 1 - jnp.maximum(high, 0)).astype(jnp.uint32),
-                    jnp.uint32(0))
-  # Runs inside the word: g_{2^i} = the free bits with the next 2^i - 1 free.
-  runs = [~taken]
-  for shift in (1, 2, 4, 8):
-    runs.append(runs[-1] & (runs[-1] >> jnp.uint32(shift)))
-  short = jnp.clip(k, 1, bits - 1)
-  power = (bits - 1 - jax.lax.clz(short)).astype(jnp.int32)          # floor(log2 k)
-  pick = runs[0]
-  for i in range(1, len(runs)):
-    pick = jnp.where(power == i, runs[i], pick)
-  inside = pick & (pick >> (short - (1 << power)).astype(jnp.uint32))
-  inside = jnp.where(k < bits, inside, jnp.uint32(0))
-  return jnp.where(k <= 0, every, inside | (upper & lower))
-
-
 def legal_slots(problem: GameProblem, busy_until: chex.Array, turn: chex.Array,
                 start: chex.Array | None = None) -> chex.Array:
   """[..., L-1, W] uint32: the legal offsets of each fast level for the
@@ -968,7 +916,7 @@ def legal_slots(problem: GameProblem, busy_until: chex.Array, turn: chex.Array,
   start = problem.starts[turn] if start is None else start
   start = jnp.asarray(start)[..., None, None]
   taken = slot_bits.pack(busy_until >= start)                          # [..., L-1, W]
-  free = _run_starts(taken, size, num_slots)
+  free = free_runs.run_starts(taken, size, num_slots)
   fits = slot_bits.below(problem.capacity_slots - size + 1, words)
   aligned = slot_bits.every(problem.alignment_slots, words)
   return jnp.where(problem.valid[turn] & (start >= 0), free & fits & aligned,
