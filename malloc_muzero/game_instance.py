@@ -118,7 +118,10 @@ def grid_candidates(problem, hardware, num_slots: int | None = None,
     usable = (min(capacity, num_slots * g) if num_slots else capacity) // g * g
     return usable * sizes_bytes / float((-(-sizes // g) * g).sum())
 
-  others = sorted(range(finest + alignment, 2 * finest, alignment), key=lambda g: (-kept(g), g))
+  # Every multiple of the alignment, or (past 65,536 of them: a fine
+  # alignment under a large memory) as many evenly spaced.
+  step = alignment * -(-(finest // alignment) // 65_536)
+  others = sorted(range(finest + step, 2 * finest, step), key=lambda g: (-kept(g), g))
   return [g for g in others[:count] if kept(g) > kept(finest)] + [finest]
 
 
