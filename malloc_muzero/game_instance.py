@@ -67,6 +67,14 @@ class Decoder:
     return Placement(levels=levels, offsets=offsets)
 
 
+def _fast_memory(hardware) -> tuple[int, int]:
+  """(alignment, capacity) a grid must fit: the least common multiple of the
+  fast levels' alignments and the largest fast level's capacity."""
+  fast = hardware.levels[1:]
+  return (int(np.lcm.reduce([level.alignment for level in fast])),
+          max(level.capacity for level in fast))
+
+
 def grid(hardware, num_slots: int | None = None,
          granularity: int | None = None) -> tuple[int, int]:
   """(granularity, slots) over the largest fast level: the finest slot size
@@ -75,9 +83,7 @@ def grid(hardware, num_slots: int | None = None,
   at most `num_slots` (a network's action grid; then the grid has exactly
   `num_slots` slots, the last ones past the capacity when it is short).
   `granularity`, when given (one of `grid_candidates`), is the slot size."""
-  fast = hardware.levels[1:]
-  alignment = int(np.lcm.reduce([level.alignment for level in fast]))
-  capacity = max(level.capacity for level in fast)
+  alignment, capacity = _fast_memory(hardware)
   most = num_slots or MAX_SLOTS
   finest = max(alignment, capacity // (most + 1) + 1)  # capacity // g <= most
   finest = -(-finest // alignment) * alignment
@@ -105,9 +111,7 @@ def grid_candidates(problem, hardware, num_slots: int | None = None,
   so that a problem and its windows (pieces of the same buffers) score alike.
   """
   finest, _ = grid(hardware, num_slots)
-  fast = hardware.levels[1:]
-  alignment = int(np.lcm.reduce([level.alignment for level in fast]))
-  capacity = max(level.capacity for level in fast)
+  alignment, capacity = _fast_memory(hardware)
   sizes = np.unique(np.asarray(problem.sizes, np.int64))
   sizes = sizes[(sizes > 0) & (sizes <= capacity)]
   if not len(sizes):
