@@ -22,9 +22,13 @@ Rules.
   therefore overlaps `i` in time exactly when it is still live at the start
   `i` would take. The state keeps, for each slot of each fast level, the last
   step until which it is occupied (`busy_until`), and slot `s` is free for `i`
-  starting at `t` when `busy_until < t` over all the slots `i` would take.
+  starting at `t` when `busy_until < t` over all the slots `i` would take,
+  or when `busy_until == t` on a slot of the operand whose bytes `i` may take
+  at that step (XLA's operand-slot reuse, `GameProblem.share_partner`).
   Offsets also respect each level's capacity and alignment. Action 0 is legal
-  until the game ends.
+  until the game ends. A buffer of several values (`Problem.interval_buffer`)
+  holds its slots over its whole range, gaps included: valid, but stricter
+  than the checker there.
   The state keeps the legal offsets packed into words (`legal_slots`, see
   `slot_bits` and `free_runs`); `legal_action_mask` unpacks them into a bool
   per action for agents, while the simple players read the words.
@@ -228,6 +232,11 @@ class GameProblem:
       starts (-1: no such candidate).
     prefetch_copy: [N] int32 index in `copies` of each buffer's movable
       prefetch (-1: none, or K = 1).
+    share_partner: [N] int32 the decision-order position of the operand
+      whose slots each buffer may take at its start (-1: none): XLA's
+      operand-slot reuse (`Problem.share_operand`), where the operand's live
+      range ends at the step the buffer's begins, and the operand is decided
+      first.
   """
   buffer_index: chex.Array
   valid: chex.Array
@@ -249,6 +258,7 @@ class GameProblem:
   queues: CopyQueues
   window_starts: chex.Array
   prefetch_copy: chex.Array
+  share_partner: chex.Array
 
 
 def action_of(level: chex.Array, slot: chex.Array, num_slots: int) -> chex.Array:
@@ -341,7 +351,7 @@ class Observation:
       ones: valid, size / capacity, start / T, end / T, lifetime / T, and the
       fraction of all-slow time that each fast level would save.
     free_slots: [L-1, S] float32 1 where a slot is free over the current
-      buffer's lifetime.
+      buffer's lifetime (`taken_slots`).
     progress: [] float32 share of the buffers decided.
   """
   buffers: chex.Array
@@ -550,7 +560,23 @@ def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
                           prefetch_copy[order]),
       window_starts=jnp.asarray(np.concatenate(
           [window_starts[order], np.full((n - count, config.num_timings), -1)]), jnp.int32),
-      prefetch_copy=jnp.asarray(pad(prefetch_copy[order], -1, np.int32)))
+      prefetch_copy=jnp.asarray(pad(prefetch_copy[order], -1, np.int32)),
+      share_partner=jnp.asarray(pad(_share_partners(problem, rank), -1, np.int32)))
+
+
+def _share_partners(problem: Problem, rank: np.ndarray) -> np.ndarray:
+  """[N] the decision-order position of the operand whose slots the buffer at
+  each position may take at its start (-1: none), for the shares the game
+  can honour exactly: the operand's range ends, and the user's begins, at the
+  share's step, and the operand is decided first (its slots are then still
+  marked busy until that step, by it alone)."""
+  partner = np.full(problem.num_buffers, -1, np.int64)
+  operand, user = np.asarray(problem.share_operand), np.asarray(problem.share_user)
+  step = np.asarray(problem.share_step)
+  usable = ((problem.ends[operand] == step) & (problem.starts[user] == step) &
+            (rank[operand] < rank[user])) if len(operand) else np.zeros(0, bool)
+  partner[rank[user[usable]]] = rank[operand[usable]]
+  return partner
 
 
 def _timings(problem: Problem, hardware: Hardware, inputs: SimulationInputs,
@@ -905,33 +931,51 @@ def _move(problem: GameProblem, memory_s: chex.Array, turn: chex.Array,
   return linear + saved, memory_s.at[instruction].add(extra)
 
 
-def legal_slots(problem: GameProblem, busy_until: chex.Array, turn: chex.Array,
-                start: chex.Array | None = None) -> chex.Array:
+def taken_slots(problem: GameProblem, busy_until: chex.Array, actions: chex.Array,
+                turn: chex.Array, start: chex.Array | None = None) -> chex.Array:
+  """[..., L-1, S] bool: the slots the buffer at `turn` may not take if its
+  range starts at `start` ([...] steps, default its own start): those still
+  busy then, except its share partner's (`GameProblem.share_partner`) when
+  that operand's range ends exactly there, so that the pair may take the same
+  bytes at that step, as XLA's heap simulator lets them."""
+  num_fast, num_slots = busy_until.shape
+  start = problem.starts[turn] if start is None else start
+  start = jnp.asarray(start)[..., None, None]
+  partner = problem.share_partner[turn]
+  level, slot = level_and_slot(actions[jnp.maximum(partner, 0)], num_slots)
+  index = jnp.arange(num_slots)
+  partners = ((partner >= 0) & (jnp.arange(1, num_fast + 1)[:, None] == level) &
+              (index >= slot) & (index < slot + problem.size_slots[jnp.maximum(partner, 0)]))
+  return (busy_until >= start) & ~(partners & (busy_until == start))
+
+
+def legal_slots(problem: GameProblem, busy_until: chex.Array, actions: chex.Array,
+                turn: chex.Array, start: chex.Array | None = None) -> chex.Array:
   """[..., L-1, W] uint32: the legal offsets of each fast level for the
   buffer at `turn` starting at `start` ([...] steps, default its own start;
-  -1: none legal), as slots packed into words (`slot_bits`)."""
+  -1: none legal), given the placements so far (`actions`), as slots packed
+  into words (`slot_bits`)."""
   num_slots = busy_until.shape[1]
   words = slot_bits.num_words(num_slots)
   size = problem.size_slots[turn]
   start = problem.starts[turn] if start is None else start
-  start = jnp.asarray(start)[..., None, None]
-  taken = slot_bits.pack(busy_until >= start)                          # [..., L-1, W]
+  taken = slot_bits.pack(taken_slots(problem, busy_until, actions, turn, start))
   free = free_runs.run_starts(taken, size, num_slots)
   fits = slot_bits.below(problem.capacity_slots - size + 1, words)
   aligned = slot_bits.every(problem.alignment_slots, words)
-  return jnp.where(problem.valid[turn] & (start >= 0), free & fits & aligned,
-                   jnp.uint32(0))
+  return jnp.where(problem.valid[turn] & (jnp.asarray(start)[..., None, None] >= 0),
+                   free & fits & aligned, jnp.uint32(0))
 
 
-def timed_legal_slots(problem: GameProblem, busy_until: chex.Array,
+def timed_legal_slots(problem: GameProblem, busy_until: chex.Array, actions: chex.Array,
                       turn: chex.Array) -> chex.Array:
   """[K-1, L-1, W] uint32: `legal_slots` at timings 1 .. K-1 (none where the
   buffer has no such candidate)."""
-  return legal_slots(problem, busy_until, turn, problem.window_starts[turn, 1:])
+  return legal_slots(problem, busy_until, actions, turn, problem.window_starts[turn, 1:])
 
 
-def _timed_when_needed(problem: GameProblem, busy_until: chex.Array, turn: chex.Array,
-                       done: chex.Array, like: chex.Array) -> chex.Array:
+def _timed_when_needed(problem: GameProblem, busy_until: chex.Array, actions: chex.Array,
+                       turn: chex.Array, done: chex.Array, like: chex.Array) -> chex.Array:
   """[K-1, L-1, W] `timed_legal_slots` of the buffer at `turn` (0 when
   `done`), computed only when it has a candidate start besides its own: most
   buffers have none (their timed masks are 0), and a batch of games skips
@@ -940,7 +984,7 @@ def _timed_when_needed(problem: GameProblem, busy_until: chex.Array, turn: chex.
   if not like.shape[0]:
     return like
   needed = ~done & problem.valid[turn] & (problem.window_starts[turn, 1:] >= 0).any()
-  return _only_when(needed, lambda busy: timed_legal_slots(problem, busy, turn), busy_until,
+  return _only_when(needed, lambda busy: timed_legal_slots(problem, busy, actions, turn), busy_until,
                     jnp.zeros_like(like))
 
 
@@ -971,10 +1015,11 @@ def init(problem: GameProblem, num_slots: int) -> State:
   n = problem.valid.shape[0]
   busy = jnp.full((num_fast, num_slots), -1, jnp.int32)
   turn = jnp.int32(0)
+  actions = jnp.zeros(n, jnp.int32)
   return State(turn=turn, busy_until=busy, memory_s=_slow_memory_s(problem),
-               actions=jnp.zeros(n, jnp.int32), timings=jnp.zeros(n, jnp.int32),
-               legal_slots=legal_slots(problem, busy, turn),
-               timed_slots=timed_legal_slots(problem, busy, turn),
+               actions=actions, timings=jnp.zeros(n, jnp.int32),
+               legal_slots=legal_slots(problem, busy, actions, turn),
+               timed_slots=timed_legal_slots(problem, busy, actions, turn),
                reward=jnp.float32(0), terminated=~problem.valid[0],
                stall_s=jnp.float32(0))
 
@@ -1017,8 +1062,9 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
       actions=actions,
       timings=timings,
       legal_slots=jnp.where(done, jnp.zeros_like(state.legal_slots),
-                            legal_slots(problem, busy, safe_turn)),
-      timed_slots=_timed_when_needed(problem, busy, safe_turn, done, state.timed_slots),
+                            legal_slots(problem, busy, actions, safe_turn)),
+      timed_slots=_timed_when_needed(problem, busy, actions, safe_turn, done,
+                                     state.timed_slots),
       reward=jnp.where(state.terminated, 0.0,
                        jnp.where(legal, reward, ILLEGAL_ACTION_REWARD)).astype(jnp.float32),
       terminated=done,
@@ -1055,7 +1101,7 @@ def observe(problem: GameProblem, state: State) -> Observation:
       savings,
   ], axis=1) * valid[:, None]
   current = jnp.minimum(state.turn, n - 1)
-  free = (state.busy_until < problem.starts[current]).astype(jnp.float32)
+  free = (~taken_slots(problem, state.busy_until, state.actions, current)).astype(jnp.float32)
   return Observation(buffers=features, free_slots=free,
                      progress=(state.turn / jnp.maximum(problem.valid.sum(), 1)).astype(
                          jnp.float32))

@@ -135,10 +135,13 @@ class Problem:
     share_step: [S] int32 the step where the operand's last interval ends
       and the user's first begins.
 
-  The checker (`malloc_muzero.placement.check_placement`) honours intervals
-  and shares; the game's legal mask and the solvers do not use them yet, so
-  their placements keep buffers apart over whole ranges (valid, but not as
-  tight as XLA's).
+  The checker (`malloc_muzero.placement.check_placement`), `exact`, brute
+  force, `first-fit`, `best-fit` and `random` honour intervals and shares
+  (`solvers.occupancy.reserved_spans`). The game's legal mask, and so the
+  agent, `anneal` and `genetic`, honours shares and holds a buffer of several
+  values over its whole range. `xla-msa`, `xla-msa-prefetch` and `pack` keep
+  buffers apart over their whole ranges (valid, not as tight as XLA's buffer
+  assignment).
   """
   name: str
   buffer_names: tuple[str, ...]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -28,6 +30,20 @@ def _hardware(capacities: tuple[int, ...], alignment: int = 16,
                   peak_transcendentals=1e11, copy_bandwidth=1e9, time_model=time_model)
 
 
+def _shares(draw, starts, ends, sizes, prefetched) -> list[tuple[int, int, int]]:
+  """Some outputs may take the slot of an operand whose range ends where
+  theirs begins (XLA's operand-slot reuse), as `hlo_tools.sharing` finds
+  them: the operand is defined earlier, the output is no larger and is not
+  prefetched (its start does not move)."""
+  n, shares = len(sizes), []
+  for a in range(n):
+    for b in range(n):
+      if (starts[a] < starts[b] == ends[a] and sizes[b] <= sizes[a] and b not in prefetched
+          and all(a != x and b != y for x, y, _ in shares) and draw(st.integers(0, 3)) > 0):
+        shares.append((a, b, int(ends[a])))
+  return shares
+
+
 @st.composite
 def problems(draw):
   n = draw(st.integers(1, 10))
@@ -36,10 +52,21 @@ def problems(draw):
   spans = np.array(draw(st.lists(st.integers(0, 4), min_size=n, max_size=n)))
   ends = np.minimum(starts + spans, length - 1)
   sizes = np.array(draw(st.lists(st.integers(0, 100), min_size=n, max_size=n)))
+  # Some buffers end where a later one begins, as an instruction's last
+  # operand and its output do (candidates for operand-slot reuse, below).
+  for b in range(n):
+    earlier = [a for a in range(n) if starts[a] < starts[b]]
+    if earlier and draw(st.booleans()):
+      a = draw(st.sampled_from(earlier))
+      ends[a], sizes[b] = starts[b], min(sizes[b], sizes[a])
   flops = np.array(draw(st.lists(st.integers(0, 2000), min_size=length,
                                  max_size=length)), np.float64) * 1e3
   if draw(st.integers(0, 5)) == 0:  # Sizes and lifespans only (MiniMalloc's CSV).
-    return Problem.from_arrays(sizes=sizes, starts=starts, ends=ends)
+    shares = _shares(draw, starts, ends, sizes, prefetched=set())
+    return dataclasses.replace(Problem.from_arrays(sizes=sizes, starts=starts, ends=ends),
+                               share_operand=[x[0] for x in shares],
+                               share_user=[x[1] for x in shares],
+                               share_step=[x[2] for x in shares])
   pairs = sorted({(b, t) for b in range(n) for t in (starts[b], ends[b])})
   moved = np.array([draw(st.integers(1, 1000)) for _ in pairs])
   # Some accesses carry a copy (a window's prefetch or eviction): they cost
@@ -57,6 +84,8 @@ def problems(draw):
         start = int(starts[b]) if movable else draw(st.integers(int(starts[b]), int(ends[b])))
         earliest = draw(st.integers(0, start)) if movable else start
         copies.append((b, kind, start, draw(st.integers(start, int(ends[b]) + 1)), earliest))
+  shares = _shares(draw, starts, ends, sizes,
+                   prefetched={c[0] for c in copies if c[4] < c[2]})
   return Problem(
       name="random", buffer_names=tuple(f"b{i}" for i in range(n)), sizes=sizes,
       starts=starts, ends=ends, buffer_kinds=("temporary",) * n,
@@ -69,7 +98,8 @@ def problems(draw):
       access_bytes_copied=copied, schedule_length=length, source={"kind": "synthetic"},
       copy_buffer=[c[0] for c in copies], copy_kind=[c[1] for c in copies],
       copy_start=[c[2] for c in copies], copy_done=[c[3] for c in copies],
-      copy_earliest=[c[4] for c in copies])
+      copy_earliest=[c[4] for c in copies], share_operand=[x[0] for x in shares],
+      share_user=[x[1] for x in shares], share_step=[x[2] for x in shares])
 
 
 def _setup(problem, hardware, num_slots=16, dense=True, track_every_instruction=False,
@@ -158,6 +188,11 @@ def test_timed_legal_action_mask_is_exact(problem, seed):
   order = np.asarray(gp.buffer_index)
   starts, copy = np.asarray(gp.window_starts), np.asarray(gp.prefetch_copy)
   queue = queue_order(problem)
+  # A share whose operand a timing decides after its user (both starting at
+  # the shared step) is not honoured: the mask is stricter there.
+  honoured = {int(order[t]) for t in np.flatnonzero(np.asarray(gp.share_partner) >= 0)}
+  unhonoured = {int(x) for a, b in zip(problem.share_operand, problem.share_user)
+                if int(b) not in honoured for x in (a, b)}
   while not bool(state.terminated):
     turn = int(state.turn)
     so_far = game.retimed_problem(problem, gp, state)
@@ -179,8 +214,8 @@ def test_timed_legal_action_mask_is_exact(problem, seed):
         trial = Placement(levels=trial_levels, offsets=trial_offsets)
         valid = check_placement(trial_problem, hardware, trial) is None
         legal = mask[timing * per_timing + 1 + slot]
-        if problem.sizes[buffer] % GRANULARITY == 0:  # else rounded up: stricter
-          assert legal == valid, (turn, timing, slot)
+        if problem.sizes[buffer] % GRANULARITY == 0 and buffer not in unhonoured:
+          assert legal == valid, (turn, timing, slot)  # (sizes rounded up: stricter)
         elif legal:
           assert valid
     state = _step(gp, state, jnp.int32(rng.choice(np.flatnonzero(mask))))
@@ -192,6 +227,8 @@ def test_legal_action_mask_is_exact(problem, seed):
   """Brute force: an offset is legal iff adding it keeps the placement valid."""
   hardware = _hardware((64,))
   config, gp = _setup(problem, hardware, num_slots=4)
+  # Every share found as XLA finds them is honoured (operand first).
+  assert (np.asarray(gp.share_partner) >= 0).sum() == len(problem.share_operand)
   rng = np.random.default_rng(seed)
   state = game.init(gp, config.num_slots)
   order = np.asarray(gp.buffer_index)
@@ -414,3 +451,22 @@ def test_a_window_prefetched_later_frees_its_slots_and_pays_its_stall():
                           state.taken_actions)[0]
   assert np.array_equal(np.asarray(replayed.timings), np.asarray(state.timings))
   assert float(replayed.stall_s) == pytest.approx(float(state.stall_s))
+
+
+def test_an_output_may_take_the_slot_of_the_operand_whose_range_ends_where_it_begins():
+  """XLA's operand-slot reuse: `b` (defined at step 1, where `a`'s range
+  ends) may sit on `a`'s slots; `c`, which starts at the same step but is
+  not `a`'s user, may not."""
+  problem = dataclasses.replace(
+      Problem.from_arrays(sizes=np.array([32, 32, 16]), starts=np.array([0, 1, 1]),
+                          ends=np.array([1, 2, 2])),
+      share_operand=[0], share_user=[1], share_step=[1])
+  hardware = _hardware((64,))
+  config, gp = _setup(problem, hardware, num_slots=4)
+  state = _step(gp, game.init(gp, config.num_slots), jnp.int32(1))  # a at slots 0-1
+  assert list(np.asarray(state.legal_action_mask)[:4]) == [True, True, True, True]
+  np.testing.assert_array_equal(game.observe(gp, state).free_slots, [[1, 1, 1, 1]])
+  state = _step(gp, state, jnp.int32(1))                            # b on a's slots
+  assert list(np.asarray(state.legal_action_mask)[:5]) == [True, False, False, True, True]
+  levels, offsets = game.placement_of(gp, state, config)
+  assert check_placement(problem, hardware, Placement(levels=levels, offsets=offsets)) is None

@@ -460,3 +460,34 @@ def test_checker_agrees_with_brute_force_on_intervals_and_shares():
     else:
       assert conflict is None, conflict.message
   assert with_shares > 200
+
+
+@pytest.mark.parametrize("solver", ["first-fit", "best-fit", "random"])
+def test_heuristics_place_validly_with_intervals_and_shares(solver):
+  from malloc_muzero.solvers import SolverOptions, solve
+  rng = np.random.default_rng(19)
+  for _ in range(300):
+    problem = _random_problem(rng)
+    hardware = dataclasses.replace(HARDWARE, levels=(
+        HARDWARE.levels[0], dataclasses.replace(HARDWARE.levels[1],
+                                                capacity=int(rng.integers(1, 9)))))
+    placement = solve(solver, problem, hardware, SolverOptions(seed=int(rng.integers(99))))
+    conflict = check_placement(problem, hardware, placement)
+    assert conflict is None, conflict.message
+
+
+@pytest.mark.parametrize("solver", ["first-fit", "best-fit"])
+def test_heuristics_use_a_shared_slot_and_a_gap(solver):
+  """Capacity 4: `b` (4 B) fits only on its dying operand `a`'s bytes, and
+  `c` only in the gap between `d`'s two values."""
+  from malloc_muzero.solvers import solve
+  problem = dataclasses.replace(
+      Problem.from_arrays(np.array([4, 4, 4, 4]), np.array([0, 2, 5, 4]),
+                          np.array([2, 3, 5, 6]), schedule_length=7),
+      share_operand=[0], share_user=[1], share_step=[2],
+      interval_buffer=[3, 3], interval_start=[4, 6], interval_end=[4, 6])
+  hardware = dataclasses.replace(HARDWARE, levels=(
+      HARDWARE.levels[0], dataclasses.replace(HARDWARE.levels[1], capacity=4)))
+  placement = solve(solver, problem, hardware)
+  assert check_placement(problem, hardware, placement) is None
+  assert placement.levels.tolist() == [1, 1, 1, 1]

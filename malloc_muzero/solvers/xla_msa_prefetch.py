@@ -172,7 +172,7 @@ class _Heap:
     first `e` of `ends` (longest first) that has one, fastest level first."""
     for end in ends:
       for level in self.by_speed:
-        offset = self.memories[level].best_fit(size, start, end)
+        offset = self.memories[level].best_fit(size, [(start, end)])
         if offset is not None:
           return level, offset
     return None
@@ -180,11 +180,11 @@ class _Heap:
   def _free_at(self, level: int, offset: int, size: int, start: int, end: int) -> bool:
     """Whether `size` bytes at `offset` of `level` are free over [start, end]."""
     return start > end or any(low <= offset and offset + size <= high for low, high in
-                              self.memories[level].free_ranges(start, end))
+                              self.memories[level].free_ranges([(start, end)]))
 
   def _reserve(self, b: int, level: int, offset: int, start: int, end: int) -> None:
     if start <= end:
-      self.memories[level].place(int(self.problem.sizes[b]), start, end, offset)
+      self.memories[level].place(int(self.problem.sizes[b]), [(start, end)], offset)
 
   def _outstanding_ok(self, kind: int, start: int, done: int) -> bool:
     limit = (self.msa.max_outstanding_prefetches if kind == PREFETCH
