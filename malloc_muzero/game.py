@@ -25,10 +25,16 @@ Rules.
   starting at `t` when `busy_until < t` over all the slots `i` would take,
   or when `busy_until == t` on a slot of the operand whose bytes `i` may take
   at that step (XLA's operand-slot reuse, `GameProblem.share_partner`).
+  A buffer of several values (`Problem.interval_buffer`, with
+  `GameConfig.gaps`) holds its slots until the end of its first interval,
+  and reserves them again over the hull of the others (`State.reserved_from`
+  and `reserved_until`): a later buffer may use a gap when it neither
+  starts before `busy_until` nor meets that span. A slot keeps one such
+  span: a second one is merged into its hull. The mask is exact while each
+  slot holds at most one span and each buffer at most two values; past that
+  it is stricter than the checker, never looser.
   Offsets also respect each level's capacity and alignment. Action 0 is legal
-  until the game ends. A buffer of several values (`Problem.interval_buffer`)
-  holds its slots over its whole range, gaps included: valid, but stricter
-  than the checker there.
+  until the game ends.
   The state keeps the legal offsets packed into words (`legal_slots`, see
   `slot_bits` and `free_runs`); `legal_action_mask` unpacks them into a bool
   per action for agents, while the simple players read the words.
@@ -77,6 +83,8 @@ from malloc_muzero.windows import retime
 
 ILLEGAL_ACTION_REWARD = -1.0
 LOOKAHEAD = 4  # Upcoming buffers in the observation, after the current one.
+NOT_RESERVED = int(np.iinfo(np.int32).max)  # `State.reserved_from` of a slot with no later span.
+Reserved = tuple[chex.Array, chex.Array]    # (State.reserved_from, State.reserved_until)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +109,11 @@ class GameConfig:
     num_timings: K, the candidate start steps offered for each movable
       prefetch (`Problem.copy_earliest`); 1: every prefetch starts where its
       problem says, and the actions are those of a whole-buffer game.
+    gaps: whether some problem has a buffer of several values with gaps
+      between them (`Problem.interval_buffer`); the state then keeps, for
+      each slot, the span it is reserved again later (`State.reserved_from`),
+      so that other buffers may use the gaps. Without it, a buffer holds its
+      slots over its whole range.
   """
   granularity: int
   num_slots: int
@@ -111,6 +124,7 @@ class GameConfig:
   max_copies: int = 0
   max_copy_accesses: int = 0
   num_timings: int = 1
+  gaps: bool = False
 
   @property
   def num_tracked(self) -> int:
@@ -232,6 +246,12 @@ class GameProblem:
       starts (-1: no such candidate).
     prefetch_copy: [N] int32 index in `copies` of each buffer's movable
       prefetch (-1: none, or K = 1).
+    first_ends: [N] int32 last step of each buffer's first live interval
+      (`ends`, unless it has several values).
+    again_from: [N] int32 first step of each buffer's second live interval
+      (-1: one interval); it holds its slots again over [again_from, ends],
+      gaps between later intervals included. Length 0 unless
+      `GameConfig.gaps`.
     share_partner: [N] int32 the decision-order position of the operand
       whose slots each buffer may take at its start (-1: none): XLA's
       operand-slot reuse (`Problem.share_operand`), where the operand's live
@@ -258,6 +278,8 @@ class GameProblem:
   queues: CopyQueues
   window_starts: chex.Array
   prefetch_copy: chex.Array
+  first_ends: chex.Array
+  again_from: chex.Array
   share_partner: chex.Array
 
 
@@ -286,6 +308,10 @@ class State:
   Attributes:
     turn: [] int32 position of the buffer to decide (in decision order).
     busy_until: [L-1, S] int32 last step each slot is occupied until (-1: free).
+    reserved_from: [L-1, S'] int32 first step of the span each slot is
+      reserved again after a gap (by a buffer of several values; a large
+      number: none); S' = S with `GameConfig.gaps`, else 0.
+    reserved_until: [L-1, S'] int32 last step of that span (-1: none).
     memory_s: [M'] float32 memory seconds of each tracked instruction so far.
     actions: [N] int32 the placement taken for each buffer, its action less
       its timing (decision order; 0, the default memory, until decided);
@@ -303,6 +329,8 @@ class State:
   """
   turn: chex.Array
   busy_until: chex.Array
+  reserved_from: chex.Array
+  reserved_until: chex.Array
   memory_s: chex.Array
   actions: chex.Array
   timings: chex.Array
@@ -429,7 +457,8 @@ def game_config(problems: list[Problem], granularity: int, num_slots: int,
       max_buffers=max(max(p.num_buffers for p in problems), 1),
       max_instructions=max(max(p.num_instructions or p.num_buffers for p in problems), 1),
       max_accesses=max_accesses, max_tracked=max_tracked, max_copies=max_copies,
-      max_copy_accesses=max_copy_accesses, num_timings=int(num_timings))
+      max_copy_accesses=max_copy_accesses, num_timings=int(num_timings),
+      gaps=any(len(p.interval_buffer) for p in problems))
 
 
 # A step's memory accounting reads the current buffer's accesses to tracked
@@ -483,6 +512,7 @@ def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
   inputs = simulation_inputs(problem, hardware)
   n, m, a = config.max_buffers, config.max_instructions, config.max_accesses
   window_starts, prefetch_copy = _timings(problem, hardware, inputs, config.num_timings)
+  first_ends, again_from = _gaps(problem) if config.gaps else (problem.ends, problem.ends)
   order = decision_order(problem, window_starts.max(axis=1))
   count = problem.num_buffers
 
@@ -561,7 +591,23 @@ def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
       window_starts=jnp.asarray(np.concatenate(
           [window_starts[order], np.full((n - count, config.num_timings), -1)]), jnp.int32),
       prefetch_copy=jnp.asarray(pad(prefetch_copy[order], -1, np.int32)),
+      first_ends=jnp.asarray(pad(first_ends[order], 0, np.int32)),
+      again_from=jnp.asarray(pad(again_from[order], -1, np.int32)[:n if config.gaps else 0]),
       share_partner=jnp.asarray(pad(_share_partners(problem, rank), -1, np.int32)))
+
+
+def _gaps(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+  """([N] the last step of each buffer's first live interval, [N] the first
+  step of its second, -1 none), in the problem's order."""
+  first_ends = problem.ends.astype(np.int64)
+  again_from = np.full(problem.num_buffers, -1, np.int64)
+  buffer = np.asarray(problem.interval_buffer)
+  if len(buffer):
+    listed, first, count = np.unique(buffer, return_index=True, return_counts=True)
+    several, first = listed[count > 1], first[count > 1]
+    first_ends[several] = np.asarray(problem.interval_end)[first]
+    again_from[several] = np.asarray(problem.interval_start)[first + 1]
+  return first_ends, again_from
 
 
 def _share_partners(problem: Problem, rank: np.ndarray) -> np.ndarray:
@@ -931,13 +977,16 @@ def _move(problem: GameProblem, memory_s: chex.Array, turn: chex.Array,
   return linear + saved, memory_s.at[instruction].add(extra)
 
 
-def taken_slots(problem: GameProblem, busy_until: chex.Array, actions: chex.Array,
-                turn: chex.Array, start: chex.Array | None = None) -> chex.Array:
+def taken_slots(problem: GameProblem, busy_until: chex.Array, reserved: Reserved,
+                actions: chex.Array, turn: chex.Array,
+                start: chex.Array | None = None) -> chex.Array:
   """[..., L-1, S] bool: the slots the buffer at `turn` may not take if its
   range starts at `start` ([...] steps, default its own start): those still
-  busy then, except its share partner's (`GameProblem.share_partner`) when
-  that operand's range ends exactly there, so that the pair may take the same
-  bytes at that step, as XLA's heap simulator lets them."""
+  busy then, or reserved again (`State.reserved_from`) during its first
+  interval or from its second on, except its share partner's
+  (`GameProblem.share_partner`) when that operand's range ends exactly there,
+  so that the pair may take the same bytes at that step, as XLA's heap
+  simulator lets them."""
   num_fast, num_slots = busy_until.shape
   start = problem.starts[turn] if start is None else start
   start = jnp.asarray(start)[..., None, None]
@@ -946,20 +995,28 @@ def taken_slots(problem: GameProblem, busy_until: chex.Array, actions: chex.Arra
   index = jnp.arange(num_slots)
   partners = ((partner >= 0) & (jnp.arange(1, num_fast + 1)[:, None] == level) &
               (index >= slot) & (index < slot + problem.size_slots[jnp.maximum(partner, 0)]))
-  return (busy_until >= start) & ~(partners & (busy_until == start))
+  taken = (busy_until >= start) & ~(partners & (busy_until == start))
+  reserved_from, reserved_until = reserved
+  if reserved_from.shape[-1]:  # GameConfig.gaps
+    again = problem.again_from[turn]
+    meets = (((start <= reserved_until) & (problem.first_ends[turn] >= reserved_from)) |
+             ((again >= 0) & (again <= reserved_until) & (problem.ends[turn] >= reserved_from)))
+    taken = taken | (meets & ~(partners & (reserved_until == start)))
+  return taken
 
 
-def legal_slots(problem: GameProblem, busy_until: chex.Array, actions: chex.Array,
-                turn: chex.Array, start: chex.Array | None = None) -> chex.Array:
+def legal_slots(problem: GameProblem, busy_until: chex.Array, reserved: Reserved,
+                actions: chex.Array, turn: chex.Array,
+                start: chex.Array | None = None) -> chex.Array:
   """[..., L-1, W] uint32: the legal offsets of each fast level for the
   buffer at `turn` starting at `start` ([...] steps, default its own start;
-  -1: none legal), given the placements so far (`actions`), as slots packed
-  into words (`slot_bits`)."""
+  -1: none legal), given the slots held (`busy_until`, `reserved`) and the
+  placements so far (`actions`), as slots packed into words (`slot_bits`)."""
   num_slots = busy_until.shape[1]
   words = slot_bits.num_words(num_slots)
   size = problem.size_slots[turn]
   start = problem.starts[turn] if start is None else start
-  taken = slot_bits.pack(taken_slots(problem, busy_until, actions, turn, start))
+  taken = slot_bits.pack(taken_slots(problem, busy_until, reserved, actions, turn, start))
   free = free_runs.run_starts(taken, size, num_slots)
   fits = slot_bits.below(problem.capacity_slots - size + 1, words)
   aligned = slot_bits.every(problem.alignment_slots, words)
@@ -967,15 +1024,17 @@ def legal_slots(problem: GameProblem, busy_until: chex.Array, actions: chex.Arra
                    free & fits & aligned, jnp.uint32(0))
 
 
-def timed_legal_slots(problem: GameProblem, busy_until: chex.Array, actions: chex.Array,
-                      turn: chex.Array) -> chex.Array:
+def timed_legal_slots(problem: GameProblem, busy_until: chex.Array, reserved: Reserved,
+                      actions: chex.Array, turn: chex.Array) -> chex.Array:
   """[K-1, L-1, W] uint32: `legal_slots` at timings 1 .. K-1 (none where the
   buffer has no such candidate)."""
-  return legal_slots(problem, busy_until, actions, turn, problem.window_starts[turn, 1:])
+  return legal_slots(problem, busy_until, reserved, actions, turn,
+                     problem.window_starts[turn, 1:])
 
 
-def _timed_when_needed(problem: GameProblem, busy_until: chex.Array, actions: chex.Array,
-                       turn: chex.Array, done: chex.Array, like: chex.Array) -> chex.Array:
+def _timed_when_needed(problem: GameProblem, busy_until: chex.Array, reserved: Reserved,
+                       actions: chex.Array, turn: chex.Array, done: chex.Array,
+                       like: chex.Array) -> chex.Array:
   """[K-1, L-1, W] `timed_legal_slots` of the buffer at `turn` (0 when
   `done`), computed only when it has a candidate start besides its own: most
   buffers have none (their timed masks are 0), and a batch of games skips
@@ -984,8 +1043,8 @@ def _timed_when_needed(problem: GameProblem, busy_until: chex.Array, actions: ch
   if not like.shape[0]:
     return like
   needed = ~done & problem.valid[turn] & (problem.window_starts[turn, 1:] >= 0).any()
-  return _only_when(needed, lambda busy: timed_legal_slots(problem, busy, actions, turn), busy_until,
-                    jnp.zeros_like(like))
+  return _only_when(needed, lambda held: timed_legal_slots(problem, *held, actions, turn),
+                    (busy_until, reserved), jnp.zeros_like(like))
 
 
 def is_legal(state: State, action: chex.Array) -> chex.Array:
@@ -1014,12 +1073,16 @@ def init(problem: GameProblem, num_slots: int) -> State:
   num_fast = problem.capacity_slots.shape[0]
   n = problem.valid.shape[0]
   busy = jnp.full((num_fast, num_slots), -1, jnp.int32)
+  reserved_slots = num_slots if problem.again_from.shape[0] else 0
+  reserved = (jnp.full((num_fast, reserved_slots), NOT_RESERVED, jnp.int32),
+              jnp.full((num_fast, reserved_slots), -1, jnp.int32))
   turn = jnp.int32(0)
   actions = jnp.zeros(n, jnp.int32)
-  return State(turn=turn, busy_until=busy, memory_s=_slow_memory_s(problem),
+  return State(turn=turn, busy_until=busy, reserved_from=reserved[0],
+               reserved_until=reserved[1], memory_s=_slow_memory_s(problem),
                actions=actions, timings=jnp.zeros(n, jnp.int32),
-               legal_slots=legal_slots(problem, busy, actions, turn),
-               timed_slots=timed_legal_slots(problem, busy, actions, turn),
+               legal_slots=legal_slots(problem, busy, reserved, actions, turn),
+               timed_slots=timed_legal_slots(problem, busy, reserved, actions, turn),
                reward=jnp.float32(0), terminated=~problem.valid[0],
                stall_s=jnp.float32(0))
 
@@ -1033,12 +1096,26 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
   timing, placement = split_action(jnp.where(place, action, 0), num_fast, num_slots)
   level, slot = level_and_slot(placement, num_slots)
 
-  # Occupy the slots until the buffer's last step.
+  # Occupy the slots until the end of the buffer's first interval (its last
+  # step, unless it has several values), and reserve them again from its
+  # second on; a later span the slots held before is kept unless it ends
+  # within the first interval (no later buffer can meet it then).
   slot_index = jnp.arange(num_slots)
   covered = (slot_index >= slot) & (slot_index < slot + problem.size_slots[turn])
   in_level = jnp.arange(num_fast)[:, None] == level - 1
-  busy = jnp.where(place & in_level & covered[None], problem.ends[turn],
-                   state.busy_until)
+  held = place & in_level & covered[None]
+  first_end = problem.first_ends[turn]
+  busy = jnp.where(held, first_end, state.busy_until)
+  reserved = (state.reserved_from, state.reserved_until)
+  if state.reserved_from.shape[-1]:  # GameConfig.gaps
+    passed = state.reserved_until <= first_end
+    kept_from = jnp.where(passed, NOT_RESERVED, state.reserved_from)
+    kept_until = jnp.where(passed, -1, state.reserved_until)
+    again = problem.again_from[turn]
+    reserved = (jnp.where(held, jnp.where(again >= 0, jnp.minimum(kept_from, again),
+                                          kept_from), state.reserved_from),
+                jnp.where(held, jnp.where(again >= 0, jnp.maximum(kept_until, problem.ends[turn]),
+                                          kept_until), state.reserved_until))
 
   saved, memory = _move(problem, state.memory_s, turn, level)
   actions = state.actions.at[turn].set(placement)
@@ -1058,12 +1135,14 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
   return State(
       turn=next_turn,
       busy_until=busy,
+      reserved_from=reserved[0],
+      reserved_until=reserved[1],
       memory_s=memory,
       actions=actions,
       timings=timings,
       legal_slots=jnp.where(done, jnp.zeros_like(state.legal_slots),
-                            legal_slots(problem, busy, actions, safe_turn)),
-      timed_slots=_timed_when_needed(problem, busy, actions, safe_turn, done,
+                            legal_slots(problem, busy, reserved, actions, safe_turn)),
+      timed_slots=_timed_when_needed(problem, busy, reserved, actions, safe_turn, done,
                                      state.timed_slots),
       reward=jnp.where(state.terminated, 0.0,
                        jnp.where(legal, reward, ILLEGAL_ACTION_REWARD)).astype(jnp.float32),
@@ -1101,8 +1180,9 @@ def observe(problem: GameProblem, state: State) -> Observation:
       savings,
   ], axis=1) * valid[:, None]
   current = jnp.minimum(state.turn, n - 1)
-  free = (~taken_slots(problem, state.busy_until, state.actions, current)).astype(jnp.float32)
-  return Observation(buffers=features, free_slots=free,
+  free = ~taken_slots(problem, state.busy_until, (state.reserved_from, state.reserved_until),
+                      state.actions, current)
+  return Observation(buffers=features, free_slots=free.astype(jnp.float32),
                      progress=(state.turn / jnp.maximum(problem.valid.sum(), 1)).astype(
                          jnp.float32))
 

@@ -137,11 +137,11 @@ class Problem:
 
   The checker (`malloc_muzero.placement.check_placement`), `exact`, brute
   force, `first-fit`, `best-fit` and `random` honour intervals and shares
-  (`solvers.occupancy.reserved_spans`). The game's legal mask, and so the
-  agent, `anneal` and `genetic`, honours shares and holds a buffer of several
-  values over its whole range. `xla-msa`, `xla-msa-prefetch` and `pack` keep
-  buffers apart over their whole ranges (valid, not as tight as XLA's buffer
-  assignment).
+  (`solvers.occupancy.reserved_spans`), and so does the game's legal mask
+  (`game.taken_slots`), and with it the agent, `anneal` and `genetic`
+  (exactly for buffers of at most two values). `xla-msa`, `xla-msa-prefetch`
+  and `pack` keep buffers apart over their whole ranges (valid, not as tight
+  as XLA's buffer assignment).
   """
   name: str
   buffer_names: tuple[str, ...]

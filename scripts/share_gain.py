@@ -11,14 +11,16 @@ slow-fast gap closed by:
   holds its bytes (`occupancy.reserved_spans`: its values' own intervals, an
   output on its dying operand's bytes at the shared step);
 * the game's `first-fit` and `greedy` players (`players`) on the agent's grid
-  (`game_instance.make_decoder`), without and with the game's shares
-  (`GameProblem.share_partner`).
+  (`game_instance.make_decoder`), with whole ranges (no `GameConfig.gaps`,
+  `GameProblem.share_partner` cleared) and as the game is built (gaps where
+  the problem has buffers of several values, shares).
 Deterministic; every placement is checked (`placement.check_placement`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -68,11 +70,12 @@ def main() -> None:
       cells[policy] = [max(closed(place_in_order(problem, hardware, order, policy, s))
                            for order in orders) for s in (None, spans)]
     decoder = make_decoder(problem, hardware)
-    without = decoder.problem.replace(share_partner=jnp.full_like(
-        decoder.problem.share_partner, -1))
+    whole = game.make_game_problem(problem, hardware,
+                                   dataclasses.replace(decoder.config, gaps=False))
+    whole = whole.replace(share_partner=jnp.full_like(whole.share_partner, -1))
     for name in ("first-fit", "greedy"):
       cells[f"game {name}"] = []
-      for game_problem in (without, decoder.problem):
+      for game_problem in (whole, decoder.problem):
         state, _ = jax.jit(players.play, static_argnums=(1, 2))(
             game_problem, decoder.config.num_slots, players.PLAYERS[name],
             jax.random.PRNGKey(0))
