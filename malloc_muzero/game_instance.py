@@ -160,6 +160,7 @@ def make_decoders(problems, hardwares, num_slots: int | None = None,
             for field in ("max_buffers", "max_instructions", "max_accesses", "max_copies",
                           "max_copy_accesses")}
   shared["max_tracked"] = max(c.num_tracked for c in configs)
+  shared["gaps"] = any(c.gaps for c in configs)
   if shared["max_copies"]:  # A problem without copies is padded to them too.
     shared["max_copy_accesses"] = max(game.copy_accesses(p, h)
                                       for p, h in zip(problems, hardwares))

@@ -33,6 +33,19 @@ def test_a_set_shares_one_padded_shape_and_keeps_each_own_grid():
   assert int(small.problem.capacity_slots[0]) == int(large.problem.capacity_slots[0]) == 16
 
 
+def test_a_set_with_one_buffer_of_two_values_keeps_gaps_for_every_problem():
+  import dataclasses
+
+  import jax
+  gapped = dataclasses.replace(LARGE, interval_buffer=[3, 3], interval_start=[3, 5],
+                               interval_end=[3, 6])
+  hardwares = [get_hardware("tpu-v4", capacity=8192), get_hardware("tpu-v4", capacity=65536)]
+  small, large = make_decoders([SMALL, gapped], hardwares, num_slots=16)
+  assert small.config.gaps and large.config.gaps
+  # One padded shape: the two games stack (a set trains as one batch).
+  jax.tree.map(lambda a, b: np.stack([a, b]), small.problem, large.problem)
+
+
 def test_a_network_plays_a_problem_it_never_saw():
   config = agent_config("guided")
   hardwares = [get_hardware("tpu-v4", capacity=4096)]
