@@ -21,18 +21,20 @@ Rules.
   candidate, so no later than `i`'s latest, which is at most `i`'s end; it
   therefore overlaps `i` in time exactly when it is still live at the start
   `i` would take. The state keeps, for each slot of each fast level, the last
-  step until which it is occupied (`busy_until`), and slot `s` is free for `i`
-  starting at `t` when `busy_until < t` over all the slots `i` would take,
-  or when `busy_until == t` on a slot of the operand whose bytes `i` may take
-  at that step (XLA's operand-slot reuse, `GameProblem.share_partner`).
+  step until which it is occupied (`busy_until`, doubled), and slot `s` is
+  free for `i` starting at `t` when that step is before `t` over all the
+  slots `i` would take, or equal to `t` when the slot's last buffer is an
+  operand whose bytes `i` may take at that step (XLA's operand-slot reuse,
+  `Problem.share_operand`; `GameProblem.busy_ends` marks it when `i` is the
+  one buffer that may start at `t`).
   A buffer of several values (`Problem.interval_buffer`, with
-  `GameConfig.gaps`) holds its slots until the end of its first interval,
-  and reserves them again over the hull of the others (`State.reserved_from`
-  and `reserved_until`): a later buffer may use a gap when it neither
-  starts before `busy_until` nor meets that span. A slot keeps one such
-  span: a second one is merged into its hull. The mask is exact while each
-  slot holds at most one span and each buffer at most two values; past that
-  it is stricter than the checker, never looser.
+  `GameConfig.gaps`) holds its slots until the end of its first interval and
+  reserves them from the start of its second on (`State.reserved_from`): a
+  later buffer may use the gap when it starts after `busy_until` and ends
+  before that. The reservation lasts to the end of the program, which is
+  exact for buffers of several values that live to the program's last step
+  (the parameters and optimiser state of every training step in the
+  benchmark) and stricter, never looser, for others.
   Offsets also respect each level's capacity and alignment. Action 0 is legal
   until the game ends.
   The state keeps the legal offsets packed into words (`legal_slots`, see
@@ -83,8 +85,7 @@ from malloc_muzero.windows import retime
 
 ILLEGAL_ACTION_REWARD = -1.0
 LOOKAHEAD = 4  # Upcoming buffers in the observation, after the current one.
-NOT_RESERVED = int(np.iinfo(np.int32).max)  # `State.reserved_from` of a slot with no later span.
-Reserved = tuple[chex.Array, chex.Array]    # (State.reserved_from, State.reserved_until)
+NOT_RESERVED = int(np.iinfo(np.int32).max)  # `State.reserved_from` of a slot not reserved.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,9 +112,9 @@ class GameConfig:
       problem says, and the actions are those of a whole-buffer game.
     gaps: whether some problem has a buffer of several values with gaps
       between them (`Problem.interval_buffer`); the state then keeps, for
-      each slot, the span it is reserved again later (`State.reserved_from`),
-      so that other buffers may use the gaps. Without it, a buffer holds its
-      slots over its whole range.
+      each slot, the step from which it is reserved again
+      (`State.reserved_from`), so that other buffers may use the gaps.
+      Without it, a buffer holds its slots over its whole range.
   """
   granularity: int
   num_slots: int
@@ -246,17 +247,15 @@ class GameProblem:
       starts (-1: no such candidate).
     prefetch_copy: [N] int32 index in `copies` of each buffer's movable
       prefetch (-1: none, or K = 1).
-    first_ends: [N] int32 last step of each buffer's first live interval
-      (`ends`, unless it has several values).
+    busy_ends: [N] int32 what a placed buffer writes into its slots'
+      `State.busy_until`: 2 x the last step of its first live interval
+      (its last step, unless it has several values) + 1, less 1 when the one
+      buffer that may start at that step may take its bytes there (XLA's
+      operand-slot reuse: the buffer is the operand of a share whose user is
+      the only buffer with that step among its candidate starts).
     again_from: [N] int32 first step of each buffer's second live interval
-      (-1: one interval); it holds its slots again over [again_from, ends],
-      gaps between later intervals included. Length 0 unless
-      `GameConfig.gaps`.
-    share_partner: [N] int32 the decision-order position of the operand
-      whose slots each buffer may take at its start (-1: none): XLA's
-      operand-slot reuse (`Problem.share_operand`), where the operand's live
-      range ends at the step the buffer's begins, and the operand is decided
-      first.
+      (-1: one interval); it holds its slots again from there to the end of
+      the program. Length 0 unless `GameConfig.gaps`.
   """
   buffer_index: chex.Array
   valid: chex.Array
@@ -278,9 +277,8 @@ class GameProblem:
   queues: CopyQueues
   window_starts: chex.Array
   prefetch_copy: chex.Array
-  first_ends: chex.Array
+  busy_ends: chex.Array
   again_from: chex.Array
-  share_partner: chex.Array
 
 
 def action_of(level: chex.Array, slot: chex.Array, num_slots: int) -> chex.Array:
@@ -307,11 +305,12 @@ class State:
 
   Attributes:
     turn: [] int32 position of the buffer to decide (in decision order).
-    busy_until: [L-1, S] int32 last step each slot is occupied until (-1: free).
-    reserved_from: [L-1, S'] int32 first step of the span each slot is
-      reserved again after a gap (by a buffer of several values; a large
-      number: none); S' = S with `GameConfig.gaps`, else 0.
-    reserved_until: [L-1, S'] int32 last step of that span (-1: none).
+    busy_until: [L-1, S] int32 2 x the last step each slot is occupied until
+      + 1, or 2 x that step when the buffer that starts there may share it
+      (`GameProblem.busy_ends`; -1: free).
+    reserved_from: [L-1, S'] int32 the step from which each slot is reserved
+      again, to the end of the program, after a gap (by a buffer of several
+      values; `NOT_RESERVED`: none); S' = S with `GameConfig.gaps`, else 0.
     memory_s: [M'] float32 memory seconds of each tracked instruction so far.
     actions: [N] int32 the placement taken for each buffer, its action less
       its timing (decision order; 0, the default memory, until decided);
@@ -330,7 +329,6 @@ class State:
   turn: chex.Array
   busy_until: chex.Array
   reserved_from: chex.Array
-  reserved_until: chex.Array
   memory_s: chex.Array
   actions: chex.Array
   timings: chex.Array
@@ -513,6 +511,7 @@ def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
   n, m, a = config.max_buffers, config.max_instructions, config.max_accesses
   window_starts, prefetch_copy = _timings(problem, hardware, inputs, config.num_timings)
   first_ends, again_from = _gaps(problem) if config.gaps else (problem.ends, problem.ends)
+  busy_ends = 2 * first_ends + 1 - _shareable(problem, first_ends, window_starts)
   order = decision_order(problem, window_starts.max(axis=1))
   count = problem.num_buffers
 
@@ -591,9 +590,8 @@ def make_game_problem(problem: Problem, hardware: Hardware, config: GameConfig,
       window_starts=jnp.asarray(np.concatenate(
           [window_starts[order], np.full((n - count, config.num_timings), -1)]), jnp.int32),
       prefetch_copy=jnp.asarray(pad(prefetch_copy[order], -1, np.int32)),
-      first_ends=jnp.asarray(pad(first_ends[order], 0, np.int32)),
-      again_from=jnp.asarray(pad(again_from[order], -1, np.int32)[:n if config.gaps else 0]),
-      share_partner=jnp.asarray(pad(_share_partners(problem, rank), -1, np.int32)))
+      busy_ends=jnp.asarray(pad(busy_ends[order], 0, np.int32)),
+      again_from=jnp.asarray(pad(again_from[order], -1, np.int32)[:n if config.gaps else 0]))
 
 
 def _gaps(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
@@ -610,19 +608,26 @@ def _gaps(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
   return first_ends, again_from
 
 
-def _share_partners(problem: Problem, rank: np.ndarray) -> np.ndarray:
-  """[N] the decision-order position of the operand whose slots the buffer at
-  each position may take at its start (-1: none), for the shares the game
-  can honour exactly: the operand's range ends, and the user's begins, at the
-  share's step, and the operand is decided first (its slots are then still
-  marked busy until that step, by it alone)."""
-  partner = np.full(problem.num_buffers, -1, np.int64)
+def _shareable(problem: Problem, first_ends: np.ndarray,
+               window_starts: np.ndarray) -> np.ndarray:
+  """[N] 1 for each buffer whose slots the buffer that starts where it ends
+  may take at that step (`GameProblem.busy_ends`), else 0: the operand of a
+  share whose range (its first interval: one value) ends at the share's
+  step, where its user begins, when no other buffer may start there (at any
+  candidate start). Any other share is left out, and the game is then
+  stricter than the checker."""
+  marked = np.zeros(problem.num_buffers, np.int64)
   operand, user = np.asarray(problem.share_operand), np.asarray(problem.share_user)
+  if not len(operand):
+    return marked
   step = np.asarray(problem.share_step)
-  usable = ((problem.ends[operand] == step) & (problem.starts[user] == step) &
-            (rank[operand] < rank[user])) if len(operand) else np.zeros(0, bool)
-  partner[rank[user[usable]]] = rank[operand[usable]]
-  return partner
+  buffer, column = np.nonzero(window_starts >= 0)
+  candidates = np.unique(np.stack([buffer, window_starts[buffer, column]]), axis=1)
+  starters = np.bincount(candidates[1], minlength=problem.schedule_length + 1)
+  usable = ((first_ends[operand] == step) & (problem.ends[operand] == step) &
+            (problem.starts[user] == step) & (starters[step] == 1))
+  marked[operand[usable]] = 1
+  return marked
 
 
 def _timings(problem: Problem, hardware: Hardware, inputs: SimulationInputs,
@@ -977,46 +982,30 @@ def _move(problem: GameProblem, memory_s: chex.Array, turn: chex.Array,
   return linear + saved, memory_s.at[instruction].add(extra)
 
 
-def taken_slots(problem: GameProblem, busy_until: chex.Array, reserved: Reserved,
-                actions: chex.Array, turn: chex.Array,
-                start: chex.Array | None = None) -> chex.Array:
+def taken_slots(problem: GameProblem, busy_until: chex.Array, reserved_from: chex.Array,
+                turn: chex.Array, start: chex.Array | None = None) -> chex.Array:
   """[..., L-1, S] bool: the slots the buffer at `turn` may not take if its
   range starts at `start` ([...] steps, default its own start): those still
-  busy then, or reserved again (`State.reserved_from`) during its first
-  interval or from its second on, except its share partner's
-  (`GameProblem.share_partner`) when that operand's range ends exactly there,
-  so that the pair may take the same bytes at that step, as XLA's heap
-  simulator lets them."""
-  num_fast, num_slots = busy_until.shape
+  busy then (bar an operand's whose bytes it may share there), or reserved
+  again (`State.reserved_from`) before its range ends."""
   start = problem.starts[turn] if start is None else start
-  start = jnp.asarray(start)[..., None, None]
-  partner = problem.share_partner[turn]
-  level, slot = level_and_slot(actions[jnp.maximum(partner, 0)], num_slots)
-  index = jnp.arange(num_slots)
-  partners = ((partner >= 0) & (jnp.arange(1, num_fast + 1)[:, None] == level) &
-              (index >= slot) & (index < slot + problem.size_slots[jnp.maximum(partner, 0)]))
-  taken = (busy_until >= start) & ~(partners & (busy_until == start))
-  reserved_from, reserved_until = reserved
+  taken = busy_until >= 2 * jnp.asarray(start)[..., None, None] + 1
   if reserved_from.shape[-1]:  # GameConfig.gaps
-    again = problem.again_from[turn]
-    meets = (((start <= reserved_until) & (problem.first_ends[turn] >= reserved_from)) |
-             ((again >= 0) & (again <= reserved_until) & (problem.ends[turn] >= reserved_from)))
-    taken = taken | (meets & ~(partners & (reserved_until == start)))
+    taken = taken | (problem.ends[turn] >= reserved_from)
   return taken
 
 
-def legal_slots(problem: GameProblem, busy_until: chex.Array, reserved: Reserved,
-                actions: chex.Array, turn: chex.Array,
-                start: chex.Array | None = None) -> chex.Array:
+def legal_slots(problem: GameProblem, busy_until: chex.Array, reserved_from: chex.Array,
+                turn: chex.Array, start: chex.Array | None = None) -> chex.Array:
   """[..., L-1, W] uint32: the legal offsets of each fast level for the
   buffer at `turn` starting at `start` ([...] steps, default its own start;
-  -1: none legal), given the slots held (`busy_until`, `reserved`) and the
-  placements so far (`actions`), as slots packed into words (`slot_bits`)."""
+  -1: none legal), given the slots held (`State.busy_until`,
+  `State.reserved_from`), as slots packed into words (`slot_bits`)."""
   num_slots = busy_until.shape[1]
   words = slot_bits.num_words(num_slots)
   size = problem.size_slots[turn]
   start = problem.starts[turn] if start is None else start
-  taken = slot_bits.pack(taken_slots(problem, busy_until, reserved, actions, turn, start))
+  taken = slot_bits.pack(taken_slots(problem, busy_until, reserved_from, turn, start))
   free = free_runs.run_starts(taken, size, num_slots)
   fits = slot_bits.below(problem.capacity_slots - size + 1, words)
   aligned = slot_bits.every(problem.alignment_slots, words)
@@ -1024,16 +1013,15 @@ def legal_slots(problem: GameProblem, busy_until: chex.Array, reserved: Reserved
                    free & fits & aligned, jnp.uint32(0))
 
 
-def timed_legal_slots(problem: GameProblem, busy_until: chex.Array, reserved: Reserved,
-                      actions: chex.Array, turn: chex.Array) -> chex.Array:
+def timed_legal_slots(problem: GameProblem, busy_until: chex.Array, reserved_from: chex.Array,
+                      turn: chex.Array) -> chex.Array:
   """[K-1, L-1, W] uint32: `legal_slots` at timings 1 .. K-1 (none where the
   buffer has no such candidate)."""
-  return legal_slots(problem, busy_until, reserved, actions, turn,
-                     problem.window_starts[turn, 1:])
+  return legal_slots(problem, busy_until, reserved_from, turn, problem.window_starts[turn, 1:])
 
 
-def _timed_when_needed(problem: GameProblem, busy_until: chex.Array, reserved: Reserved,
-                       actions: chex.Array, turn: chex.Array, done: chex.Array,
+def _timed_when_needed(problem: GameProblem, busy_until: chex.Array,
+                       reserved_from: chex.Array, turn: chex.Array, done: chex.Array,
                        like: chex.Array) -> chex.Array:
   """[K-1, L-1, W] `timed_legal_slots` of the buffer at `turn` (0 when
   `done`), computed only when it has a candidate start besides its own: most
@@ -1043,8 +1031,8 @@ def _timed_when_needed(problem: GameProblem, busy_until: chex.Array, reserved: R
   if not like.shape[0]:
     return like
   needed = ~done & problem.valid[turn] & (problem.window_starts[turn, 1:] >= 0).any()
-  return _only_when(needed, lambda held: timed_legal_slots(problem, *held, actions, turn),
-                    (busy_until, reserved), jnp.zeros_like(like))
+  return _only_when(needed, lambda held: timed_legal_slots(problem, *held, turn),
+                    (busy_until, reserved_from), jnp.zeros_like(like))
 
 
 def is_legal(state: State, action: chex.Array) -> chex.Array:
@@ -1073,16 +1061,14 @@ def init(problem: GameProblem, num_slots: int) -> State:
   num_fast = problem.capacity_slots.shape[0]
   n = problem.valid.shape[0]
   busy = jnp.full((num_fast, num_slots), -1, jnp.int32)
-  reserved_slots = num_slots if problem.again_from.shape[0] else 0
-  reserved = (jnp.full((num_fast, reserved_slots), NOT_RESERVED, jnp.int32),
-              jnp.full((num_fast, reserved_slots), -1, jnp.int32))
+  reserved = jnp.full((num_fast, num_slots if problem.again_from.shape[0] else 0),
+                      NOT_RESERVED, jnp.int32)
   turn = jnp.int32(0)
-  actions = jnp.zeros(n, jnp.int32)
-  return State(turn=turn, busy_until=busy, reserved_from=reserved[0],
-               reserved_until=reserved[1], memory_s=_slow_memory_s(problem),
-               actions=actions, timings=jnp.zeros(n, jnp.int32),
-               legal_slots=legal_slots(problem, busy, reserved, actions, turn),
-               timed_slots=timed_legal_slots(problem, busy, reserved, actions, turn),
+  return State(turn=turn, busy_until=busy, reserved_from=reserved,
+               memory_s=_slow_memory_s(problem), actions=jnp.zeros(n, jnp.int32),
+               timings=jnp.zeros(n, jnp.int32),
+               legal_slots=legal_slots(problem, busy, reserved, turn),
+               timed_slots=timed_legal_slots(problem, busy, reserved, turn),
                reward=jnp.float32(0), terminated=~problem.valid[0],
                stall_s=jnp.float32(0))
 
@@ -1097,25 +1083,17 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
   level, slot = level_and_slot(placement, num_slots)
 
   # Occupy the slots until the end of the buffer's first interval (its last
-  # step, unless it has several values), and reserve them again from its
-  # second on; a later span the slots held before is kept unless it ends
-  # within the first interval (no later buffer can meet it then).
+  # step, unless it has several values), and reserve them from its second on.
   slot_index = jnp.arange(num_slots)
   covered = (slot_index >= slot) & (slot_index < slot + problem.size_slots[turn])
   in_level = jnp.arange(num_fast)[:, None] == level - 1
   held = place & in_level & covered[None]
-  first_end = problem.first_ends[turn]
-  busy = jnp.where(held, first_end, state.busy_until)
-  reserved = (state.reserved_from, state.reserved_until)
-  if state.reserved_from.shape[-1]:  # GameConfig.gaps
-    passed = state.reserved_until <= first_end
-    kept_from = jnp.where(passed, NOT_RESERVED, state.reserved_from)
-    kept_until = jnp.where(passed, -1, state.reserved_until)
+  busy = jnp.where(held, problem.busy_ends[turn], state.busy_until)
+  reserved = state.reserved_from
+  if reserved.shape[-1]:  # GameConfig.gaps
     again = problem.again_from[turn]
-    reserved = (jnp.where(held, jnp.where(again >= 0, jnp.minimum(kept_from, again),
-                                          kept_from), state.reserved_from),
-                jnp.where(held, jnp.where(again >= 0, jnp.maximum(kept_until, problem.ends[turn]),
-                                          kept_until), state.reserved_until))
+    # (Its slots were free, so not reserved before its end, nor before `again`.)
+    reserved = jnp.where(held & (again >= 0), again, reserved)
 
   saved, memory = _move(problem, state.memory_s, turn, level)
   actions = state.actions.at[turn].set(placement)
@@ -1135,14 +1113,13 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
   return State(
       turn=next_turn,
       busy_until=busy,
-      reserved_from=reserved[0],
-      reserved_until=reserved[1],
+      reserved_from=reserved,
       memory_s=memory,
       actions=actions,
       timings=timings,
       legal_slots=jnp.where(done, jnp.zeros_like(state.legal_slots),
-                            legal_slots(problem, busy, reserved, actions, safe_turn)),
-      timed_slots=_timed_when_needed(problem, busy, reserved, actions, safe_turn, done,
+                            legal_slots(problem, busy, reserved, safe_turn)),
+      timed_slots=_timed_when_needed(problem, busy, reserved, safe_turn, done,
                                      state.timed_slots),
       reward=jnp.where(state.terminated, 0.0,
                        jnp.where(legal, reward, ILLEGAL_ACTION_REWARD)).astype(jnp.float32),
@@ -1180,8 +1157,7 @@ def observe(problem: GameProblem, state: State) -> Observation:
       savings,
   ], axis=1) * valid[:, None]
   current = jnp.minimum(state.turn, n - 1)
-  free = ~taken_slots(problem, state.busy_until, (state.reserved_from, state.reserved_until),
-                      state.actions, current)
+  free = ~taken_slots(problem, state.busy_until, state.reserved_from, current)
   return Observation(buffers=features, free_slots=free.astype(jnp.float32),
                      progress=(state.turn / jnp.maximum(problem.valid.sum(), 1)).astype(
                          jnp.float32))

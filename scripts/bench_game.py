@@ -154,12 +154,11 @@ def main() -> None:
     timing (the first row's problem by default)."""
     def body(states, turn):
       words = jax.vmap(lambda s: game.legal_slots(
-          problem, s.busy_until, (s.reserved_from, s.reserved_until), s.actions, turn))(states)
+          problem, s.busy_until, s.reserved_from, turn))(states)
       count = slot_bits.popcount(words).sum()
       if problem.window_starts.shape[1] > 1:
         timed = jax.vmap(lambda s: game.timed_legal_slots(
-            problem, s.busy_until, (s.reserved_from, s.reserved_until), s.actions,
-            turn))(states)
+            problem, s.busy_until, s.reserved_from, turn))(states)
         count = count + slot_bits.popcount(timed).sum()
       return states, count
     return jax.lax.scan(body, states, jnp.arange(problem.valid.shape[0]))[1]

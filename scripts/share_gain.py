@@ -12,7 +12,7 @@ slow-fast gap closed by:
   output on its dying operand's bytes at the shared step);
 * the game's `first-fit` and `greedy` players (`players`) on the agent's grid
   (`game_instance.make_decoder`), with whole ranges (no `GameConfig.gaps`,
-  `GameProblem.share_partner` cleared) and as the game is built (gaps where
+  no share marked in `GameProblem.busy_ends`) and as the game is built (gaps where
   the problem has buffers of several values, shares).
 Deterministic; every placement is checked (`placement.check_placement`).
 """
@@ -72,7 +72,7 @@ def main() -> None:
     decoder = make_decoder(problem, hardware)
     whole = game.make_game_problem(problem, hardware,
                                    dataclasses.replace(decoder.config, gaps=False))
-    whole = whole.replace(share_partner=jnp.full_like(whole.share_partner, -1))
+    whole = whole.replace(busy_ends=whole.busy_ends | 1)
     for name in ("first-fit", "greedy"):
       cells[f"game {name}"] = []
       for game_problem in (whole, decoder.problem):

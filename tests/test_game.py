@@ -138,6 +138,21 @@ def _setup(problem, hardware, num_slots=16, dense=True, track_every_instruction=
 _step = jax.jit(game.step)
 
 
+def _stricter(problem, gp) -> tuple[set[int], bool, set[int]]:
+  """(the buffers of the shares the game leaves out, where its mask is
+  stricter than the checker; whether it is exact for the buffers of several
+  values: they live to the last step, as parameters do; the operands whose
+  share it honours)."""
+  order = np.asarray(gp.buffer_index)
+  marked = {int(order[t]) for t in np.flatnonzero(np.asarray(gp.busy_ends) % 2 == 0)
+            if order[t] >= 0}
+  unhonoured = {int(x) for a, b in zip(problem.share_operand, problem.share_user)
+                if int(a) not in marked for x in (a, b)}
+  gapped = np.unique(problem.interval_buffer).astype(int)
+  return (unhonoured, bool((problem.ends[gapped] == problem.schedule_length - 1).all()),
+          marked)
+
+
 def _play(gp, config, choose) -> tuple[game.State, float, list]:
   state = game.init(gp, config.num_slots)
   total, masks = 0.0, []
@@ -207,14 +222,7 @@ def test_timed_legal_action_mask_is_exact(problem, seed):
   order = np.asarray(gp.buffer_index)
   starts, copy = np.asarray(gp.window_starts), np.asarray(gp.prefetch_copy)
   queue = queue_order(problem)
-  # A share whose operand a timing decides after its user (both starting at
-  # the shared step) is not honoured: the mask is stricter there.
-  honoured = {int(order[t]) for t in np.flatnonzero(np.asarray(gp.share_partner) >= 0)}
-  unhonoured = {int(x) for a, b in zip(problem.share_operand, problem.share_user)
-                if int(b) not in honoured for x in (a, b)}
-  # With two buffers of several values, a slot may keep two later spans and
-  # merges them: stricter.
-  exact = len(set(problem.interval_buffer.tolist())) <= 1
+  unhonoured, exact, _ = _stricter(problem, gp)
   while not bool(state.terminated):
     turn = int(state.turn)
     so_far = game.retimed_problem(problem, gp, state)
@@ -249,11 +257,12 @@ def test_legal_action_mask_is_exact(problem, seed):
   """Brute force: an offset is legal iff adding it keeps the placement valid."""
   hardware = _hardware((64,))
   config, gp = _setup(problem, hardware, num_slots=4)
-  # Every share found as XLA finds them is honoured (operand first).
-  assert (np.asarray(gp.share_partner) >= 0).sum() == len(problem.share_operand)
-  # With two buffers of several values, a slot may keep two later spans and
-  # merges them: stricter.
-  exact = len(set(problem.interval_buffer.tolist())) <= 1
+  unhonoured, exact, marked = _stricter(problem, gp)
+  # Every share whose user is the only buffer starting at its step, and whose
+  # operand holds one value, is honoured.
+  gapped = set(problem.interval_buffer.tolist())
+  for operand, step in zip(problem.share_operand.tolist(), problem.share_step.tolist()):
+    assert operand in marked or operand in gapped or (problem.starts == step).sum() > 1
   rng = np.random.default_rng(seed)
   state = game.init(gp, config.num_slots)
   order = np.asarray(gp.buffer_index)
@@ -269,7 +278,7 @@ def test_legal_action_mask_is_exact(problem, seed):
       # Sizes are rounded up to whole slots by the game.
       rounded = problem.sizes[buffer] % GRANULARITY == 0
       valid = check_placement(problem, hardware, trial) is None
-      if rounded and exact:
+      if rounded and exact and buffer not in unhonoured:
         assert mask[1 + slot] == valid, (turn, slot)
       elif mask[1 + slot]:
         assert valid
@@ -480,21 +489,29 @@ def test_a_window_prefetched_later_frees_its_slots_and_pays_its_stall():
 
 def test_an_output_may_take_the_slot_of_the_operand_whose_range_ends_where_it_begins():
   """XLA's operand-slot reuse: `b` (defined at step 1, where `a`'s range
-  ends) may sit on `a`'s slots; `c`, which starts at the same step but is
-  not `a`'s user, may not."""
-  problem = dataclasses.replace(
-      Problem.from_arrays(sizes=np.array([32, 32, 16]), starts=np.array([0, 1, 1]),
-                          ends=np.array([1, 2, 2])),
-      share_operand=[0], share_user=[1], share_step=[1])
+  ends) may sit on `a`'s slots when it is the only buffer starting there;
+  with a second buffer `c` starting there too, the game leaves the share
+  out (stricter than the checker, never looser)."""
   hardware = _hardware((64,))
-  config, gp = _setup(problem, hardware, num_slots=4)
-  state = _step(gp, game.init(gp, config.num_slots), jnp.int32(1))  # a at slots 0-1
-  assert list(np.asarray(state.legal_action_mask)[:4]) == [True, True, True, True]
-  np.testing.assert_array_equal(game.observe(gp, state).free_slots, [[1, 1, 1, 1]])
-  state = _step(gp, state, jnp.int32(1))                            # b on a's slots
-  assert list(np.asarray(state.legal_action_mask)[:5]) == [True, False, False, True, True]
-  levels, offsets = game.placement_of(gp, state, config)
-  assert check_placement(problem, hardware, Placement(levels=levels, offsets=offsets)) is None
+  for sizes, starts, ends, honoured in (([32, 32], [0, 1], [1, 2], True),
+                                        ([32, 32, 16], [0, 1, 1], [1, 2, 2], False)):
+    problem = dataclasses.replace(
+        Problem.from_arrays(sizes=np.array(sizes), starts=np.array(starts),
+                            ends=np.array(ends)),
+        share_operand=[0], share_user=[1], share_step=[1])
+    config, gp = _setup(problem, hardware, num_slots=4)
+    state = _step(gp, game.init(gp, config.num_slots), jnp.int32(1))  # a at slots 0-1
+    expected = [True, True, True, True, False] if honoured else [True, False, False, True, False]
+    assert list(np.asarray(state.legal_action_mask)[:5]) == expected
+    np.testing.assert_array_equal(game.observe(gp, state).free_slots,
+                                  [[1, 1, 1, 1] if honoured else [0, 0, 1, 1]])
+    state = _step(gp, state, jnp.int32(1 if honoured else 3))     # b on a's slots, or after
+    if not honoured:
+      state = _step(gp, state, jnp.int32(0))
+    assert bool(state.terminated)
+    levels, offsets = game.placement_of(gp, state, config)
+    assert check_placement(problem, hardware, Placement(levels=levels, offsets=offsets)) is None
+    assert offsets[1] == (0 if honoured else 2 * GRANULARITY)
 
 
 @st.composite
