@@ -24,18 +24,7 @@ GAME = {"game", "players", "game_instance", "environment"}
 COMMANDS = {"cli_args", "solve_cli", "eval_cli"}
 
 # (importer, imported): why it is still there.
-EXCEPTIONS = {
-    ("malloc_muzero.solvers.muzero", "malloc_muzero.agent.build"):
-        "the agent offered as a solver (malloc-solve --solver muzero)",
-    ("malloc_muzero.solvers.muzero", "malloc_muzero.agent.checkpoint"):
-        "the agent offered as a solver",
-    ("malloc_muzero.solvers.muzero", "malloc_muzero.agent.play"):
-        "the agent offered as a solver",
-    ("malloc_muzero.solvers.muzero", "malloc_muzero.agent.pretrained"):
-        "the agent offered as a solver",
-    ("malloc_muzero.solvers.muzero", "malloc_muzero.agent.reference"):
-        "the agent offered as a solver",
-}
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def layer(module: str) -> str:

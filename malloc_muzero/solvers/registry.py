@@ -131,6 +131,28 @@ _SEGMENT_SOLVERS: dict[str, SegmentSolver] = {}
 _ITERATIVE: set[str] = set()  # The solvers that honour `SolverOptions.iterations`.
 
 
+# Entry points of this group name modules that register solvers when
+# imported (pyproject.toml: the agent's `muzero`).
+PLUGIN_GROUP = "malloc_muzero.solvers"
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+  """Imports the modules of `PLUGIN_GROUP` once, which register their
+  solvers."""
+  global _plugins_loaded
+  if _plugins_loaded:
+    return
+  _plugins_loaded = True
+  from importlib import metadata  # Only when a solver is looked up.
+  for entry in metadata.entry_points(group=PLUGIN_GROUP):
+    try:
+      entry.load()
+    except Exception as error:  # A broken plugin names itself.
+      raise RuntimeError(f"the solver plugin {entry.name} ({entry.value}, entry point "
+                         f"group {PLUGIN_GROUP}) failed to load: {error}") from error
+
+
 def _registrar(name: str, table: dict, iterations: bool):
   def add(solver):
     if name in _SOLVERS or name in _SEGMENT_SOLVERS:
@@ -156,11 +178,13 @@ def register_segments(name: str, *, iterations: bool = False,
 
 def takes_iterations(name: str) -> bool:
   """Whether the solver `name` honours `SolverOptions.iterations`."""
+  _load_plugins()
   return name in _ITERATIVE
 
 
 def iterative_solver_names() -> list[str]:
   """The solvers that honour `SolverOptions.iterations`, sorted."""
+  _load_plugins()
   return sorted(_ITERATIVE)
 
 
@@ -175,16 +199,20 @@ def check_iterations(name: str, iterations: int | None) -> None:
 
 
 def solver_names() -> list[str]:
+  """Every registered solver's name, sorted."""
+  _load_plugins()
   return sorted([*_SOLVERS, *_SEGMENT_SOLVERS])
 
 
 def places_segments(name: str) -> bool:
   """Whether the solver `name` returns segments (`register_segments`)."""
+  _load_plugins()
   return name in _SEGMENT_SOLVERS
 
 
 def get_solver(name: str) -> Solver | SegmentSolver:
   """The solver registered as `name`; ProblemError listing the names if none."""
+  _load_plugins()
   if name not in _SOLVERS and name not in _SEGMENT_SOLVERS:
     raise ProblemError(f"a solver among {', '.join(solver_names())}",
                        "command line", where="--solver", found=name)

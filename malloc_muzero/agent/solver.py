@@ -1,5 +1,11 @@
 """`muzero`: play with search from a trained mallocMuZero network.
 
+The agent offered as a solver. It registers itself through the solver
+registry's plugin group (`solvers.registry.PLUGIN_GROUP`, declared in
+pyproject.toml), so the solvers below it never import the agent; the agent's
+modules (JAX, flax, mctx) load when it first plays, not when the registry
+lists it (`malloc-solve --help`).
+
 Without `options.checkpoint`, plays with the pretrained network that ships
 with the package (`agent.pretrained`). Otherwise restores the run in
 `options.checkpoint` (written by `experiments.train` or
@@ -19,14 +25,14 @@ from __future__ import annotations
 import os
 
 from malloc_muzero.errors import ProblemError
-from malloc_muzero.solvers.registry import register_segments
+from malloc_muzero.solvers.registry import checked_segments, register_segments
 
 
 @register_segments("muzero")
 def muzero(problem, hardware, options):
+  # The agent's modules import JAX, flax and mctx: loaded when it plays.
   from malloc_muzero.agent import pretrained
   from malloc_muzero.agent.reference import never_slower_than_xla
-  from malloc_muzero.solvers.registry import checked_segments
 
   deadline = options.deadline(0.0)  # No time limit: one batch of games.
   if options.checkpoint:
