@@ -233,4 +233,24 @@ def segment_problem(problem: Problem, segments: Segments) -> tuple[Problem, Plac
       schedule_length=problem.schedule_length, source=problem.source,
       buffer_values=(tuple(problem.buffer_values[b] for b in segments.buffer.tolist())
                      if problem.buffer_values else ()))
-  return derived, Placement(levels=segments.level, offsets=segments.offset)
+  return _with_values(derived, problem, segments), Placement(levels=segments.level,
+                                                             offsets=segments.offset)
+
+
+def _with_values(derived: Problem, problem: Problem, segments: Segments) -> Problem:
+  """`derived` with `problem`'s per-value intervals and shares when the
+  segments are its whole buffers over their whole ranges (else without:
+  stricter), so that a whole-buffer placement is checked as on `problem`."""
+  if not (segments.whole and len(segments.buffer) == problem.num_buffers
+          and (segments.start == problem.starts[segments.buffer]).all()
+          and (segments.end == problem.ends[segments.buffer]).all()):
+    return derived
+  position = np.empty(problem.num_buffers, np.int64)
+  position[segments.buffer] = np.arange(len(segments.buffer))
+  moved = position[problem.interval_buffer]
+  order = np.argsort(moved, kind="stable")
+  return dataclasses.replace(
+      derived, interval_buffer=moved[order], interval_start=problem.interval_start[order],
+      interval_end=problem.interval_end[order],
+      share_operand=position[problem.share_operand], share_user=position[problem.share_user],
+      share_step=problem.share_step)
