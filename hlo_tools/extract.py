@@ -271,10 +271,9 @@ def _shares(liveness: Liveness, buffers, buffer_of_value, kinds, starts, ends, s
   kind_of = [None] * (max((b.id for b in liveness.buffers), default=-1) + 1)
   for i, b in enumerate(buffers):
     kind_of[b.id] = kinds[i]
-  # The operand and user buffers of the shares kept at one step: the shares
-  # come in order of step.
+  # The operand buffers of the shares kept at one step (one tenant each; a
+  # user may have several): the shares come in order of step.
   seen_operand: set[int] = set()
-  seen_user: set[int] = set()
   seen_at = None
   out = tuple(array.array("q") for _ in range(3))
   for operand, user in operand_shares(liveness.dataflow, liveness.buffers,
@@ -285,7 +284,7 @@ def _shares(liveness: Liveness, buffers, buffer_of_value, kinds, starts, ends, s
       continue
     step = liveness.ranges[user][0]
     if step != seen_at:
-      seen_operand, seen_user, seen_at = set(), set(), step
+      seen_operand, seen_at = set(), step
     sizes = operand.shape.byte_size(), user.shape.byte_size()
     spans_a, spans_b = several.get(a), several.get(b)
     if spans_a is None and spans_b is None:  # `_intersection`, of one interval each
@@ -296,11 +295,10 @@ def _shares(liveness: Liveness, buffers, buffer_of_value, kinds, starts, ends, s
       meet = _intersection(spans_a or [(starts[a], ends[a])],
                            spans_b or [(starts[b], ends[b])]) == [(step, step)]
     if (not meet
-        or a in seen_operand or b in seen_user
+        or a in seen_operand
         or buffer_sizes[b] > buffer_sizes[a] or sizes[1] > sizes[0]):
       continue
     seen_operand.add(a)
-    seen_user.add(b)
     for column, item in zip(out, (a, b, step)):
       column.append(item)
   return out

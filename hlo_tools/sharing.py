@@ -28,9 +28,13 @@ Both need, besides:
 One slot takes one new tenant: walking the schedule as the heap simulator
 does (at each step the values defined there by (start, end, id); for each,
 its instruction's operands in order and their values at the top-level index),
-the first operand value that qualifies is paired and is then taken. These are
-the pairs XLA *may* share: its allocator, which places values greedily, does
-not always use them all (docs/memory_fidelity.md).
+the first operand value that qualifies is paired and is then taken. Then,
+once every value defined at the step has had its first pick, each user that
+got one is also paired with its other qualifying operand values that no user
+took: XLA's allocator may put the user in any of them (which one depends on
+the order in which it assigns buffers, which the problem does not replay).
+These are the pairs XLA *may* share: its allocator, which places values
+greedily, does not always use them all (docs/memory_fidelity.md).
 """
 
 from __future__ import annotations
@@ -74,8 +78,9 @@ def operand_shares(dataflow: Dataflow, buffers: list[HloBuffer],
 
   Yields:
     The pairs, in schedule order; the operand value ends at the step where the
-    user value starts. Each value is the operand of at most one pair and the
-    user of at most one: one slot, one new tenant.
+    user value starts. Each value is the operand of at most one pair (one
+    slot, one new tenant); a user's first pair comes before any user's other
+    pairs at that step.
   """
   if buffer_of is None:
     buffer_of = {v: b for b in buffers for v in b.values}
@@ -92,26 +97,42 @@ def operand_shares(dataflow: Dataflow, buffers: list[HloBuffer],
   # an earlier step can never be chosen again (its end must be the step).
   taken: set[HloValue] = set()
   taken_at = None
+  paired: list[tuple[HloValue, int]] = []  # Users paired at this step, and from where.
+
+  def candidates(value, step, first=0):
+    """(operand position, operand value) that `value`'s instruction may give
+    it, from its operand `first` on, in order."""
+    x = value.instruction
+    for position in range(first, len(x.operands)):
+      for u in dataflow.value_sets.get(x.operands[position], {}).get((), []):
+        if (u not in taken and u in ranges and ranges[u][1] == step and u in buffer_of
+            and any(o is u.instruction for o in x.operands)
+            and _may_share(u, value, buffer_of, ranges, kind_of)
+            and can_share_operand_buffer_with_user(u.instruction, u.index, x, value.index,
+                                                   dataflow)):
+          yield position, u
+
+  def the_others():
+    """Each paired user's other operand values that no user took."""
+    for user, position in paired:
+      for _, u in candidates(user, taken_at, position):
+        taken.add(u)
+        yield u, user
+
   for k in order:
     value = defined[k]
     step = ranges[value][0]
     if step != taken_at:
-      taken, taken_at = set(), step
-    x = value.instruction
-    if x.opcode == "copy":
+      yield from the_others()
+      taken, taken_at, paired = set(), step, []
+    if value.instruction.opcode == "copy":
       continue
-    for operand in x.operands:
-      chosen = next((u for u in dataflow.value_sets.get(operand, {}).get((), [])
-                     if u not in taken and u in ranges and ranges[u][1] == step
-                     and u in buffer_of
-                     and any(o is u.instruction for o in x.operands)
-                     and _may_share(u, value, buffer_of, ranges, kind_of)
-                     and can_share_operand_buffer_with_user(
-                         u.instruction, u.index, x, value.index, dataflow)), None)
-      if chosen is not None:
-        taken.add(chosen)
-        yield chosen, value
-        break
+    position, chosen = next(candidates(value, step), (None, None))
+    if chosen is not None:
+      taken.add(chosen)
+      paired.append((value, position))
+      yield chosen, value
+  yield from the_others()
 
 
 def _may_share(operand: HloValue, user: HloValue, buffer_of, ranges, kind_of) -> bool:

@@ -194,20 +194,22 @@ def occupied_spans(problem: Problem) -> list[list[tuple[int, int]]]:
   """Per buffer, the half-open spans during which it holds its bytes, as the
   CSV export writes them (`minimalloc_lifespans`): its live intervals, on the
   problem's clock, or with shares on the finer clock that cuts each shared
-  step so that a share's two buffers may take the same bytes there and no
-  other buffer may. Two buffers may overlap in bytes exactly when their spans
+  step so that a user and each operand whose slot it may take (a share) may
+  take the same bytes there and no other buffer may. Two buffers may overlap in bytes exactly when their spans
   are disjoint, as the checker (`placement.check_placement`) has it; the
   solvers that honour shares and intervals pack by them (`solvers.exact`).
   """
   intervals = problem.buffer_intervals(range(problem.num_buffers))
-  by_step: dict[int, list[tuple[int, int]]] = {}  # Step -> (ends there, begins there).
-  parties: set[tuple[int, int]] = set()
+  # Step -> buffer that begins there -> the buffers ending there whose bytes
+  # it may take (a user with its operands).
+  by_step: dict[int, dict[int, list[int]]] = {}
+  begins: dict[tuple[int, int], bool] = {}  # (step, buffer) -> begins in a group there.
   for a, b, t in zip(problem.share_operand.tolist(), problem.share_user.tolist(),
                      problem.share_step.tolist()):
     pair = _touching(intervals, a, b, t) or _touching(intervals, b, a, t)
-    if pair and not parties & {(t, a), (t, b)}:
-      by_step.setdefault(t, []).append(pair)
-      parties.update({(t, a), (t, b)})
+    if pair and (t, pair[0]) not in begins and begins.get((t, pair[1]), True):
+      by_step.setdefault(t, {}).setdefault(pair[1], []).append(pair[0])
+      begins.update({(t, pair[0]): False, (t, pair[1]): True})
   steps = sorted(by_step)
   extra = np.cumsum([0] + [1 if len(by_step[t]) == 1 else len(by_step[t]) + 1
                            for t in steps]).tolist()
@@ -216,12 +218,13 @@ def occupied_spans(problem: Problem) -> list[list[tuple[int, int]]]:
     return t + extra[bisect.bisect_left(steps, t)]
 
   holes: dict[int, list[tuple[int, int]]] = {}  # Buffer -> parts of steps it leaves free.
-  for t, pairs in by_step.items():
+  for t, groups in by_step.items():
     base, last = clock(t), clock(t + 1) - 1
-    middle = range(base + 1, last) if len(pairs) > 1 else range(0)
-    for k, (ending, beginning) in enumerate(pairs):
-      own = [middle[k]] if len(pairs) > 1 else []
-      holes.setdefault(ending, []).extend((p, p + 1) for p in [last, *own])
+    middle = range(base + 1, last) if len(groups) > 1 else range(0)
+    for k, (beginning, endings) in enumerate(groups.items()):
+      own = [middle[k]] if len(groups) > 1 else []
+      for ending in endings:
+        holes.setdefault(ending, []).extend((p, p + 1) for p in [last, *own])
       holes.setdefault(beginning, []).extend(
           (p, p + 1) for p in [base, *(p for p in middle if p not in own)])
   return [_without([(clock(s), clock(e + 1)) for s, e in intervals[buffer]],

@@ -19,9 +19,11 @@ a byte offset. It is valid on a `Hardware` when
   XLA may give to its user) may overlap at their shared step; at any other
   step, or with any other buffer, the rule holds.
 
-The game's legal mask and the solvers use neither intervals nor shares yet:
-their placements keep buffers apart over whole ranges, which the checker
-accepts too.
+The game's legal mask, `exact`, `first-fit`, `best-fit` and `random` honour
+intervals and shares (the mask where it can do so exactly, stricter
+elsewhere); `xla-msa`, `xla-msa-prefetch` and `pack` keep buffers apart over
+whole ranges, which the checker accepts too (docs/memory_fidelity.md, "Who
+honours what").
 
 `check_placement` decides this exactly, independently of any game or solver, in
 O(N log N) plus the number of buffers alive at once per insertion.

@@ -128,8 +128,10 @@ class Problem:
       `share_user` may take (default none): XLA's operand-slot reuse
       (`hlo_tools.sharing`). The two buffers' live intervals meet at that step
       only, and the user is no larger than the operand, so the pair may take
-      the same bytes there. A buffer is the operand of at most one share and
-      the user of at most one at each step.
+      the same bytes there. A buffer is the operand of at most one share at
+      each step; a user may have several operands there (it may take the
+      bytes of any of them: which one XLA picks depends on its assignment
+      order).
     share_user: [S] int32 the buffer defined at `share_step` that may take
       the operand's slot.
     share_step: [S] int32 the step where the operand's last interval ends
@@ -335,19 +337,17 @@ class Problem:
     if not len(operand):
       return
     reserved = self.buffer_intervals(set(operand.tolist()) | set(user.tolist()))
-    seen: set[tuple[int, int, int]] = set()
+    seen: set[tuple[int, int]] = set()
     for index, (a, b, t) in enumerate(zip(operand.tolist(), user.tolist(), step.tolist())):
       common = _intersection(reserved[a], reserved[b])
       if common != [(t, t)]:
         raise ProblemError(
             "a step where the operand's and the user's live intervals meet, and the "
             "only one they share", where=f"share_step[{index}]", found=t)
-      for key in ((0, a, t), (1, b, t)):
-        if key in seen:
-          field = ("share_operand", "share_user")[key[0]]
-          raise ProblemError(f"one share per {field[6:]} and step", where=f"{field}[{index}]",
-                             found=key[1])
-        seen.add(key)
+      if (a, t) in seen:
+        raise ProblemError("one share per operand and step", where=f"share_operand[{index}]",
+                           found=a)
+      seen.add((a, t))
 
   def buffer_intervals(self, wanted) -> dict[int, list[tuple[int, int]]]:
     """Buffer -> its live intervals (inclusive, sorted), for the buffers in
@@ -494,10 +494,11 @@ class Problem:
     """Bytes occupied at each step by an allocator that uses XLA's rules.
 
     Each buffer holds its memory over its live intervals only
-    (`live_intervals`), and the two buffers of a share count once at their
-    shared step (the larger operand's bytes). With the intervals and shares
-    `hlo_tools` extracts, this is what XLA's own buffer assignment occupies
-    at each step, but where XLA leaves a permitted share unused.
+    (`live_intervals`), and a user that may take its operand's slot counts
+    no bytes of its own at that step (of several operands, it takes one).
+    With the intervals and shares `hlo_tools` extracts, this is what XLA's
+    own buffer assignment occupies at each step, but where XLA leaves a
+    permitted share unused.
 
     Returns:
       [T] int64.
@@ -506,10 +507,16 @@ class Problem:
     delta = np.zeros(self.schedule_length + 1, np.int64)
     np.add.at(delta, start, self.sizes[buffer])
     np.add.at(delta, end + 1, -self.sizes[buffer])
-    shared = self.sizes[self.share_user]
-    np.add.at(delta, self.share_step, -shared)
-    np.add.at(delta, self.share_step + 1, shared)
+    user, step = self._sharing_users()
+    np.add.at(delta, step, -self.sizes[user])
+    np.add.at(delta, step + 1, self.sizes[user])
     return np.cumsum(delta[:-1])
+
+  def _sharing_users(self) -> tuple[np.ndarray, np.ndarray]:
+    """([U] user, [U] step) int64: each (user, step) of the shares once."""
+    pairs = np.unique(np.stack([self.share_user.astype(np.int64),
+                                self.share_step.astype(np.int64)]), axis=1)
+    return pairs[0], pairs[1]
 
   def peak_occupied_bytes(self) -> tuple[int, int]:
     """The maximum of `occupied_bytes()`, and the earliest step where it is.
@@ -524,10 +531,9 @@ class Problem:
     if not self.schedule_length:
       return 0, 0
     buffer, start, end = self.live_intervals()
-    shared = self.sizes[self.share_user]
-    times = np.concatenate([start.astype(np.int64), end.astype(np.int64) + 1,
-                            self.share_step.astype(np.int64),
-                            self.share_step.astype(np.int64) + 1])
+    user, step = self._sharing_users()
+    shared = self.sizes[user]
+    times = np.concatenate([start.astype(np.int64), end.astype(np.int64) + 1, step, step + 1])
     deltas = np.concatenate([self.sizes[buffer], -self.sizes[buffer], -shared, shared])
     return _peak(times, deltas)
 

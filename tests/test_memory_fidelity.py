@@ -211,6 +211,23 @@ def test_a_third_buffer_at_the_users_bytes_at_the_shared_step_is_refused():
   assert "steps [2, 2]" in conflict.message
 
 
+def test_a_user_may_take_the_bytes_of_any_of_its_dying_operands():
+  """b [2, 4] may take a's or e's slot (both die at step 2, where b begins);
+  a and e stay apart, and so does o, which lives across."""
+  problem = dataclasses.replace(
+      Problem.from_arrays([8, 8, 8, 4], [0, 1, 2, 0], [2, 2, 4, 4]),
+      share_operand=[0, 1], share_user=[2, 2], share_step=[2, 2])
+  # b counts once at step 2 (it takes one of the two).
+  np.testing.assert_array_equal(problem.occupied_bytes(), [12, 20, 20, 12, 12])
+  assert problem.peak_occupied_bytes() == (20, 1)
+  assert check_placement(problem, HARDWARE, _placement([0, 8, 0, 16])) is None
+  assert check_placement(problem, HARDWARE, _placement([0, 8, 8, 16])) is None
+  conflict = check_placement(problem, HARDWARE, _placement([0, 0, 8, 16]))
+  assert conflict is not None and set(conflict.buffers) == {0, 1}
+  conflict = check_placement(problem, HARDWARE, _placement([0, 8, 16, 16]))
+  assert conflict is not None and set(conflict.buffers) == {2, 3}
+
+
 def test_a_buffer_with_gaps_leaves_its_bytes_free_in_them():
   problem = shared()
   # c [1, 3] at d's bytes: d is live over [0, 0] and [4, 5] only.
@@ -304,13 +321,12 @@ def test_peak_occupied_is_what_xla_assignment_occupies(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_every_slot_xla_shares_is_marked(name):
   """Where XLA's assignment puts a user at its dying operand's bytes, the
-  problem marks the pair, or the same user with another operand of the same
-  size dying there (XLA and the marks may pick different ones of several)."""
+  problem marks the pair."""
   compiled, problem, allocations = _reports(name)
   ranges = live_range_map(compiled.live_range)
   buffer = {v: i for i, values in enumerate(problem.buffer_values) for v in values}
-  marks = {(int(b), int(t)): int(a) for a, b, t in zip(
-      problem.share_operand, problem.share_user, problem.share_step)}
+  marks = set(zip(problem.share_operand.tolist(), problem.share_user.tolist(),
+                  problem.share_step.tolist()))
   for allocation in allocations:
     values = [v for v in allocation.values if v[0] in ranges and v[2]]
     for first, low, size in values:
@@ -320,8 +336,7 @@ def test_every_slot_xla_shares_is_marked(name):
           continue
         step = ranges[second][0]
         if ranges[first][1] == step and low < low2 + size2 and low2 < low + size:
-          assert (b, step) in marks, (first, second)
-          assert problem.sizes[marks[(b, step)]] == problem.sizes[a], (first, second)
+          assert (a, b, step) in marks, (first, second)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -361,20 +376,11 @@ def _with_overlap(problem, hardware, placement):
   return "no two placed buffers live at once"
 
 
-# XLA filled an allocation greedily: multiply_add_fusion.10 took the slot of
-# ynn_fusion.47, its last operand, which its allocator had placed first; the
-# marks give it ynn_fusion.30, the first of the operands of its size that die
-# there. Which operand XLA picks depends on the order in which it assigns
-# buffers, which the problem does not replay. (Both are in an output
-# allocation, so XLA's temporary allocation alone is valid.)
-_XLA_PICKS_ANOTHER_OPERAND = {"alphatensor_matmul"}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(
-        strict=True, reason="XLA shares a user with another dying operand of the same "
-        "size than the one marked")) if name in _XLA_PICKS_ANOTHER_OPERAND else name
-    for name in NAMES])
+# On alphatensor_matmul XLA filled an allocation greedily:
+# multiply_add_fusion.10 took the slot of ynn_fusion.47, its last operand,
+# which its allocator had placed first, not that of ynn_fusion.30, the first
+# of its operands of its size that die there. Both are marked.
+@pytest.mark.parametrize("name", NAMES)
 def test_all_of_xla_allocations_end_to_end_are_a_valid_placement(name):
   """XLA's own assignment, its allocations laid end to end in one memory, is
   valid by the checker, which honours shares and intervals."""

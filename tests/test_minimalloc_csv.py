@@ -356,15 +356,33 @@ def test_several_shares_at_one_step_keep_every_other_pair_apart(tmp_path):
       Problem.from_arrays([8, 8, 8, 8, 8], [0, 2, 1, 2, 0], [2, 4, 2, 3, 4],
                           buffer_names=["e1", "s1", "e2", "s2", "o"]),
       share_operand=[0, 2], share_user=[1, 3], share_step=[2, 2])
+  _only_these_may_overlap(problem, {(0, 1), (2, 3)}, tmp_path)
+
+
+def test_a_user_with_two_operands_may_take_either_slot(tmp_path):
+  # e1 and e2 die at step 2, where s begins and may take either's bytes; o
+  # lives across it.
+  problem = dataclasses.replace(
+      Problem.from_arrays([8, 8, 8, 8], [0, 1, 2, 0], [2, 2, 4, 4],
+                          buffer_names=["e1", "e2", "s", "o"]),
+      share_operand=[0, 1], share_user=[2, 2], share_step=[2, 2])
+  _only_these_may_overlap(problem, {(0, 2), (1, 2)}, tmp_path)
+
+
+def _only_these_may_overlap(problem: Problem, pairs: set[tuple[int, int]], tmp_path):
+  """Of the placements that put two of `problem`'s 8-byte buffers at the same
+  bytes, the checker accepts those of `pairs` only, on the problem and on its
+  CSV export alike."""
   path = tmp_path / "p.csv"
   write_minimalloc_csv(path, problem)
   loaded = load_minimalloc_csv(path)
-  for i, j in itertools.combinations(range(5), 2):
-    offsets = np.array([8 * k for k in range(5)])
+  count = problem.num_buffers
+  for i, j in itertools.combinations(range(count), 2):
+    offsets = np.array([8 * k for k in range(count)])
     offsets[j] = offsets[i]
     placement = Placement.from_offsets(offsets)
     expected = check_placement(problem, _ONE_MEMORY, placement) is None
-    assert expected == ((i, j) in {(0, 1), (2, 3)})
+    assert expected == ((i, j) in pairs)
     assert (check_placement(loaded, _ONE_MEMORY, placement) is None) == expected, (i, j)
 
 
@@ -397,18 +415,18 @@ def test_random_problems_with_shares_are_the_same_packing_problem(tmp_path):
 
 def _all_shares_touch(problem: Problem) -> bool:
   """Every share's buffers: one ends at its step and the other begins there,
-  and no buffer is in two shares at a step."""
+  and no buffer is in two shares at a step but one that begins there (a user
+  with several operands)."""
   intervals = problem.buffer_intervals(range(problem.num_buffers))
-  seen = set()
+  begins_at: dict[tuple[int, int], bool] = {}
   for a, b, t in zip(problem.share_operand.tolist(), problem.share_user.tolist(),
                      problem.share_step.tolist()):
     ends = {x for x in (a, b) if any(e == t for _, e in intervals[x])}
     begins = {x for x in (a, b) if any(s == t for s, _ in intervals[x])}
-    if not any(x in ends and y in begins for x, y in ((a, b), (b, a))):
+    pair = next(((x, y) for x, y in ((a, b), (b, a)) if x in ends and y in begins), None)
+    if pair is None or (t, pair[0]) in begins_at or not begins_at.get((t, pair[1]), True):
       return False
-    if {(a, t), (b, t)} & seen:
-      return False
-    seen |= {(a, t), (b, t)}
+    begins_at.update({(t, pair[0]): False, (t, pair[1]): True})
   return True
 
 
