@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.program import Program
+from hlo_tools import module_to_problem, parse_hlo
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "alphatensor")
 FIELDS = {"r": "factorizations_r.npz", "f2": "factorizations_f2.npz"}
@@ -191,8 +192,6 @@ def extract_problem(program_: Program):
   (the same text, byte for byte), while it is about half of the minutes XLA
   takes to compile a two-level 4,4,4 program's thousands of instructions.
   """
-  from hlo_tools import module_to_problem, parse_hlo
-
   compiled = jax.jit(program_.fn).lower(*program_.args).compile(
       compiler_options={"xla_backend_optimization_level": 0})
   return module_to_problem(parse_hlo(compiled.as_text(), f"<{program_.name}>"),

@@ -13,6 +13,13 @@ import dataclasses
 import io
 import time
 
+from malloc_muzero import get_hardware
+from malloc_muzero.atomic_file import atomic_write_bytes
+from malloc_muzero.simulator import gap_closed, simulate_placement
+from malloc_muzero.solvers import get_solver, places_segments, solve, solve_segments
+from malloc_muzero.solvers.xla_msa_prefetch import assign
+from malloc_muzero.windows import from_segments, split_into_windows
+
 
 def hardware_at_fraction(problem, hardware_name: str, fraction: float,
                          time_model: str | None = None):
@@ -24,8 +31,6 @@ def hardware_at_fraction(problem, hardware_name: str, fraction: float,
   Raises:
     ProblemError: an unknown preset.
   """
-  from malloc_muzero import get_hardware
-
   capacity = (int(problem.source.get("capacity") or 0) if fraction == 0
               else problem.capacity_for(fraction))
   return get_hardware(hardware_name, capacity=capacity or None, time_model=time_model)
@@ -69,8 +74,6 @@ def _split_name(name: str) -> tuple[str, str]:
 
 def check_solver(name: str) -> None:
   """Raises `ProblemError` for an unknown solver (with or without a suffix)."""
-  from malloc_muzero.solvers import get_solver
-
   get_solver(_split_name(name)[0])
 
 
@@ -85,11 +88,6 @@ def timed_solve(solver: str, problem, hardware, options) -> Solved:
   Raises:
     ProblemError: the solver cannot take the problem.
   """
-  from malloc_muzero import simulate_placement
-  from malloc_muzero.solvers import places_segments, solve_segments
-  from malloc_muzero.solvers.xla_msa_prefetch import assign
-  from malloc_muzero.windows import from_segments, split_into_windows
-
   start = time.monotonic()
   solver, suffix = _split_name(solver)
   if suffix == WINDOWS_SUFFIX:
@@ -124,8 +122,6 @@ def grouped_bars(path: str, groups: list[str], series: list[str],
   from matplotlib.backends.backend_agg import FigureCanvasAgg
   from matplotlib.figure import Figure
 
-  from malloc_muzero.atomic_file import atomic_write_bytes
-
   # Wide enough for the bars, but no wider than a page (thinner bars beyond).
   figure = Figure(figsize=(min(18, max(6, 1.6 * len(groups) * max(len(series), 2) / 3)),
                            4.5))
@@ -159,9 +155,6 @@ def versus_xla(problem, hardware, summary: dict, original=None) -> str:
   """The trained agent's best placement (of `problem`, the game's) next to
   XLA's, `xla-msa`'s and (on XLA's time model) `xla-msa-prefetch`'s, both on
   `original` (the problem before windows or a cut, if any), and the bounds."""
-  from malloc_muzero.simulator import gap_closed, simulate_placement
-  from malloc_muzero.solvers import solve, solve_segments
-
   slow, fast = summary["bounds"]
   whole = original if original is not None else problem
   msa = simulate_placement(whole, hardware, solve("xla-msa", whole, hardware).levels)

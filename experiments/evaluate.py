@@ -48,7 +48,14 @@ from absl import logging
 
 from experiments.comparison import check_solver, grouped_bars, hardware_at_fraction, timed_solve
 from experiments.problem_sources import load_problems
-from malloc_muzero.simulator import gap_closed
+from hlo_tools import HloParseError
+from hlo_tools.xla_assignment import xla_hardware
+from malloc_muzero import ProblemError
+from malloc_muzero.atomic_file import atomic_write_text
+from malloc_muzero.placement import check_placement
+from malloc_muzero.progress import progress_bar
+from malloc_muzero.simulator import gap_closed, simulate_placement, simulation_bounds
+from malloc_muzero.solvers import SolverOptions
 
 # Deprecated spellings of the flags (old -> new): they still work, with a line
 # saying the new name. (`--problems` names a benchmark manifest's problems in
@@ -96,10 +103,6 @@ def evaluate(problems, solvers: list[str], hardware_name: str, fraction: float,
   None for the preset's, XLA's). `xla`: problem name -> XLA's own assignment
   (`hlo_tools.xla_assignment.XlaPlacement`), a row `XLA_ROW` after the
   solvers' where valid (see the module docstring)."""
-  from malloc_muzero import simulation_bounds
-  from malloc_muzero.progress import progress_bar
-  from malloc_muzero.solvers import SolverOptions
-
   for name in solvers:
     check_solver(name)  # Unknown names fail before any work.
   rows = []
@@ -126,10 +129,6 @@ def _xla_row(name: str, problem, hardware, xla, slow: float, fast: float) -> lis
   """XLA's own assignment of `problem` as a row (none, with a warning, if the
   checker refuses it), on `hardware`'s bandwidths with XLA's temporary
   allocation as its first fast level."""
-  from hlo_tools.xla_assignment import xla_hardware
-  from malloc_muzero import simulate_placement
-  from malloc_muzero.placement import check_placement
-
   hardware = xla_hardware(hardware, xla.temp_bytes)
   conflict = check_placement(problem, hardware, xla.placement)
   if conflict is not None:
@@ -171,8 +170,6 @@ def format_pivot(rows: list[Row]) -> str:
 
 
 def write_csv(rows: list[Row], path: str) -> None:
-  from malloc_muzero.atomic_file import atomic_write_text
-
   text = io.StringIO()
   writer = csv.writer(text, lineterminator="\n")
   writer.writerow([f.name for f in dataclasses.fields(Row)])
@@ -193,8 +190,6 @@ def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)
-  from hlo_tools import HloParseError
-  from malloc_muzero import ProblemError
   try:
     xla = {} if _XLA.value else None
     problems = load_problems(_PROBLEMS.value, _PROGRAMS.value, xla)

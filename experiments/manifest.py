@@ -55,6 +55,10 @@ import json
 import os
 from typing import Callable
 
+from malloc_muzero.atomic_file import atomic_write_text
+from malloc_muzero.errors import ProblemError
+from malloc_muzero.json_file import dump_json, read_json_file
+
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 
@@ -71,8 +75,6 @@ def split_of(workload: str) -> str:
 def read_manifest(out: str, warn: Callable[[str], None]) -> dict[str, dict]:
   """Name -> entry of the problems in `out`: the manifest's entries whose file
   is there, and those recovered from problem files the manifest lacks."""
-  from malloc_muzero.json_file import read_json_file
-
   path = os.path.join(out, MANIFEST)
   entries: dict[str, dict] = {}
   if os.path.exists(path):
@@ -99,8 +101,6 @@ def read_manifest(out: str, warn: Callable[[str], None]) -> dict[str, dict]:
 
 def _recover(path: str) -> dict | None:
   """The manifest entry stored in a problem file by `build`, or None."""
-  from malloc_muzero.json_file import read_json_file
-
   try:
     entry = read_json_file(path).get("source", {}).get("benchmark")
   except (ValueError, AttributeError, OSError):
@@ -120,9 +120,6 @@ def is_current(entry: dict | None, digest: str, out: str) -> bool:
 
 def write_manifest(out: str, entries: dict[str, dict], order: list[str]) -> None:
   """Writes `out/manifest.json` atomically: `order` first, then the rest by name."""
-  from malloc_muzero.atomic_file import atomic_write_text
-  from malloc_muzero.json_file import dump_json
-
   rank = {name: i for i, name in enumerate(order)}
   names = sorted(entries, key=lambda n: (rank.get(n, len(rank)), n))
   data = {"version": MANIFEST_VERSION,
@@ -182,8 +179,6 @@ def benchmark_entries(benchmark: str) -> list[Entry]:
       problems, each with a unique `name` and a `file` that exists; the
       message names the file and the field.
   """
-  from malloc_muzero.errors import ProblemError
-
   path = os.path.join(benchmark, MANIFEST)
   if not os.path.isfile(path):
     raise ProblemError(f"a {MANIFEST} written by experiments.make_benchmark "

@@ -5,15 +5,18 @@ from __future__ import annotations
 import glob
 import os
 
+from experiments.programs import get_program
+from hlo_tools import capture_jax, module_to_problem, parse_hlo
+from hlo_tools.xla_assignment import problem_report, xla_placement
+from malloc_muzero import ProblemError
+from malloc_muzero.solve_cli import load_any_problem
+
 
 def program_problem(name: str, dump_dir: str | None = None):
   """Compile a program of `experiments.programs` on this machine and extract
   its problem. With `dump_dir` (a new or empty directory), XLA also writes its
   dumps there, and the problem records XLA's temporary allocation
   (`source["xla_temp_bytes"]`, from `report_in(dump_dir)`)."""
-  from experiments.programs import get_program
-  from hlo_tools import capture_jax, module_to_problem, parse_hlo
-
   program = get_program(name)
   captured = capture_jax(program.fn, *program.args,
                          donate_argnums=program.donate_argnums, dump_dir=dump_dir)
@@ -27,8 +30,6 @@ def report_in(dump_dir: str) -> str:
   found = glob.glob(os.path.join(glob.escape(dump_dir),
                                  "*after_optimizations-buffer-assignment.txt"))
   if len(found) != 1:
-    from malloc_muzero import ProblemError
-
     raise ProblemError("one buffer-assignment report XLA dumped", dump_dir,
                        found=len(found))
   return found[0]
@@ -47,9 +48,6 @@ def load_problems(pattern: str, programs: list[str], xla: dict | None = None):
   beside its HLO file.
   """
   import tempfile
-
-  from hlo_tools.xla_assignment import problem_report, xla_placement
-  from malloc_muzero.solve_cli import load_any_problem
 
   problems = []
   paths = [path for part in pattern.split(",") if part.strip()

@@ -14,6 +14,9 @@ import json
 import os
 
 from experiments.manifest import Entry
+from malloc_muzero.agent.presets import agent_config
+from malloc_muzero.atomic_file import atomic_write_text
+from malloc_muzero.errors import ProblemError
 
 RESULTS = "results.jsonl"
 AGENT = "mallocMuZero"  # The agent's name in the results, beside the solvers'.
@@ -42,8 +45,6 @@ class Cache:
   """Results by key in `benchmark/results.jsonl`, rewritten atomically."""
 
   def __init__(self, benchmark: str):
-    from malloc_muzero.errors import ProblemError
-
     self.path = os.path.join(benchmark, RESULTS)
     self.records: dict[tuple, dict] = {}
     if not os.path.exists(self.path):
@@ -67,8 +68,6 @@ class Cache:
     return self.records.get(key)
 
   def put(self, record: dict) -> None:
-    from malloc_muzero.atomic_file import atomic_write_text
-
     self.records[self.key(record)] = record
     atomic_write_text(self.path, "".join(json.dumps(r, sort_keys=True) + "\n"
                                          for r in self.records.values()))
@@ -91,7 +90,6 @@ _AGENT_GAME = "starting_game,budget_with_set_up,replay_grid"
 def _agent_identity(preset: str) -> str:
   """The preset's name and a digest of its configuration, so that a record
   made by another version of the preset is recomputed."""
-  from malloc_muzero.agent.presets import agent_config
   fields = json.dumps(dataclasses.asdict(agent_config(preset)), sort_keys=True)
   return f"{preset}@{_AGENT_GAME}#{hashlib.sha256(fields.encode()).hexdigest()[:10]}"
 

@@ -9,6 +9,7 @@ import re
 from typing import Any, Callable, Sequence
 
 from hlo_tools.errors import HloParseError
+from malloc_muzero.compilation_cache import bypassed
 
 # Files of `--xla_dump_hlo_as_text` holding the module after optimisation:
 # `module_0006.jit_f.cpu_after_optimizations.txt`, `...gpu_after_optimizations.txt`,
@@ -53,8 +54,6 @@ def capture_jax(fn: Callable[..., Any], *args: Any,
   import time
 
   import jax
-
-  from malloc_muzero.compilation_cache import bypassed
 
   options = {}
   if dump_dir is not None:

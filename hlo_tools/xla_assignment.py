@@ -40,7 +40,10 @@ import stat
 import numpy as np
 
 from hlo_tools.errors import HloParseError
+from hlo_tools.extract import _beside
 from hlo_tools.xla_reports import XlaAllocation, read_buffer_assignment
+from malloc_muzero.formatting import format_bytes
+from malloc_muzero.placement import Placement
 
 TEMP_LEVEL_NAME = "xla-temp"
 # What a non-temporary allocation holds, by the words XLA prints after its size.
@@ -70,8 +73,6 @@ class XlaPlacement:
 
   def summary(self, problem) -> str:
     """One line: what is in level 1, and what XLA put elsewhere."""
-    from malloc_muzero.formatting import format_bytes
-
     levels = self.placement.levels
     inside = int(problem.sizes[levels == 1].sum())
     parts = [f"{kind} {count:,} ({format_bytes(size)})"
@@ -151,8 +152,6 @@ def xla_placement(problem, path: str | os.PathLike) -> XlaPlacement:
       problem's module (naming the file and the first buffer that differs).
     OSError: the file cannot be read.
   """
-  from malloc_muzero.placement import Placement
-
   filename = os.fspath(path)
   allocations = read_assignment(filename)
   allocation, offset = buffer_addresses(problem, allocations, filename)
@@ -179,8 +178,6 @@ def xla_placement(problem, path: str | os.PathLike) -> XlaPlacement:
 def report_beside(module_file: str) -> str | None:
   """XLA's `*-buffer-assignment.txt` dumped beside an optimised module's HLO
   text (`*after_optimizations.txt`), if there is one."""
-  from hlo_tools.extract import _beside
-
   return _beside(module_file)
 
 

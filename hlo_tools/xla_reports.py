@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from hlo_tools.jax_capture import capture_jax
+
 _PEAK_RE = re.compile(r"^\s*Live ranges at (\d+) \(peak\):")
 _PEAK_LINE_RE = re.compile(r"^\s+(\S+): (\d+) bytes \(cumulative: (\d+) bytes\)")
 
@@ -64,8 +66,6 @@ def compile_with_reports(fn, *args, donate_argnums=(), dump_dir: str | None = No
   import glob
   import os
   import tempfile
-
-  from hlo_tools.jax_capture import capture_jax
 
   dump_dir = dump_dir or tempfile.mkdtemp(prefix="xla_dump_")
   captured = capture_jax(fn, *args, donate_argnums=donate_argnums, dump_dir=dump_dir)

@@ -38,6 +38,7 @@ import numpy as np
 
 from malloc_muzero import game
 from malloc_muzero.errors import ProblemError
+from malloc_muzero.game_instance import make_decoder
 from malloc_muzero.hardware import Hardware
 from malloc_muzero.placement import Placement
 from malloc_muzero.problem import Problem
@@ -158,8 +159,6 @@ class Environment:
   """
 
   def __init__(self, problem: Problem, hardware: Hardware, num_slots: int | None = None):
-    from malloc_muzero.game_instance import make_decoder
-
     if problem.num_buffers == 0:
       raise ProblemError("a problem with at least one buffer", where=problem.name)
     if len(hardware.levels) < 2:

@@ -27,8 +27,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+import jax.numpy as jnp
 import numpy as np
 
+from malloc_muzero.simulator import instruction_times, simulation_inputs
 from malloc_muzero.windows import latest_starts
 
 MIN_RATIO = 0.8
@@ -189,10 +191,6 @@ def xla_picker(problem, hardware, max_ratio: float = MAX_RATIO, min_ratio: float
   step's elapsed time with every buffer in the default memory
   (`GetInstructionElapsed`), copies at the default memory's bandwidth, and a
   longest overlap of `max_ratio` copy times of the fastest level's capacity."""
-  import jax.numpy as jnp
-
-  from malloc_muzero.simulator import instruction_times, simulation_inputs
-
   inputs = simulation_inputs(problem, hardware)
   runs = np.asarray(inputs.executions, np.float64)
   weighted = np.asarray(instruction_times(inputs, jnp.zeros(problem.num_buffers, jnp.int32)),

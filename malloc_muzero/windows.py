@@ -53,7 +53,9 @@ import dataclasses
 import numpy as np
 
 from malloc_muzero.errors import ProblemError
+from malloc_muzero.placement import Placement
 from malloc_muzero.problem import EVICTION, PREFETCH, Problem
+from malloc_muzero.segments import segment_ranks
 
 DEFAULT_MIN_GAP = 64
 DEFAULT_PREFETCH_STEPS = 4
@@ -270,9 +272,6 @@ def from_segments(problem: Problem, segments) -> tuple[Windows, "Placement"]:
   Raises:
     ProblemError: a problem with copies.
   """
-  from malloc_muzero.placement import Placement
-  from malloc_muzero.segments import segment_ranks
-
   refuse_copies(problem)
   buffers, accesses, async_copies = _collectors()
   first_access = np.searchsorted(problem.access_buffer, np.arange(problem.num_buffers + 1))

@@ -8,6 +8,11 @@ solver, `agent.pretrained`) and the scripts build their trainers with it.
 
 from __future__ import annotations
 
+from malloc_muzero.agent.imitation import best_actions
+from malloc_muzero.agent.reference import make_reference
+from malloc_muzero.agent.train import Trainer
+from malloc_muzero.game_instance import make_decoders
+
 
 def run_identity(problems, hardwares, granularities=None) -> dict:
   """What a checkpoint's run must have been trained on to be resumed or used:
@@ -29,7 +34,6 @@ def run_identity(problems, hardwares, granularities=None) -> dict:
 def reference_for(problem, hardware, decoder, search, placement=None):
   """XLA's placement (or `placement`, on the game's grid) as the search's
   reference, when the search uses one."""
-  from malloc_muzero.agent.reference import make_reference
   if search.uses_reference:
     return make_reference(problem, hardware, decoder, placement)
   return None
@@ -45,9 +49,6 @@ def make_trainer(problems, hardwares, config, seed: int, placements=None,
   solvers find (`agent.imitation`). Each game's slot size is the one of
   `granularities` that is not None (`agent.reference.replay_grid`'s, which
   `placements` lie on), else the finest (`game_instance.grid`)."""
-  from malloc_muzero.agent.train import Trainer
-  from malloc_muzero.game_instance import make_decoders
-
   decoders = make_decoders(problems, hardwares, granularities=granularities)
   placements = placements or [None] * len(problems)
   references = [reference_for(p, h, d, config.search, placement)
@@ -56,7 +57,6 @@ def make_trainer(problems, hardwares, config, seed: int, placements=None,
     references = None
 
   def demonstrations(iteration: int):
-    from malloc_muzero.agent.imitation import best_actions
     index = iteration % len(problems)
     return decoders[index].problem, best_actions(problems[index], hardwares[index],
                                                  decoders[index], seed=iteration)

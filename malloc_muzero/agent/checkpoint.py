@@ -21,7 +21,8 @@ import os
 import jax
 import numpy as np
 
-from malloc_muzero.agent.train import BestGame
+from malloc_muzero.agent.search import SearchConfig
+from malloc_muzero.agent.train import BestGame, TrainConfig
 from malloc_muzero.atomic_file import atomic_write_text
 from malloc_muzero.errors import ProblemError
 
@@ -42,9 +43,6 @@ def load_train_config(workdir: str):
   Raises:
     ProblemError: no readable run description there.
   """
-  from malloc_muzero.agent.search import SearchConfig
-  from malloc_muzero.agent.train import TrainConfig
-
   path = os.path.join(workdir, RUN_FILE)
   try:
     with open(path) as f:

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from malloc_muzero.simulator import gap_closed
+from malloc_muzero.agent.play import play_with_search, unseen_game
+from malloc_muzero.placement_io import save_placement_json
+from malloc_muzero.simulator import gap_closed, simulate_placement, simulation_bounds
+from malloc_muzero.solvers import solve
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,11 +58,6 @@ def evaluate(trainer, problems, hardwares, splits, seed: int,
       (`make_trainer`'s, in the trainer's order), or None for a held-out
       problem (then `run.unseen_game` sets one up).
   """
-  from malloc_muzero.agent.play import play_with_search, unseen_game
-  from malloc_muzero.placement_io import save_placement_json
-  from malloc_muzero.simulator import simulate_placement, simulation_bounds
-  from malloc_muzero.solvers import solve
-
   untrained = trainer.initial_params()
   rows = []
   games = games or [None] * len(problems)

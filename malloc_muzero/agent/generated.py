@@ -19,6 +19,9 @@ import dataclasses
 import numpy as np
 
 from malloc_muzero import game
+from malloc_muzero.agent.imitation import best_actions
+from malloc_muzero.agent.reference import make_reference
+from malloc_muzero.agent.train import Trainer
 from malloc_muzero.hardware import get_hardware
 from malloc_muzero.game_instance import Decoder, grid
 
@@ -53,9 +56,6 @@ def generated_trainer(generator, hardware_name: str, fraction: float, train_conf
                       seed: int, num_slots: int = 128, time_model: str | None = None):
   """A `Trainer` on problems drawn from `generator`, a new one per iteration
   (with XLA's placement as the reference when the search uses one)."""
-  from malloc_muzero.agent.reference import make_reference
-  from malloc_muzero.agent.train import Trainer
-
   config = generated_game_config(generator, num_slots)
   guided = train_config.search.uses_reference
 
@@ -65,8 +65,6 @@ def generated_trainer(generator, hardware_name: str, fraction: float, train_conf
     return decoder.problem, (make_reference(problem, hardware, decoder) if guided else None)
 
   def demonstrations(iteration: int):
-    from malloc_muzero.agent.imitation import best_actions
-
     problem, hardware, decoder = draw(generator, seed, iteration, hardware_name, fraction,
                                       config, time_model)
     return decoder.problem, best_actions(problem, hardware, decoder, seed=iteration)

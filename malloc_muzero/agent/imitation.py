@@ -20,7 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from malloc_muzero import game
+from malloc_muzero.agent.reference import on_grid, play_actions, reference_actions
 from malloc_muzero.agent.search import Trajectory
+from malloc_muzero.solvers import SolverOptions, solve
+from malloc_muzero.solvers.registry import takes_iterations
 
 # Solvers whose placements a warm start imitates, and the iterations each
 # search solver gets (`SolverOptions.iterations`).
@@ -54,10 +57,6 @@ def best_actions(problem, hardware, decoder, seed: int,
                  iterations: int = SOLVER_ITERATIONS) -> np.ndarray:
   """[N] the game actions of the fastest placement (by the game's return)
   that `solvers` find for `problem` on `decoder`'s grid."""
-  from malloc_muzero.agent.reference import on_grid, play_actions, reference_actions
-  from malloc_muzero.solvers import SolverOptions, solve
-  from malloc_muzero.solvers.registry import takes_iterations
-
   config = decoder.config
   grid_problem, grid_hardware = on_grid(problem, hardware, config.granularity,
                                         config.num_slots)

@@ -12,6 +12,9 @@ from __future__ import annotations
 import time
 
 from malloc_muzero.agent.build import reference_for
+from malloc_muzero.agent.reference import reference_of_actions, replay_grid
+from malloc_muzero.agent.search import self_play
+from malloc_muzero.game_instance import make_decoder
 
 
 def unseen_game(trainer, problem, hardware):
@@ -19,9 +22,6 @@ def unseen_game(trainer, problem, hardware):
   grid of the network's size over the problem's own fast memory
   (`agent.reference.replay_grid`), and XLA's placement on it when the search
   uses one."""
-  from malloc_muzero.agent.reference import replay_grid
-  from malloc_muzero.game_instance import make_decoder
-
   slots = trainer.game_config.num_slots
   granularity, _ = replay_grid(problem, hardware, slots)
   decoder = make_decoder(problem, hardware, slots, granularity=granularity)
@@ -36,8 +36,6 @@ def play_with_search(trainer, decoder, reference, seed: int, params=None):
   actions)."""
   import jax
   import numpy as np
-
-  from malloc_muzero.agent.search import self_play
 
   finals, trajectory = self_play(
       trainer.network, trainer.support, trainer.config.search,
@@ -57,8 +55,6 @@ def play_until(trainer, decoder, reference, deadline: float, seed: int, placemen
   one answer). With `follow_best` in the trainer's config, a game faster than
   every one before becomes the reference the next batches follow and depart
   from (`agent.reference.reference_of_actions`)."""
-  from malloc_muzero.agent.reference import reference_of_actions
-
   batch, best_s = 0, time_of(placement)
   while batch == 0 or time.monotonic() < deadline:
     played, _, actions = play_with_search(trainer, decoder, reference, seed + batch, params)

@@ -17,7 +17,15 @@ import dataclasses
 import json
 import os
 
+from malloc_muzero.agent.play import play_until
+from malloc_muzero.agent.presets import DEFAULT_AGENT, agent_config
+from malloc_muzero.agent.reference import make_reference, starting_game
+from malloc_muzero.agent.search import SearchConfig
+from malloc_muzero.agent.train import TrainConfig, Trainer
+from malloc_muzero.atomic_file import atomic_write_bytes, atomic_write_text
 from malloc_muzero.errors import ProblemError
+from malloc_muzero.game_instance import make_decoder
+from malloc_muzero.simulator import simulate_placement
 
 PRETRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
 PARAMS_FILE = "params.msgpack"
@@ -36,8 +44,6 @@ def export(trainer, identity: dict, out_dir: str, command: str = "") -> None:
   import jax
   import numpy as np
   from flax import serialization
-
-  from malloc_muzero.atomic_file import atomic_write_bytes, atomic_write_text
 
   os.makedirs(out_dir, exist_ok=True)
   params = jax.tree.map(np.asarray, trainer.state.params)
@@ -76,9 +82,6 @@ def load(directory: str = PRETRAINED) -> tuple[dict, object]:
 
 def train_config(description: dict):
   """The `TrainConfig` an exported network was trained with."""
-  from malloc_muzero.agent.search import SearchConfig
-  from malloc_muzero.agent.train import TrainConfig
-
   fields = dict(description["train_config"])
   fields["search"] = SearchConfig(**fields["search"])
   return TrainConfig(**fields)
@@ -102,8 +105,6 @@ def play_config(description: dict):
   shape is the export's; how it searches is the default agent's (departures
   and following its best are choices of play, not of the network), and
   nothing of its warm start remains."""
-  from malloc_muzero.agent.presets import DEFAULT_AGENT, agent_config
-
   preset = agent_config(DEFAULT_AGENT)
   return dataclasses.replace(train_config(description), search=preset.search,
                              follow_best=preset.follow_best, imitation_iterations=0)
@@ -129,12 +130,6 @@ def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRE
   """
   import jax
   import jax.numpy as jnp
-
-  from malloc_muzero.agent.reference import make_reference, starting_game
-  from malloc_muzero.agent.play import play_until
-  from malloc_muzero.agent.train import Trainer
-  from malloc_muzero.simulator import simulate_placement
-  from malloc_muzero.game_instance import make_decoder
 
   description, loaded = load(directory)
   if len(hardware.levels) - 1 != description["num_fast_levels"]:

@@ -34,9 +34,14 @@ import numpy as np
 from malloc_muzero import game
 from malloc_muzero.errors import ProblemError
 
-from malloc_muzero.game_instance import Decoder
+from malloc_muzero.game_instance import Decoder, grid, grid_candidates
+from malloc_muzero.segments import from_windows, whole_buffers
+from malloc_muzero.simulator import simulate_placement
+from malloc_muzero.solvers import solve_segments
 from malloc_muzero.solvers.occupancy import place_in_order
 from malloc_muzero.solvers.xla_msa import placement_order
+from malloc_muzero.solvers.xla_msa_prefetch import assign
+from malloc_muzero.windows import from_segments
 
 
 @chex.dataclass(frozen=True)
@@ -122,10 +127,6 @@ def xla_cut(problem, hardware, num_slots: int | None = None,
   windows (`windows.from_segments`), and XLA's placement of them. An agent
   that places these windows starts from XLA's own answer, prefetches and
   evictions included."""
-  from malloc_muzero.game_instance import grid
-  from malloc_muzero.solvers.xla_msa_prefetch import assign
-  from malloc_muzero.windows import from_segments
-
   granularity, slots = grid(hardware, num_slots, granularity)
   grid_problem, grid_hardware = on_grid(problem, hardware, granularity, slots)
   return from_segments(problem, assign(grid_problem, grid_hardware))
@@ -156,9 +157,6 @@ def replay_grid(problem, hardware, num_slots: int | None = None) -> tuple[int, i
   memory, then filling the space with smaller ones, loses; on 16 KiB slots
   the same departure gains 1.3 points.
   """
-  from malloc_muzero.game_instance import grid, grid_candidates
-  from malloc_muzero.simulator import simulate_placement
-
   timed = []
   for granularity in grid_candidates(problem, hardware, num_slots):
     slots = grid(hardware, num_slots, granularity)[1]
@@ -201,8 +199,6 @@ class StartingGame:
   def segments_of(self, placement):
     """A placement of the game's problem as `segments.Segments` of the
     original problem's buffers."""
-    from malloc_muzero.segments import from_windows, whole_buffers
-
     if self.windows is None:
       return whole_buffers(self.problem, placement)
     return from_windows(self.windows, placement)
@@ -245,9 +241,6 @@ def starting_candidates(problem, hardware, num_slots: int | None = None,
   Raises:
     ProblemError: no candidate is left.
   """
-  from malloc_muzero.game_instance import grid
-  from malloc_muzero.simulator import simulate_placement
-
   granularity, slots = (replay_grid(problem, hardware, num_slots) if granularity is None
                         else grid(hardware, num_slots, granularity))
   candidates = []
@@ -284,9 +277,6 @@ def never_slower_than_xla(problem, hardware, answer):
   `resnet101_train` at 25%); so an agent that starts from XLA's answer on the
   grid is compared with XLA's answer off it too.
   """
-  from malloc_muzero.simulator import simulate_placement
-  from malloc_muzero.solvers import solve_segments
-
   def time_of(solution):
     return simulate_placement(solution.problem, hardware, solution.placement.levels)
 

@@ -22,8 +22,14 @@ import os
 import sys
 import time
 
-from malloc_muzero.agent import run_files
+from malloc_muzero.agent import checkpoint, run_files
 from malloc_muzero.agent.build import make_trainer, run_identity
+from malloc_muzero.agent.generated import generated_trainer
+from malloc_muzero.agent.reference import GAMES, never_slower_than_xla, starting_game
+from malloc_muzero.placement_io import save_placement_json
+from malloc_muzero.progress import progress_bar
+from malloc_muzero.simulator import simulate_placement, simulation_bounds
+from malloc_muzero.solvers import checked_segments, solve
 
 
 def train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
@@ -81,17 +87,10 @@ def _train(problems, hardwares, workdir: str, time_budget_s: float, seed: int,
            config, progress: bool, checkpoint_every_s: float,
            max_iterations: int | None, reference_placements=None, granularities=None,
            generated: dict | None = None) -> dict:
-  from malloc_muzero.agent import checkpoint
-  from malloc_muzero.progress import progress_bar
-  from malloc_muzero.placement_io import save_placement_json
-  from malloc_muzero.simulator import simulate_placement, simulation_bounds
-  from malloc_muzero.solvers import solve
-
   start = time.monotonic()  # The budget counts the set-up.
   if not isinstance(problems, (list, tuple)):
     problems, hardwares = [problems], [hardwares]
   if generated is not None:
-    from malloc_muzero.agent.generated import generated_trainer
     decoders, trainer = [], generated_trainer(train_config=config, seed=seed, **generated)
     identity = {"generated": {key: (dataclasses.asdict(value)
                                     if dataclasses.is_dataclass(value) else value)
@@ -201,10 +200,6 @@ def place_with_agent(problem, hardware, workdir: str, time_budget_s: float, seed
     (`train`'s `best_game_s`) is faster than the start (XLA's answer on the
     game's grid).
   """
-  from malloc_muzero.agent.reference import GAMES, never_slower_than_xla, starting_game
-  from malloc_muzero.simulator import simulate_placement
-  from malloc_muzero.solvers import checked_segments
-
   began = time.monotonic()
   game = starting_game(problem, hardware, games=games or GAMES)
   left = max(time_budget_s - (time.monotonic() - began), 0.0)

@@ -18,8 +18,10 @@ import json
 import os
 import warnings
 
-from malloc_muzero.atomic_file import atomic_write_text
+from malloc_muzero.agent.presets import agent_label
+from malloc_muzero.atomic_file import atomic_write_bytes, atomic_write_text
 from malloc_muzero.errors import ProblemError
+from malloc_muzero.json_file import read_json_file
 
 LOCK_FILE = "lock"
 METRICS_FILE = "metrics.jsonl"
@@ -103,9 +105,6 @@ def _ends_cleanly(path: str) -> bool:
 
 def read_run(workdir: str) -> dict:
   """A finished run: its identity, best placement's time and its curve."""
-  from malloc_muzero.agent.presets import agent_label
-  from malloc_muzero.json_file import read_json_file
-
   paths = {name: os.path.join(workdir, name)
            for name in ("run.json", "best_placement.json", "metrics.jsonl")}
   run = None
@@ -135,8 +134,6 @@ def plot_curve(metrics_path: str, path: str) -> None:
 
   from matplotlib.backends.backend_agg import FigureCanvasAgg
   from matplotlib.figure import Figure
-
-  from malloc_muzero.atomic_file import atomic_write_bytes
 
   rows = read_metrics(metrics_path)
   figure = Figure(figsize=(6, 3.5))

@@ -41,6 +41,7 @@ from malloc_muzero.agent.networks import MuZeroNetwork, masked_policy
 from malloc_muzero.agent.reference import Reference
 from malloc_muzero.agent.rollout import default_action, rollout_value
 from malloc_muzero.agent.value_transform import CategoricalSupport
+from malloc_muzero.solvers.true_dynamics import heuristic_prior
 
 
 # The allowed values of `SearchConfig`'s string options.
@@ -212,7 +213,6 @@ def run_search(network: MuZeroNetwork, support: CategoricalSupport,
       raise ValueError("rollout leaf values need the true dynamics and reference actions")
     value = _rollout_values(problem, states, reference)
   if config.heuristic_prior:
-    from malloc_muzero.solvers.true_dynamics import heuristic_prior
     prior = prior + jax.vmap(heuristic_prior, in_axes=(None, 0))(problem, states)
   count = config.num_candidates
   sample_key, search_key = jax.random.split(key)

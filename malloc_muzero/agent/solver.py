@@ -25,12 +25,14 @@ from __future__ import annotations
 import os
 
 from malloc_muzero.errors import ProblemError
+from malloc_muzero.game_instance import grid
+from malloc_muzero.simulator import simulate_placement
 from malloc_muzero.solvers.registry import checked_segments, register_segments
 
 
 @register_segments("muzero")
 def muzero(problem, hardware, options):
-  # The agent's modules import JAX, flax and mctx: loaded when it plays.
+  # Deferred: listing the solvers loads this plugin, which must not load the agent's modules.
   from malloc_muzero.agent import pretrained
   from malloc_muzero.agent.reference import never_slower_than_xla
 
@@ -51,12 +53,11 @@ def muzero(problem, hardware, options):
 def _play_checkpoint(problem, hardware, options, deadline: float):
   """(game, placement of its problem): the best of the run's games, its
   start and batches played from its checkpoint until `deadline`."""
+  # Deferred, as in `muzero`: listing the solvers must not load the agent's modules.
   from malloc_muzero.agent import checkpoint
   from malloc_muzero.agent.reference import starting_game
   from malloc_muzero.agent.build import make_trainer, run_identity
   from malloc_muzero.agent.play import play_until
-  from malloc_muzero.game_instance import grid
-  from malloc_muzero.simulator import simulate_placement
 
   config, seed = checkpoint.load_train_config(options.checkpoint)
   # The run's grid: the slot size it saved, or the finest (a run that saved none).

@@ -16,6 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from malloc_muzero.game_instance import Decoder
+from malloc_muzero.solvers.best_fit import best_fit
+from malloc_muzero.solvers.registry import SolverOptions
+from malloc_muzero.solvers.xla_msa import xla_msa
 
 
 def greedy_logits(decoder: Decoder) -> np.ndarray:
@@ -39,10 +42,6 @@ def logits_from_levels(decoder: Decoder, levels: np.ndarray,
 def heuristic_seeds(decoder: Decoder, problem, hardware) -> list[np.ndarray]:
   """Starting chromosomes: first-fit's choice and the decisions of XLA's
   memory space assignment and best-fit heap."""
-  from malloc_muzero.solvers.best_fit import best_fit
-  from malloc_muzero.solvers.registry import SolverOptions
-  from malloc_muzero.solvers.xla_msa import xla_msa
-
   seeds = [greedy_logits(decoder)]
   for solver in (xla_msa, best_fit):
     seeds.append(logits_from_levels(decoder, solver(problem, hardware, SolverOptions()).levels))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from malloc_muzero.minimalloc_csv import occupied_spans
+from malloc_muzero.placement import Placement
 
 Spans = list[tuple[int, int]]
 
@@ -163,8 +164,6 @@ def place_in_order(problem, hardware, order, policy: str = "first-fit",
   Returns:
     A `Placement`.
   """
-  from malloc_muzero.placement import Placement
-
   spans = live_spans(problem) if spans is None else spans
   levels = np.zeros(problem.num_buffers, np.int32)
   offsets = np.full(problem.num_buffers, -1, np.int64)

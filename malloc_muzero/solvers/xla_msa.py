@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from malloc_muzero.simulator import compute_less_other_s, simulation_inputs
+from malloc_muzero.simulator import compute_less_other_s, simulate, simulation_inputs
 from malloc_muzero.solvers.occupancy import fast_levels_by_speed, place_in_order
 from malloc_muzero.solvers.registry import register
 
@@ -74,8 +74,6 @@ def saving_alone(problem, hardware, buffers: np.ndarray) -> np.ndarray:
   negative when they cost more."""
   import jax
   import jax.numpy as jnp
-
-  from malloc_muzero.simulator import simulate
 
   inputs = simulation_inputs(problem, hardware)
   fastest = fast_levels_by_speed(hardware)[0]
