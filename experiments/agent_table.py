@@ -27,6 +27,9 @@ from absl import flags
 from absl import logging
 
 from experiments.flag_parsing import one_line_flags
+from malloc_muzero import ProblemError, get_hardware
+from malloc_muzero.agent.run_files import read_run
+from malloc_muzero.atomic_file import atomic_write_bytes
 
 _RUNS = flags.DEFINE_string("runs", None, "glob of experiments.train work directories")
 _BASELINES = flags.DEFINE_list("baselines", ["best-fit", "anneal", "genetic", "exact"],
@@ -39,11 +42,10 @@ def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)
+  # Deferred: these import JAX, after the flags are read (a quick --help).
   from experiments.comparison import check_solver, timed_solve
-  from malloc_muzero.simulator import gap_closed
+  from malloc_muzero.simulator import gap_closed, simulation_bounds
   from experiments.problem_sources import program_problem
-  from malloc_muzero import ProblemError, get_hardware, simulation_bounds
-  from malloc_muzero.agent.run_files import read_run
   from malloc_muzero.solvers import SolverOptions
 
   try:
@@ -89,7 +91,6 @@ def main(argv: list[str]) -> None:
     panels.append((name, slow, fast, msa, baselines[best_name], best_name, group))
   table = "\n".join(lines)
   print(table)
-  from malloc_muzero.atomic_file import atomic_write_bytes
   atomic_write_bytes(os.path.join(_OUT.value, "agent_table.md"), (table + "\n").encode())
   _plot_curves(os.path.join(_OUT.value, "learning_curves.png"), panels)
   print(f"wrote {_OUT.value}/agent_table.md and learning_curves.png")
@@ -108,8 +109,8 @@ def _plot_curves(path: str, panels) -> None:
   from matplotlib.backends.backend_agg import FigureCanvasAgg
   from matplotlib.figure import Figure
 
+  # Deferred: the simulator imports JAX, after the flags are read (a quick --help).
   from malloc_muzero.simulator import gap_closed
-  from malloc_muzero.atomic_file import atomic_write_bytes
 
   figure = Figure(figsize=(4.5 * len(panels), 3.6))
   FigureCanvasAgg(figure)

@@ -65,6 +65,9 @@ from experiments.manifest import MANIFEST, is_current, read_manifest, write_mani
 # Still importable from here for experiments.ablation and the scripts; their
 # home is experiments.manifest.
 from experiments.manifest import Entry, benchmark_entries  # noqa: F401
+import hlo_tools
+from hlo_tools import capture_jax, module_to_problem, parse_hlo
+from malloc_muzero import problem
 
 FINGERPRINT_VERSION = 1
 DEFAULT_ALPHATENSOR = ("2x2x2:2:2048", "3x3x3:1:1536", "3x3x3:2:2304", "4x4x4:1:2048")
@@ -99,6 +102,7 @@ class Item:
 
 def model_items() -> list[Item]:
   """The model workloads of `experiments.workloads`."""
+  # Deferred: the workloads import JAX and flax; make_benchmark imports this before its flags.
   from experiments.workloads import WORKLOADS
   return [Item(w.name, w.model, w.variant, "model", w.source, w.config(), w.source_files(),
                w.program) for w in WORKLOADS.values()]
@@ -111,6 +115,7 @@ def alphatensor_item(spec: str) -> Item:
     UsageError: a malformed item, a shape without a factorization or a size
       the blocks cannot split; the message names it.
   """
+  # Deferred: the programs import JAX; make_benchmark imports this before its flags.
   from experiments import alphatensor_programs as alphatensor
 
   parts = spec.strip().split(":")
@@ -167,9 +172,6 @@ def environment_fingerprint() -> dict:
   import jaxlib
   import optax
 
-  import hlo_tools
-  from malloc_muzero import problem
-
   code = sorted(glob.glob(os.path.join(os.path.dirname(hlo_tools.__file__), "*.py")))
   code.append(problem.__file__)
   return {"fingerprint_version": FINGERPRINT_VERSION,
@@ -191,8 +193,6 @@ def fingerprint(item: Item, environment: dict) -> str:
 def build(item: Item, digest: str, out: str) -> dict:
   """Compiles the item, writes `out/<name>.json` and returns its manifest entry."""
   import jax
-
-  from hlo_tools import capture_jax, module_to_problem, parse_hlo
 
   start = time.perf_counter()
   program = item.program()

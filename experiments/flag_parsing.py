@@ -7,6 +7,9 @@ from typing import Callable
 
 from absl import flags
 
+from malloc_muzero import compilation_cache
+from malloc_muzero.cli_args import renamed_flags
+
 
 def one_line_flags(prog: str, renames: dict[str, str] | None = None
                    ) -> Callable[[list[str]], list[str]]:
@@ -20,9 +23,6 @@ def one_line_flags(prog: str, renames: dict[str, str] | None = None
   (`{"--time_budget_s": "--train_seconds"}`): an old spelling still works and
   prints one line saying the new name (`malloc_muzero.cli_args.renamed_flags`).
   """
-  from malloc_muzero import compilation_cache
-  from malloc_muzero.cli_args import renamed_flags
-
   def parse_flags(argv: list[str]) -> list[str]:
     if renames:
       argv = argv[:1] + renamed_flags(prog, argv[1:], renames)

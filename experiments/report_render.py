@@ -8,6 +8,9 @@ import os
 
 from experiments.manifest import Entry
 from experiments.report_results import AGENT, Settings
+from malloc_muzero import get_hardware
+from malloc_muzero.atomic_file import atomic_write_text
+from malloc_muzero.formatting import format_bytes
 
 
 def _ratio(record: dict) -> float | None:
@@ -15,6 +18,7 @@ def _ratio(record: dict) -> float | None:
 
 
 def _gap(record: dict) -> float | None:
+  # Deferred: the simulator imports JAX; experiments.report imports this module before its flags.
   from malloc_muzero.simulator import gap_closed
 
   if record["time_s"] is None:
@@ -32,9 +36,6 @@ def _percent(share: float | None) -> str:
 
 def describe_hardware(name: str, time_model: str = "xla") -> str:
   """A markdown line per memory level and the compute of a preset."""
-  from malloc_muzero import get_hardware
-  from malloc_muzero.formatting import format_bytes
-
   hardware = get_hardware(name)
   copies = (f"asynchronous copies on {hardware.levels[0].name}'s idle bandwidth"
             if time_model == "xla" else
@@ -103,8 +104,6 @@ def _versus(records: list[dict], solvers: list[str]) -> list[str]:
 
 
 def _problem_table(entry: Entry, records: list[dict]) -> list[str]:
-  from malloc_muzero.formatting import format_bytes
-
   first = records[0]
   info = ", ".join([str(entry.info[k]) for k in ("workload", "variant", "source")
                     if entry.info.get(k)] +
@@ -132,6 +131,7 @@ def _problem_table(entry: Entry, records: list[dict]) -> list[str]:
 def _plots(records: list[dict], problems: list[str], solvers: list[str], hardware: str,
            directory: str) -> list[str]:
   """Writes the hardware's plots to `directory`; their file names."""
+  # Deferred: the comparison's solvers import JAX; experiments.report imports this module early.
   from experiments.comparison import grouped_bars
 
   ok = [r for r in records if r["time_s"] is not None]
@@ -150,8 +150,6 @@ def _plots(records: list[dict], problems: list[str], solvers: list[str], hardwar
 def render(entries: list[Entry], records: list[dict], settings: Settings, command: str,
            out: str) -> None:
   """Writes RESULTS.md at `out` and its plots to `results/` beside it."""
-  from malloc_muzero.atomic_file import atomic_write_text
-
   directory = os.path.join(os.path.dirname(os.path.abspath(out)), "results")
   os.makedirs(directory, exist_ok=True)
   solvers = list(dict.fromkeys(r["solver"] for r in records))

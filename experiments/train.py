@@ -52,9 +52,12 @@ from absl import flags
 from absl import logging
 
 from experiments.flag_parsing import one_line_flags
-from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT
-
-from malloc_muzero import windows
+from hlo_tools import HloParseError
+from malloc_muzero import ProblemError, get_hardware, windows
+from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT, agent_config
+from malloc_muzero.atomic_file import atomic_write_text
+from malloc_muzero.generator import ProblemGenerator
+from malloc_muzero.solve_cli import load_any_problem
 
 # Deprecated spellings of the flags (old -> new); they still work, with a line
 # on stderr saying the new name.
@@ -161,8 +164,7 @@ def main(argv: list[str]) -> None:
     jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
                                num_processes=_NUM_PROCESSES.value,
                                process_id=_PROCESS_ID.value)
-  from hlo_tools import HloParseError
-  from malloc_muzero import ProblemError
+  # Deferred: these import JAX and flax, after the flags and jax.distributed are set up.
   from experiments.comparison import versus_xla
   from malloc_muzero.agent.run import train
   try:
@@ -179,6 +181,7 @@ def main(argv: list[str]) -> None:
                                                         _PREFETCH_STEPS.value).problem
                              for p in group] for group in (problems, held_out))
     else:
+      # Deferred, as the agent above: it imports JAX.
       from malloc_muzero.agent.reference import GAMES, starting_game
       games = GAMES if _GAME.value == "auto" else (_GAME.value,)
       starts = [starting_game(p, h, games=games) for p, h in zip(problems, hardwares)]
@@ -213,9 +216,8 @@ def main(argv: list[str]) -> None:
 
 def train_generated() -> str:
   """`--generate`: train on drawn problems, then play the held-out ones."""
-  from malloc_muzero import ProblemError
+  # Deferred: the agent imports JAX and flax, after the flags are read (a quick --help).
   from malloc_muzero.agent.run import train
-  from malloc_muzero.generator import ProblemGenerator
 
   if _PROBLEM.value or _PROGRAM.value or _GAME.value not in ("auto", "whole"):
     raise ProblemError("no --problem_files, --programs or --game other than whole with --generate",
@@ -247,6 +249,7 @@ def export(summary: dict) -> None:
   if _EXPORT.value:
     import shlex
 
+    # Deferred: the agent imports JAX and flax, after the flags are read (a quick --help).
     from malloc_muzero.agent import pretrained
     pretrained.export(summary["trainer"], summary["identity"], _EXPORT.value,
                       "python -m experiments.train " + shlex.join(sys.argv[1:]))
@@ -263,8 +266,6 @@ def check_numeric_flags() -> None:
   """
   import math
   import os
-
-  from malloc_muzero import ProblemError, get_hardware
 
   counts = (("--seed", _SEED.value, 0), ("--games_per_iteration", _GAMES.value, 1),
             ("--num_simulations", _SIMULATIONS.value, 1),
@@ -306,7 +307,6 @@ def hardware_from_flags(problem):
   """The hardware `--hardware` and `--time_model` name, with `--capacity` (or
   a MiniMalloc file's own), else `--capacity_fraction` of the problem's peak
   live bytes (reads the flags: for `main` and its helpers only)."""
-  from malloc_muzero import get_hardware
   capacity = _CAPACITY.value
   if capacity is None and problem.source.get("kind") == "minimalloc":
     capacity = problem.source.get("capacity")  # A MiniMalloc file's own.
@@ -323,8 +323,8 @@ def evaluate_set(summary, problems, held_out, hardwares) -> str:
   import json
   import os
 
+  # Deferred: the agent imports JAX and flax, after the flags are read (a quick --help).
   from malloc_muzero.agent import generalisation
-  from malloc_muzero.atomic_file import atomic_write_text
 
   everything = problems + held_out
   directory = os.path.join(_WORKDIR.value, "placements")
@@ -347,8 +347,6 @@ def train_config(agent: str):
   gives explicitly."""
   import dataclasses
 
-  from malloc_muzero.agent.presets import agent_config
-
   base = agent_config(agent)
   search_flags = {"num_simulations": _SIMULATIONS, "max_considered": _CONSIDERED,
                   "policy": _POLICY, "dynamics": _DYNAMICS,
@@ -370,7 +368,6 @@ def train_config(agent: str):
 def load_problem_flag(paths: str | None, programs: str | None, required: bool = True):
   """The problems of `--problem_files` or `--programs` (exactly one of them, unless
   not `required`), each a comma-separated list."""
-  from malloc_muzero import ProblemError
   if paths and programs or required and not (paths or programs):
     raise ProblemError("exactly one of --problem_files and --programs (and of "
                        "--eval_problem_files and --eval_programs)", "command line")
@@ -379,8 +376,8 @@ def load_problem_flag(paths: str | None, programs: str | None, required: bool = 
     raise ProblemError("a comma-separated list of names", "command line",
                        found=paths or programs)
   if paths:
-    from malloc_muzero.solve_cli import load_any_problem
     return [load_any_problem(path) for path in names]
+  # Deferred: the programs import JAX, which problem files do not need.
   from experiments.problem_sources import program_problem
   return [program_problem(name) for name in names]
 

@@ -33,6 +33,12 @@ from hlo_tools.extract import (UnpricedOpcodeWarning, load_module, module_to_pro
                                run_guarded)
 from hlo_tools.liveness import analyze_liveness
 from hlo_tools.schedule import DEFAULT_TRIP_COUNT
+from hlo_tools.xla_assignment import read_assignment, report_beside, xla_hardware, xla_placement
+from malloc_muzero import ProblemError, write_minimalloc_csv
+from malloc_muzero.atomic_file import check_writable, refuse_input_as_output
+from malloc_muzero.cli_args import DEFAULT_HARDWARE, Parser, run_command
+from malloc_muzero.hardware import get_hardware
+from malloc_muzero.placement_io import save_placement_json
 
 
 def _trip_count(text: str) -> float:
@@ -46,8 +52,6 @@ def _trip_count(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-  from malloc_muzero.cli_args import Parser
-
   parser = Parser(
       prog="malloc-extract",
       description="Turn optimised HLO into a buffer-assignment problem.",
@@ -80,8 +84,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
   """Runs the command; returns the exit status (0 done, 1 bad input, 2 bad
   flags, 130 interrupted)."""
-  from malloc_muzero.cli_args import run_command
-
   return run_command("malloc-extract", _parser(), _extract, argv,
                      lambda args: args.input, bad_input_status=1)
 
@@ -89,8 +91,6 @@ def main(argv: list[str] | None = None) -> int:
 def _output_format(args) -> str | None:
   """"json" or "csv" for `-o`, which must end in that extension (what
   `malloc-solve` and `malloc-eval` read a problem by)."""
-  from malloc_muzero import ProblemError
-
   if args.output is None:
     return None
   ending = args.output.lower().rsplit(".", 1)[-1] if "." in args.output else ""
@@ -103,11 +103,6 @@ def _output_format(args) -> str | None:
 
 
 def _extract(args) -> int:
-  # Imported here so that `--help` stays fast.
-  from hlo_tools.xla_assignment import read_assignment, report_beside, xla_placement
-  from malloc_muzero import ProblemError, write_minimalloc_csv
-  from malloc_muzero.atomic_file import check_writable, refuse_input_as_output
-
   for output in (args.output, args.placement_out):
     if output is not None:
       refuse_input_as_output(output, args.input, args.xla_assignment)
@@ -160,12 +155,8 @@ def _extract(args) -> int:
 def _save_xla_placement(path: str, problem, xla) -> None:
   """XLA's placement as JSON, with the model it is scored on: the default
   preset, its first fast level XLA's temporary allocation."""
-  from malloc_muzero import simulation_bounds
-  from hlo_tools.xla_assignment import xla_hardware
-  from malloc_muzero.cli_args import DEFAULT_HARDWARE
-  from malloc_muzero.hardware import get_hardware
-  from malloc_muzero.placement_io import save_placement_json
-  from malloc_muzero.simulator import simulate_placement
+  # Deferred: the simulator imports JAX, which malloc-extract needs only for --placement-out.
+  from malloc_muzero.simulator import simulate_placement, simulation_bounds
 
   hardware = xla_hardware(get_hardware(DEFAULT_HARDWARE), xla.temp_bytes)
   save_placement_json(path, problem, hardware, xla.placement,

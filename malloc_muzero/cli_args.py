@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import math
 
+from hlo_tools import HloParseError
+from malloc_muzero import compilation_cache, windows
+from malloc_muzero.errors import ProblemError
+from malloc_muzero.hardware import TIME_MODELS, get_hardware, minimalloc_hardware
+from malloc_muzero.windows import split_into_windows
+
 
 MAX_BYTES = 2**63 - 1  # Sizes and capacities are int64.
 
@@ -105,9 +111,6 @@ def step_count(low: int):
 
 def hardware_name(text: str) -> str:
   """The name of a hardware preset (checked by `get_hardware`)."""
-  from malloc_muzero.errors import ProblemError
-  from malloc_muzero.hardware import get_hardware
-
   try:
     get_hardware(text)
   except ProblemError as error:
@@ -154,8 +157,6 @@ def add_hardware_arguments(parser: argparse.ArgumentParser, recorded: bool = Fal
   `capacity_of`) and `--time-model NAME`; all default to None
   (`command_hardware` then takes `DEFAULT_HARDWARE`, or, with `recorded`, the
   model a placement file records)."""
-  from malloc_muzero.hardware import TIME_MODELS
-
   default = ("the model the placement file records, else " if recorded else "") + \
       DEFAULT_HARDWARE
   parser.add_argument("--hardware", type=hardware_name, help=f"hardware preset (default: {default}; for a "
@@ -179,8 +180,6 @@ def add_hardware_arguments(parser: argparse.ArgumentParser, recorded: bool = Fal
 
 def add_window_arguments(parser: argparse.ArgumentParser) -> None:
   """`--windows` and its two settings (see `malloc_muzero.windows`)."""
-  from malloc_muzero import windows
-
   parser.add_argument("--windows", action="store_true",
                       help="split each buffer into windows around its uses, with "
                       "prefetches and evictions (malloc_muzero.windows); the "
@@ -199,7 +198,6 @@ def windows_for(problem, args):
   `args.windows`, else None."""
   if not args.windows:
     return None
-  from malloc_muzero.windows import split_into_windows
 
   return split_into_windows(problem, args.min_gap, args.prefetch_steps)
 
@@ -212,8 +210,6 @@ def command_hardware(problem, name: str | None, capacity: int | None,
   preset's). Without a name, `DEFAULT_HARDWARE`, or for a MiniMalloc problem
   MiniMalloc's semantics (`minimalloc_hardware`: one memory, alignment 1)."""
   import dataclasses
-
-  from malloc_muzero.hardware import get_hardware, minimalloc_hardware
 
   minimalloc = problem.source.get("kind") == "minimalloc"
   if capacity is None and minimalloc:
@@ -242,10 +238,6 @@ def run_command(prog: str, parser: argparse.ArgumentParser, body, argv,
     bad_input_status: the exit status of bad input (malloc-extract's is 1).
   """
   import sys
-
-  from hlo_tools import HloParseError
-  from malloc_muzero import compilation_cache
-  from malloc_muzero.errors import ProblemError
 
   try:
     args = parser.parse_args(argv)

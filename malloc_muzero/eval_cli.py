@@ -39,8 +39,13 @@ import argparse
 import dataclasses
 import sys
 
+from hlo_tools.xla_assignment import xla_hardware, xla_placement
 from malloc_muzero.cli_args import (Parser, add_hardware_arguments, add_window_arguments,
                                      capacity_of, command_hardware, run_command, windows_for)
+from malloc_muzero.placement import check_placement
+from malloc_muzero.placement_io import load_placement, load_segments
+from malloc_muzero.problem_io import load_problem
+from malloc_muzero.segments import segment_problem
 
 _PROG = "malloc-eval"
 
@@ -93,10 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _evaluate_xla(args) -> tuple[list[str], bool]:
   """The report of XLA's own assignment, and whether it is valid."""
-  from hlo_tools.xla_assignment import xla_hardware, xla_placement
-  from malloc_muzero.placement import check_placement
+  # Deferred: the report's simulator imports JAX, loaded once the command line is read.
   from malloc_muzero.placement_report import report_lines
-  from malloc_muzero.problem_io import load_problem
 
   problem = load_problem(args.problem)
   xla = xla_placement(problem, args.xla_assignment)
@@ -110,11 +113,8 @@ def _evaluate_xla(args) -> tuple[list[str], bool]:
 
 def _evaluate(args) -> tuple[list[str], bool]:
   """The report's lines, and whether the placement is valid."""
-  from malloc_muzero.placement import check_placement
-  from malloc_muzero.placement_io import load_placement, load_segments
+  # Deferred: the report's simulator imports JAX, loaded once the command line is read.
   from malloc_muzero.placement_report import report_lines
-  from malloc_muzero.problem_io import load_problem
-  from malloc_muzero.segments import segment_problem
 
   problem = original = load_problem(args.problem)
   windows = windows_for(problem, args)

@@ -32,14 +32,20 @@ import os
 import sys
 import time
 
+from hlo_tools import load_module, module_to_problem
+from malloc_muzero.atomic_file import check_writable, refuse_input_as_output
 from malloc_muzero.cli_args import (Parser, add_hardware_arguments, add_window_arguments,
                                     capacity_of, command_hardware, iteration_count, run_command,
                                     seconds, seed, windows_for)
+from malloc_muzero.errors import ProblemError
+from malloc_muzero.placement_io import save_placement_csv, save_placement_json, save_segments_json
+from malloc_muzero.problem_io import load_problem
 
 _PROG = "malloc-solve"
 
 
 def _parser() -> argparse.ArgumentParser:
+  # Deferred: the solvers import JAX; importing this module (load_any_problem) must not.
   from malloc_muzero.solvers import iterative_solver_names
 
   parser = Parser(prog=_PROG, description="Place a buffer-assignment "
@@ -69,11 +75,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def load_any_problem(path: str, module: str | None = None):
   """A Problem from a problem JSON, a MiniMalloc CSV, HLO text or a dump dir."""
-  from malloc_muzero.problem_io import load_problem
-
   if not os.path.isdir(path) and path.lower().endswith((".json", ".csv")):
     return load_problem(path)
-  from hlo_tools import load_module, module_to_problem
   return module_to_problem(load_module(path, module))
 
 
@@ -86,15 +89,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _solve(args) -> list[str]:
-  from malloc_muzero.errors import ProblemError
-  from malloc_muzero.placement_io import (save_placement_csv, save_placement_json,
-                                         save_segments_json)
+  # Deferred: these import JAX, loaded once the command line is read.
   from malloc_muzero.placement_report import report_lines
   from malloc_muzero.simulator import simulate_placement, simulation_bounds
   from malloc_muzero.solvers import (SolverOptions, check_iterations, places_segments,
                                      solve, solve_segments)
-
-  from malloc_muzero.atomic_file import check_writable, refuse_input_as_output
 
   # An unknown name, or one that takes no --iterations, fails before any work.
   check_iterations(args.solver, args.iterations)

@@ -39,6 +39,7 @@ DEFAULT_AGENT = "guided"
 
 def agent_config(name: str):
   """The `TrainConfig` of a named agent."""
+  # Deferred: these import JAX; the experiments import the preset names before their flags.
   from malloc_muzero.agent.search import SearchConfig
   from malloc_muzero.agent.train import TrainConfig
 
