@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments.benchmark import benchmark_entries  # noqa: E402
 from experiments.comparison import hardware_at_fraction  # noqa: E402
 from malloc_muzero.agent.presets import agent_config  # noqa: E402
+from malloc_muzero.agent.run import place_with_agent  # noqa: E402
 from malloc_muzero.problem_io import load_problem  # noqa: E402
 from malloc_muzero.simulator import gap_closed, simulation_bounds  # noqa: E402
 
@@ -65,7 +66,6 @@ def main() -> None:
   parser.add_argument("--capacity-fraction", type=float, default=0.25)
   parser.add_argument("--seed", type=int, default=0)
   args = parser.parse_args()
-  from malloc_muzero.agent.run import place_with_agent
 
   entries = benchmark_entries(args.benchmark)
   if args.problems:

@@ -29,20 +29,22 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from experiments.benchmark import benchmark_entries  # noqa: E402
+from malloc_muzero import compilation_cache  # noqa: E402
+from malloc_muzero.agent.presets import DEFAULT_AGENT, agent_config  # noqa: E402
+from malloc_muzero.problem_io import load_problem  # noqa: E402
+
 PHASES = ("start", "trainer", "iteration 1", "iteration 2")
 MODES = ("off", "cold", "warm")
 
 
 def child(problem_file: str, fraction: float) -> None:
   """Time the phases of one placement; print them as JSON."""
-  from malloc_muzero import compilation_cache
-
   compilation_cache.enable()
+  # Deferred: these import JAX, which starts after the cache is set (as the commands do).
   from experiments.comparison import hardware_at_fraction
-  from malloc_muzero.agent.presets import DEFAULT_AGENT, agent_config
   from malloc_muzero.agent.reference import starting_game
   from malloc_muzero.agent.build import make_trainer
-  from malloc_muzero.problem_io import load_problem
 
   problem = load_problem(problem_file)
   hardware = hardware_at_fraction(problem, "tpu-v4", fraction)
@@ -74,8 +76,6 @@ def main() -> None:
     child(args.child, args.capacity_fraction)
     return
 
-  from experiments.benchmark import benchmark_entries
-
   entries = benchmark_entries(args.benchmark)
   if args.problems:
     wanted = args.problems.split(",")
@@ -83,7 +83,6 @@ def main() -> None:
   else:
     by_size = sorted(entries, key=lambda e: e.info["buffers"])
     entries = [by_size[0], by_size[-1]]
-  from malloc_muzero import compilation_cache
 
   rows = []
   for entry in entries:

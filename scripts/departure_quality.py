@@ -27,6 +27,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from experiments.benchmark import benchmark_entries  # noqa: E402
+from malloc_muzero.problem_io import load_problem  # noqa: E402
+
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,13 +46,12 @@ def main() -> None:
   import jax.numpy as jnp
   import numpy as np
 
-  from experiments.benchmark import benchmark_entries
+  # Deferred with JAX above: these import it, after the arguments are read (a quick --help).
   from experiments.comparison import hardware_at_fraction
   from malloc_muzero.agent import pretrained
   from malloc_muzero.agent.reference import make_reference, play_reference, starting_game
   from malloc_muzero.agent.search import departure_moves, self_play
   from malloc_muzero.agent.train import Trainer
-  from malloc_muzero.problem_io import load_problem
   from malloc_muzero.game_instance import make_decoder
 
   entries = benchmark_entries(args.benchmark)
