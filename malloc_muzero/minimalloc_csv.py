@@ -195,9 +195,10 @@ def occupied_spans(problem: Problem) -> list[list[tuple[int, int]]]:
   CSV export writes them (`minimalloc_lifespans`): its live intervals, on the
   problem's clock, or with shares on the finer clock that cuts each shared
   step so that a user and each operand whose slot it may take (a share) may
-  take the same bytes there and no other buffer may. Two buffers may overlap in bytes exactly when their spans
-  are disjoint, as the checker (`placement.check_placement`) has it; the
-  solvers that honour shares and intervals pack by them (`solvers.exact`).
+  take the same bytes there and no other buffer may. Two buffers may overlap
+  in bytes exactly when their spans are disjoint, as the checker
+  (`placement.check_placement`) has it; the solvers that honour shares and
+  intervals pack by them (`solvers.exact`).
   """
   intervals = problem.buffer_intervals(range(problem.num_buffers))
   # Step -> buffer that begins there -> the buffers ending there whose bytes
