@@ -33,10 +33,6 @@ _ATTR_NAME_RE = re.compile(r"([A-Za-z_][\w.\-]*)=")
 _OPCODE_RE = re.compile(r"[ \t]*([a-z][a-z0-9\-_]*)\(")
 _HEAD_RE = re.compile(r"[ \t]*(ROOT[ \t]+)?%?([A-Za-z_][\w.\-]*)[ \t]*=[ \t]*")
 _SIMPLE_OPERANDS_RE = re.compile(r"[ \t]*%?[A-Za-z_][\w.\-]*(?:[ \t]*,[ \t]*%?[A-Za-z_][\w.\-]*)*[ \t]*")
-# One to three operands of `_SIMPLE_OPERANDS_RE`, each name a group.
-_FEW_OPERANDS_RE = re.compile(
-    r"[ \t]*%?([A-Za-z_][\w.\-]*)(?:[ \t]*,[ \t]*%?([A-Za-z_][\w.\-]*)"
-    r"(?:[ \t]*,[ \t]*%?([A-Za-z_][\w.\-]*))?)?[ \t]*")
 _SIMPLE_ATTRIBUTE_RE = re.compile(
     r'[ \t]*,[ \t]*([A-Za-z_][\w.\-]*)=([^,{}()\[\]"\s][^,{}()\[\]"]*)(?=,|$)')
 # An array shape's whole text, for the shape cache: "f32[8,16]{1,0}".
@@ -46,11 +42,25 @@ _INSTRUCTION_HEAD = (
     r"([a-z][a-z0-9]*\[[^\]]*\](?:\{[^{}]*\})?|\([^()]*\))"       # shape
     r"[ \t]+([a-z][a-z0-9\-_]*)\(")                                # opcode(
 _FAST_INSTRUCTION_RE = re.compile(_INSTRUCTION_HEAD + r'([^()\[\]{}"]*)\)')  # operands)
-# `_FAST_INSTRUCTION_RE`, also taking operands printed with array shapes
-# ("f32[2]{0} %x"): what `_Parser.fast_instruction` reads.
+# The common line: `_FAST_INSTRUCTION_RE`, also taking operands printed with
+# array shapes ("f32[2]{0} %x"; what `_Parser.fast_instruction` reads), in one
+# match with what the parser looks for next:
+# * groups 6-8: one to three operands of `_SIMPLE_OPERANDS_RE`, each name a
+#   group (else None; group 5 is the operands' text in every case);
+# * groups 9-10: the name and value of one attribute in flat braces up to the
+#   line's end (`metadata={op_name="..."}`, the commonest rest of a line; else
+#   None, and the match ends at the operands' ')'), where
+#   `_ATTRIBUTE_ITEM_RE.findall` would find that one item, in more time.
+# Each part is optional or tried in turn, so that the match is the one the
+# operands alone would give (the head and operands match one way only).
 _FAST_LINE_RE = re.compile(
     _INSTRUCTION_HEAD +
-    r'((?:[^()\[\]{}"a-z]++|[a-z][a-z0-9]*+(?:\[[^\]]*\](?:\{[^{}]*\})?)?+)*+)\)')
+    r'((?:[ \t]*%?([A-Za-z_][\w.\-]*)(?:[ \t]*,[ \t]*%?([A-Za-z_][\w.\-]*)'
+    r'(?:[ \t]*,[ \t]*%?([A-Za-z_][\w.\-]*))?)?[ \t]*)(?=\))'
+    r'|[^()\[\]{}"]*(?=\))'
+    r'|(?:[^()\[\]{}"a-z]++|[a-z][a-z0-9]*+(?:\[[^\]]*\](?:\{[^{}]*\})?)?+)*+)\)'
+    r'(?:[ \t]*,[ \t]*([A-Za-z_][\w.\-]*)='
+    r'(\{(?:[^{}()\[\]"]++|"(?:[^"\\\n]++|\\.)*+")*+\})$)?')
 _FLAT_BRACES_RE = re.compile(r'\{(?:[^{}()\[\]"]|"(?:[^"\\\n]|\\.)*")*\}')
 # Text with brackets nested at most `depth` deep, all closed, no parentheses,
 # strings whole: what `_Line.balanced` reads without finding fault, and to the
@@ -81,11 +91,6 @@ _HEADER_RE = re.compile(
     r"\)[ \t\r]*->[ \t\r]*(\([^()]*\)|[a-z][a-z0-9]*\[[^\]]*\](?:\{[^{}]*\})?)"
     r"[ \t\r]*\{[ \t\r]*$")
 _ATTRIBUTE_ITEM_RE = re.compile(_ATTRIBUTE_ITEM)
-# One attribute in flat braces up to the line's end (`metadata={op_name="..."}`,
-# the commonest rest of a line): where it matches, `_ATTRIBUTE_ITEM_RE.findall`
-# finds that one item, with the same name and value, in more time.
-_LAST_FLAT_ATTRIBUTE_RE = re.compile(
-    r'[ \t]*,[ \t]*([A-Za-z_][\w.\-]*)=(\{(?:[^{}()\[\]"]++|"(?:[^"\\\n]++|\\.)*+")*+\})$')
 # One operand as `_Parser.parse_operands` reads it, "%x" or "f32[2]{0} %x", with
 # the ',' before it (none before the first): (text, shape text, name).
 _OPERAND_ITEM_RE = re.compile(
@@ -338,6 +343,9 @@ class _Parser:
     self.index = 0
     self.module: HloModule | None = None
     self.names: dict[str, HloInstruction] = {}
+    # The instructions `link` looks at, in text order: those that name
+    # computations, and those of `_CHECKED_OPCODES`.
+    self.linked: list[HloInstruction] = []
     self.shapes: dict[str, Shape] = {}
 
   def error_at(self, lineno: int, expected: str, found: str | None = None):
@@ -434,55 +442,45 @@ class _Parser:
     # (instruction, operand names, their columns or None: found again for an
     # error), of the instructions whose operands are linked at the end.
     pending: list[tuple[HloInstruction, list[str], list[int] | None]] = []
-    lines, shapes, all_names = self.lines, self.shapes, self.names
+    lines, shapes, all_names, linked = self.lines, self.shapes, self.names, self.linked
     instructions, parameters = computation.instructions, computation.parameters
-    fast_match, attributes_findall = _FAST_LINE_RE.match, _ATTRIBUTE_ITEM_RE.findall
-    plain_match, few_operands = _FAST_INSTRUCTION_RE.match, _FEW_OPERANDS_RE.fullmatch
-    last_flat_attribute = _LAST_FLAT_ATTRIBUTE_RE.match
+    line_match, attributes_findall = _FAST_LINE_RE.match, _ATTRIBUTE_ITEM_RE.findall
     simple_operands, operand_names_of = _SIMPLE_OPERANDS_RE.fullmatch, _NAME_RE.findall
-    while True:
-      index = self.index
-      if index >= len(lines):
-        raise HloParseError(f"'}}' to close computation {computation.name} "
-                            f"(opened at line {computation.line})",
-                            self.filename, len(lines), 1, "end of text")
-      self.index = index + 1
+    for index in range(self.index, len(lines)):
       text = lines[index]
       text = (_strip_comments(text) if "/*" in text or "//" in text else text).rstrip()
       if not text:
         continue
       instruction = None
-      # Operands without brackets: `_FAST_LINE_RE`'s match, found faster.
-      fast = plain_match(text) or fast_match(text)
+      fast = line_match(text)
       if fast is not None:
         # The common line (`fast_instruction`), inline: plain operands (or a
         # parameter's number, a constant's flat literal) and one attribute
         # are the commonest case of all.
-        root, name, shape_text, opcode, operand_text = fast.groups()
+        (root, name, shape_text, opcode, operand_text, first, second, third, attr,
+         value) = fast.groups()
         shape = shapes.get(shape_text)
-        end = fast.end()
         literal = ""
         if shape is None:
           plain = False
         elif opcode in _LITERAL_OPCODES:
           literal = operand_text.strip()
           plain = opcode == "constant" or _is_number(literal)
+        elif first is not None:  # One to three names: `_NAME_RE.findall`'s.
+          operand_names = ([first] if second is None else [first, second] if third is None
+                           else [first, second, third])
+          plain = True
         else:
-          few = few_operands(operand_text)
-          if few is not None:  # One to three names: `_NAME_RE.findall`'s.
-            operand_names = list(filter(None, few.groups()))
-            plain = True
-          else:
-            operand_names = None
-            plain = simple_operands(operand_text) is not None
+          operand_names = None
+          plain = simple_operands(operand_text) is not None
         if plain:
-          attributes = {}
-          if end < len(text):
-            last = last_flat_attribute(text, end)
-            if last is not None:  # What the findall below finds: one item.
-              attributes[last.group(1)] = last.group(2)
-              end = len(text)
-            else:
+          if attr is not None:  # What the findall below finds: one item.
+            attributes = {attr: value}
+            end = len(text)
+          else:
+            attributes = {}
+            end = fast.end()
+            if end < len(text):
               items = attributes_findall(text, end)
               if len(items) == 1:
                 item, attr, value = items[0]
@@ -506,6 +504,7 @@ class _Parser:
           instruction = self.fast_instruction(fast, text, index + 1)
           if instruction is not None:
             instruction, operand_names, columns = instruction
+            instruction.computation = computation
       if instruction is not None:
         pass
       elif text.strip() == "}":
@@ -513,21 +512,26 @@ class _Parser:
       else:
         line = _Line(text, index + 1, self.filename, shapes)
         instruction, operands = self.parse_instruction(line)
+        instruction.computation = computation
         operand_names = [name for name, _ in operands]
         columns = [column for _, column in operands]
-      instruction.computation = computation
       name = instruction.name
-      if name in names or name in all_names:
+      if name in all_names:  # Which holds this computation's `names` too.
         raise _Line(text, index + 1, self.filename).error(
             f"a unique instruction name, not '{name}' again", 0)
       names[name] = instruction
       all_names[name] = instruction
       instructions.append(instruction)
+      opcode = instruction.opcode
+      if opcode in _CHECKED_OPCODES or (
+          instruction.attributes and not _CALLING_ATTRIBUTES.isdisjoint(
+              instruction.attributes)):
+        linked.append(instruction)
       if operand_names:
         # Operands defined above are linked at once; from the first that is
         # not (defined below, or nowhere), this and every later instruction
         # waits for the end of the computation, so that users keep text order.
-        operands = None if pending else [names.get(name) for name in operand_names]
+        operands = None if pending else list(map(names.get, operand_names))
         if operands is None or None in operands:
           pending.append((instruction, operand_names, columns))
         else:
@@ -536,7 +540,6 @@ class _Parser:
             users = operand.users
             if not users or users[-1] is not instruction:
               users.append(instruction)
-      opcode = instruction.opcode
       if opcode == "parameter":
         number = instruction.parameter_number
         if number in parameters:
@@ -546,6 +549,11 @@ class _Parser:
         if computation.root is not None:
           raise self.error_at(index + 1, "one ROOT instruction per computation")
         computation.root = instruction
+    else:
+      raise HloParseError(f"'}}' to close computation {computation.name} "
+                          f"(opened at line {computation.line})",
+                          self.filename, len(lines), 1, "end of text")
+    self.index = index + 1
 
     if not computation.instructions:
       raise self.error_at(computation.line, "at least one instruction in "
@@ -578,11 +586,11 @@ class _Parser:
     before, attributes of the common forms and operands printed without
     shapes; None for any other line, which `parse_instruction` then reads
     (and reports errors in) as before."""
-    root, name, shape_text, opcode, operand_text = fast.groups()
+    root, name, shape_text, opcode, operand_text = fast.group(1, 2, 3, 4, 5)
     shape = self.shapes.get(shape_text)
     if shape is None:
       return None
-    end = fast.end()
+    end = fast.end(5) + 1  # After the operands' ')'.
     attributes = {}
     if end < len(text):
       # Matches that do not overlap and fill the rest of the line, all of it.
@@ -718,7 +726,7 @@ class _Parser:
       raise self.error_at(entries[1].line, "one ENTRY computation")
     module.entry = entries[0] if entries else module.computations[-1]
     module.entry.is_entry = True
-    for instruction in module.instructions():
+    for instruction in self.linked:
       attributes = instruction.attributes
       if attributes and not _CALLING_ATTRIBUTES.isdisjoint(attributes):
         for attr in CALLED_COMPUTATION_ATTRIBUTES:
