@@ -130,17 +130,19 @@ class CostAnalysis:
     if total is None:
       total = defaultdict(float)
       operand_keys, utilization_keys = _OPERAND_KEYS, _UTILIZATION_KEYS
+      most = len(operand_keys)
       for x in computation.instructions:
         op, operands = x.opcode, x.operands
-        if op in _NOTHING_MOVED and not operands:
+        n = len(operands)
+        if not n and op in _NOTHING_MOVED:
           continue  # A parameter or constant: every property 0.
-        if op in _DEFAULT_RULE and len(operands) <= len(operand_keys):
+        if op in _DEFAULT_RULE and n <= most:
           # What adding `self.properties(x)` adds, key by key in its order,
           # without building it: XLA's default properties, and an
           # elementwise op's flops or transcendentals.
           shape = x.shape
           out = shape._byte_size
-          if len(operands) == 1:
+          if n == 1:
             size = operands[0].shape._byte_size
             if out + size:
               total["bytes accessed"] += out + size
@@ -206,8 +208,10 @@ class CostAnalysis:
     return p
 
   def _instruction(self, x: HloInstruction) -> Properties:
-    p = self.preprocess(x)
     op = x.opcode
+    if op == "fusion":
+      return self._fusion(x)
+    p = self.preprocess(x)
     if op in _ELEMENTWISE:
       p["transcendentals" if op in _TRANSCENDENTAL else "flops"] = x.shape.elements \
           if not x.shape.is_tuple else 0
@@ -264,8 +268,6 @@ class CostAnalysis:
       window = math.prod(w["size"] for w in _window(x))
       self._apply(p, self.computation(select), source * (window - 1), add=True)
       self._apply(p, self.computation(scatter), source, add=True)
-    elif op == "fusion":
-      p = self._fusion(x, p)
     elif op in ("call", "async-start"):
       p = defaultdict(float, self.computation(x.called[0]))
     elif op == "while":
@@ -369,14 +371,14 @@ class CostAnalysis:
 
   # --- fusion --------------------------------------------------------------
 
-  def _fusion(self, f: HloInstruction, pre: Properties) -> Properties:
+  def _fusion(self, f: HloInstruction) -> Properties:
     fused = f.called[0]
     if f.attributes.get("kind") == "kCustom":
       for h in fused.instructions:
         if h.opcode == "gather":
-          return self._gather(h, pre)
+          return self._gather(h, self.preprocess(f))
         if h.opcode == "scatter":
-          return self._scatter(h, pre)
+          return self._scatter(h, self.preprocess(f))
     p: Properties = defaultdict(float, self.computation(fused))
     p["bytes accessed"] = 0
     root = fused.root

@@ -488,7 +488,11 @@ class Dataflow:
             roots = {p for p, _ in value.positions if p.is_root}
           if user not in roots:
             continue
-        for k, operand in enumerate(user.operands):
+        operands = user.operands
+        if operands.count(position) == 1:  # Most often: its one operand number.
+          out.append((user, operands.index(position), index))
+          continue
+        for k, operand in enumerate(operands):
           if operand is position:
             out.append((user, k, index))
     return out

@@ -232,8 +232,8 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
               "xla_peak_time": time,
               # Shares and intervals were marked (a file extracted before has none).
               "shares_and_intervals": True,
-              "xla_cost_analysis": {key: float(xla_cost.get(key, 0.0)) for key in (
-                  "flops", "transcendentals", "bytes accessed")}},
+              "xla_cost_analysis": {key: float(xla_cost.get(key, 0.0))
+                                    for key in _XLA_COST_KEYS}},
       buffer_values=buffer_values,
       interval_buffer=np.array([g[0] for g in gaps], np.int32),
       interval_start=np.array([g[1] for g in gaps], np.int32),
@@ -344,13 +344,19 @@ def _guarded_error(module: HloModule, x: HloInstruction | None, e: Exception) ->
                        f"({type(e).__name__}: {e})", module.filename, x.line, 1, x.name)
 
 
+# The entry computation's sums that the source records (of XLA's cost analysis).
+_XLA_COST_KEYS = ("flops", "transcendentals", "bytes accessed")
+
+
 def _step_cost(x: HloInstruction, cost: CostAnalysis, entry_sum: dict | None):
   """((flops, transcendentals, bytes accessed), properties or None) of a step;
-  adds its properties to `entry_sum`, the entry computation's, if given."""
+  adds those of its properties that the source records (`_XLA_COST_KEYS`) to
+  `entry_sum`, the entry computation's, if given."""
   p = None
   if entry_sum is not None:
     p = cost.properties(x)
-    for key, value in p.items():
+    for key in _XLA_COST_KEYS:
+      value = p.get(key)
       if value:
         entry_sum[key] += value
   if x.opcode in CONTROL_FLOW:

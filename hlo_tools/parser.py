@@ -534,6 +534,9 @@ class _Parser:
         operands = None if pending else list(map(names.get, operand_names))
         if operands is None or None in operands:
           pending.append((instruction, operand_names, columns))
+        elif len(operands) == 1:
+          instruction.operands = operands
+          operands[0].users.append(instruction)
         else:
           instruction.operands = operands
           for operand in operands:
