@@ -91,6 +91,8 @@ _opcode = operator.attrgetter("opcode")
 # elementwise op's flops or transcendentals; and those that move nothing.
 _DEFAULT_RULE = _ELEMENTWISE | _BYTES_ONLY
 _NOTHING_MOVED = frozenset(("parameter", "constant"))
+# Opcodes that only view their operand: no bytes moved, no flops.
+_VIEWS = frozenset(("get-tuple-element", "bitcast"))
 _OPERAND_KEYS = [f"bytes accessed{i}{{}}" for i in range(256)]
 _UTILIZATION_KEYS = [f"utilization{i}{{}}" for i in range(256)]
 _OUTPUT_KEY = "bytes accessedout{}"
@@ -166,6 +168,10 @@ class CostAnalysis:
           if op in _ELEMENTWISE and shape.elements and not shape.is_tuple:
             total["transcendentals" if op in _TRANSCENDENTAL else "flops"] += \
                 shape.elements
+        elif n == 1 and op in _VIEWS:
+          # All that a bitcast's or get-tuple-element's properties hold that
+          # is not 0 (`_instruction`).
+          total[utilization_keys[0]] += 1.0
         else:
           for key, value in self.properties(x).items():
             if value:
@@ -218,7 +224,7 @@ class CostAnalysis:
     elif op in ("parameter", "constant"):
       p["bytes accessed"] = 0
       p[output_key()] = 0
-    elif op in ("get-tuple-element", "bitcast"):
+    elif op in _VIEWS:
       p["bytes accessed"] = 0
       p[output_key()] = 0
       p[operand_key(0)] = 0

@@ -462,21 +462,20 @@ class _Parser:
         shape = shapes.get(shape_text)
         literal = ""
         if shape is None:
-          plain = False
+          operand_names = None
         elif opcode in _LITERAL_OPCODES:
           literal = operand_text.strip()
-          plain = opcode == "constant" or _is_number(literal)
+          operand_names = [] if opcode == "constant" or _is_number(literal) else None
         elif first is not None:  # One to three names: `_NAME_RE.findall`'s.
           operand_names = ([first] if second is None else [first, second] if third is None
                            else [first, second, third])
-          plain = True
         else:
-          operand_names = None
-          plain = simple_operands(operand_text) is not None
-        if plain:
+          operand_names = (operand_names_of(operand_text)
+                           if simple_operands(operand_text) is not None else None)
+        if operand_names is not None:
+          # The attributes, if the common forms take the rest of the line.
           if attr is not None:  # What the findall below finds: one item.
             attributes = {attr: value}
-            end = len(text)
           else:
             attributes = {}
             end = fast.end()
@@ -486,30 +485,26 @@ class _Parser:
                 item, attr, value = items[0]
                 if len(item) == len(text) - end:
                   attributes[attr] = value.strip()
-                  end = len(text)
+                else:
+                  attributes = None
               elif sum([len(item) for item, _, _ in items]) == len(text) - end:
                 for _, attr, value in items:
                   attributes[attr] = value.strip()
-                end = len(text)
-          if end == len(text) and (opcode != "get-tuple-element" or
-                                   _is_number(attributes.get("index", ""))):
+              else:
+                attributes = None
+          if attributes is not None and (opcode != "get-tuple-element" or
+                                         _is_number(attributes.get("index", ""))):
             instruction = HloInstruction(name, opcode, shape, [], attributes, [], literal,
                                          root is not None, index + 1, computation)
-            if literal or opcode in _LITERAL_OPCODES:
-              operand_names = []
-            elif operand_names is None:
-              operand_names = operand_names_of(operand_text)
             columns = None
         if instruction is None:
           instruction = self.fast_instruction(fast, text, index + 1)
           if instruction is not None:
             instruction, operand_names, columns = instruction
             instruction.computation = computation
-      if instruction is not None:
-        pass
-      elif text.strip() == "}":
-        break
-      else:
+      if instruction is None:
+        if text.strip() == "}":
+          break
         line = _Line(text, index + 1, self.filename, shapes)
         instruction, operands = self.parse_instruction(line)
         instruction.computation = computation
@@ -523,9 +518,8 @@ class _Parser:
       all_names[name] = instruction
       instructions.append(instruction)
       opcode = instruction.opcode
-      if opcode in _CHECKED_OPCODES or (
-          instruction.attributes and not _CALLING_ATTRIBUTES.isdisjoint(
-              instruction.attributes)):
+      if opcode in _CHECKED_OPCODES or not _CALLING_ATTRIBUTES.isdisjoint(
+          instruction.attributes):
         linked.append(instruction)
       if operand_names:
         # Operands defined above are linked at once; from the first that is
