@@ -176,7 +176,11 @@ def _module_to_problem(module: HloModule, name: str | None, default_trip_count: 
     for values, amount, is_write in _accesses(x, properties, liveness):
       if amount <= 0:
         continue
-      targets = [buffer_of_value[v] for v in values if v in buffer_of_value]
+      if len(values) == 1:  # Most often: one value, of one buffer or none.
+        b = buffer_of_value.get(values[0])
+        targets = [] if b is None else [b]
+      else:
+        targets = [buffer_of_value[v] for v in values if v in buffer_of_value]
       for b in targets:
         pair = moved.get(b)
         if pair is None:
@@ -381,7 +385,8 @@ def _accesses(x: HloInstruction, properties: dict, liveness: Liveness):
   sets = liveness.dataflow.value_sets
   for i, operand in enumerate(x.operands):
     operand_sets = sets.get(operand, {})
-    leaves = _array_leaves(operand.shape) if x.opcode == "fusion" else []
+    leaves = (_array_leaves(operand.shape) if x.opcode == "fusion" and operand.shape.is_tuple
+              else [])
     if leaves:
       for index in leaves:
         yield operand_sets.get(index, []), properties.get(operand_key(i, index), 0.0), False

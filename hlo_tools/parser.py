@@ -37,10 +37,12 @@ _SIMPLE_ATTRIBUTE_RE = re.compile(
     r'[ \t]*,[ \t]*([A-Za-z_][\w.\-]*)=([^,{}()\[\]"\s][^,{}()\[\]"]*)(?=,|$)')
 # An array shape's whole text, for the shape cache: "f32[8,16]{1,0}".
 _ARRAY_TEXT_RE = re.compile(r"[a-z][a-z0-9]*\[[^\]]*\](?:\{[^{}]*\})?")
+# Possessive where what follows cannot take what a run took: the same match,
+# found without keeping places to go back to.
 _INSTRUCTION_HEAD = (
-    r"[ \t]*(ROOT[ \t]+)?%?([A-Za-z_][\w.\-]*)[ \t]*=[ \t]*"   # [ROOT] %name =
-    r"([a-z][a-z0-9]*\[[^\]]*\](?:\{[^{}]*\})?|\([^()]*\))"       # shape
-    r"[ \t]+([a-z][a-z0-9\-_]*)\(")                                # opcode(
+    r"[ \t]*+(ROOT[ \t]+)?%?([A-Za-z_][\w.\-]*+)[ \t]*+=[ \t]*+"      # [ROOT] %name =
+    r"([a-z][a-z0-9]*+\[[^\]]*+\](?:\{[^{}]*+\})?|\([^()]*+\))"     # shape
+    r"[ \t]+([a-z][a-z0-9\-_]*+)\(")                                  # opcode(
 _FAST_INSTRUCTION_RE = re.compile(_INSTRUCTION_HEAD + r'([^()\[\]{}"]*)\)')  # operands)
 # The common line: `_FAST_INSTRUCTION_RE`, also taking operands printed with
 # array shapes ("f32[2]{0} %x"; what `_Parser.fast_instruction` reads), in one
@@ -55,11 +57,11 @@ _FAST_INSTRUCTION_RE = re.compile(_INSTRUCTION_HEAD + r'([^()\[\]{}"]*)\)')  # o
 # operands alone would give (the head and operands match one way only).
 _FAST_LINE_RE = re.compile(
     _INSTRUCTION_HEAD +
-    r'((?:[ \t]*%?([A-Za-z_][\w.\-]*)(?:[ \t]*,[ \t]*%?([A-Za-z_][\w.\-]*)'
-    r'(?:[ \t]*,[ \t]*%?([A-Za-z_][\w.\-]*))?)?[ \t]*)(?=\))'
-    r'|[^()\[\]{}"]*(?=\))'
-    r'|(?:[^()\[\]{}"a-z]++|[a-z][a-z0-9]*+(?:\[[^\]]*\](?:\{[^{}]*\})?)?+)*+)\)'
-    r'(?:[ \t]*,[ \t]*([A-Za-z_][\w.\-]*)='
+    r'((?:[ \t]*+%?([A-Za-z_][\w.\-]*+)(?:[ \t]*+,[ \t]*+%?([A-Za-z_][\w.\-]*+)'
+    r'(?:[ \t]*+,[ \t]*+%?([A-Za-z_][\w.\-]*+))?)?[ \t]*+)(?=\))'
+    r'|[^()\[\]{}"]*+(?=\))'
+    r'|(?:[^()\[\]{}"a-z]++|[a-z][a-z0-9]*+(?:\[[^\]]*+\](?:\{[^{}]*+\})?)?+)*+)\)'
+    r'(?:[ \t]*+,[ \t]*+([A-Za-z_][\w.\-]*+)='
     r'(\{(?:[^{}()\[\]"]++|"(?:[^"\\\n]++|\\.)*+")*+\})$)?')
 _FLAT_BRACES_RE = re.compile(r'\{(?:[^{}()\[\]"]|"(?:[^"\\\n]|\\.)*")*\}')
 # Text with brackets nested at most `depth` deep, all closed, no parentheses,
