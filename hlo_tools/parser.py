@@ -49,20 +49,24 @@ _FAST_INSTRUCTION_RE = re.compile(_INSTRUCTION_HEAD + r'([^()\[\]{}"]*)\)')  # o
 # match with what the parser looks for next:
 # * groups 6-8: one to three operands of `_SIMPLE_OPERANDS_RE`, each name a
 #   group (else None; group 5 is the operands' text in every case);
-# * groups 9-10: the name and value of one attribute in flat braces up to the
-#   line's end (`metadata={op_name="..."}`, the commonest rest of a line; else
-#   None, and the match ends at the operands' ')'), where
-#   `_ATTRIBUTE_ITEM_RE.findall` would find that one item, in more time.
+# * groups 11-12: the name and value of one attribute in flat braces up to the
+#   line's end (`metadata={op_name="..."}`, the commonest rest of a line), and
+#   groups 9-10 those of one such attribute before it, if there is one
+#   (`dimensions={0}, metadata={...}`, the next commonest); else None, and the
+#   match ends at the operands' ')'. `_ATTRIBUTE_ITEM_RE.findall` would find
+#   those items, with the same names and values, in more time.
 # Each part is optional or tried in turn, so that the match is the one the
 # operands alone would give (the head and operands match one way only).
+# An attribute in flat braces with the ',' before it: (name, value).
+_FLAT_ATTRIBUTE = (r'[ \t]*+,[ \t]*+([A-Za-z_][\w.\-]*+)='
+                   r'(\{[^{}()\[\]"]*+(?:"[^"\\\n]*+(?:\\.[^"\\\n]*+)*+"[^{}()\[\]"]*+)*+\})')
 _FAST_LINE_RE = re.compile(
     _INSTRUCTION_HEAD +
     r'((?:[ \t]*+%?([A-Za-z_][\w.\-]*+)(?:[ \t]*+,[ \t]*+%?([A-Za-z_][\w.\-]*+)'
     r'(?:[ \t]*+,[ \t]*+%?([A-Za-z_][\w.\-]*+))?)?[ \t]*+)(?=\))'
     r'|[^()\[\]{}"]*+(?=\))'
     r'|(?:[^()\[\]{}"a-z]++|[a-z][a-z0-9]*+(?:\[[^\]]*+\](?:\{[^{}]*+\})?)?+)*+)\)'
-    r'(?:[ \t]*+,[ \t]*+([A-Za-z_][\w.\-]*+)='
-    r'(\{(?:[^{}()\[\]"]++|"(?:[^"\\\n]++|\\.)*+")*+\})$)?')
+    r'(?:(?:' + _FLAT_ATTRIBUTE + r'(?=,))??' + _FLAT_ATTRIBUTE + r'$)?')
 _FLAT_BRACES_RE = re.compile(r'\{(?:[^{}()\[\]"]|"(?:[^"\\\n]|\\.)*")*\}')
 # Text with brackets nested at most `depth` deep, all closed, no parentheses,
 # strings whole: what `_Line.balanced` reads without finding fault, and to the
@@ -459,8 +463,8 @@ class _Parser:
         # The common line (`fast_instruction`), inline: plain operands (or a
         # parameter's number, a constant's flat literal) and one attribute
         # are the commonest case of all.
-        (root, name, shape_text, opcode, operand_text, first, second, third, attr,
-         value) = fast.groups()
+        (root, name, shape_text, opcode, operand_text, first, second, third, attr_before,
+         value_before, attr, value) = fast.groups()
         shape = shapes.get(shape_text)
         literal = ""
         if shape is None:
@@ -476,8 +480,9 @@ class _Parser:
                            if simple_operands(operand_text) is not None else None)
         if operand_names is not None:
           # The attributes, if the common forms take the rest of the line.
-          if attr is not None:  # What the findall below finds: one item.
-            attributes = {attr: value}
+          if attr is not None:  # What the findall below finds: one or two items.
+            attributes = ({attr: value} if attr_before is None else
+                          {attr_before: value_before, attr: value})
           else:
             attributes = {}
             end = fast.end()
