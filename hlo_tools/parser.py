@@ -466,6 +466,8 @@ class _Parser:
         (root, name, shape_text, opcode, operand_text, first, second, third, attr_before,
          value_before, attr, value) = fast.groups()
         shape = shapes.get(shape_text)
+        if shape is None:
+          shape = self.new_shape(shape_text, index + 1)
         literal = ""
         if shape is None:
           operand_names = None
@@ -584,6 +586,17 @@ class _Parser:
         if not users or users[-1] is not instruction:
           users.append(instruction)
     return computation
+
+  def new_shape(self, text: str, lineno: int) -> Shape | None:
+    """The shape of a common line's shape text, not seen before, parsed as
+    `parse_instruction` parses it and kept for the lines after; None where
+    that would find fault (`parse_instruction` then reports it)."""
+    line = _Line(text, lineno, self.filename, self.shapes)
+    try:
+      shape = line.shape()
+    except HloParseError:
+      return None
+    return shape if line.pos == len(text) else None
 
   def fast_instruction(self, fast: re.Match, text: str, lineno: int):
     """(instruction, operand names, None) of a common line, with a shape seen
