@@ -48,6 +48,8 @@ from hlo_tools.module import HloInstruction, HloModule
 from hlo_tools.parser import parse_hlo_file
 from hlo_tools.schedule import DEFAULT_TRIP_COUNT, execution_counts
 from hlo_tools.sharing import operand_shares
+from hlo_tools.xla_reports import largest_temp_allocation, read_buffer_assignment
+from malloc_muzero.problem import Problem, _intersection
 
 
 def load_module(path: str | os.PathLike, module: str | None = None) -> HloModule:
@@ -97,7 +99,6 @@ def module_to_problem(module: HloModule, name: str | None = None,
   with gc_paused():
     problem = _module_to_problem(module, name, default_trip_count)
   if xla_assignment is not None:
-    from hlo_tools.xla_reports import largest_temp_allocation, read_buffer_assignment
     try:
       temp = largest_temp_allocation(read_buffer_assignment(os.fspath(xla_assignment)))
     except (OSError, UnicodeDecodeError, ValueError) as error:
@@ -120,8 +121,6 @@ class UnpricedOpcodeWarning(UserWarning):
 
 
 def _module_to_problem(module: HloModule, name: str | None, default_trip_count: float):
-  from malloc_muzero.problem import Problem
-
   if not default_trip_count > 0 or default_trip_count == float("inf"):
     raise ValueError(f"default_trip_count must be a positive number, not {default_trip_count}")
   liveness = run_guarded(module, None, analyze_liveness, module)
@@ -269,8 +268,6 @@ def _shares(liveness: Liveness, buffers, buffer_of_value, kinds, starts, ends, s
   """(operand buffer, user buffer, step) of the operand slots XLA may reuse,
   keeping those whose buffers' intervals meet at that step only (a buffer's
   intervals: `several[b]`, else `[(starts[b], ends[b])]`)."""
-  from malloc_muzero.problem import _intersection
-
   # Kinds by buffer id, and each value's HloBuffer, without a dict entry each.
   kind_of = [None] * (max((b.id for b in liveness.buffers), default=-1) + 1)
   for i, b in enumerate(buffers):
