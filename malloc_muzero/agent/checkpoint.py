@@ -43,14 +43,12 @@ def load_train_config(workdir: str):
   Raises:
     ProblemError: no readable run description there.
   """
-  path = os.path.join(workdir, RUN_FILE)
+  path, saved = _saved_run(workdir)
   try:
-    with open(path) as f:
-      saved = json.load(f)
     fields = dict(saved["train_config"])
     fields["search"] = SearchConfig(**fields["search"])
     return TrainConfig(**fields), int(saved["seed"])
-  except (OSError, ValueError, KeyError, TypeError) as error:
+  except (ValueError, KeyError, TypeError) as error:
     raise ProblemError(f"a training run's {RUN_FILE} ({type(error).__name__}: {error})",
                        path) from None
 
@@ -174,12 +172,7 @@ def restore(workdir: str, trainer, extra: dict) -> bool:
   step = latest_iteration(workdir)
   if step is None:
     return False
-  run_path = os.path.join(workdir, RUN_FILE)
-  try:
-    with open(run_path) as f:
-      saved = json.load(f)
-  except (OSError, ValueError) as error:
-    raise ProblemError(f"a readable run description ({error})", run_path) from None
+  run_path, saved = _saved_run(workdir)
   current = json.loads(json.dumps(run_description(trainer, extra)))
   differing = sorted(_differences(saved, current))
   if differing:
