@@ -187,3 +187,45 @@ def test_perturbed_games_leave_one_buffer_in_the_default_memory():
   assert slow(results[False]) == [0, 0, 0, 0]
   assert slow(results[True]) == [0, 0, 1, 1]
   np.testing.assert_array_equal(results[True][:2], results[False][:2])
+
+
+def test_an_annealed_start_is_a_faster_game_the_search_can_replay():
+  """`annealed_start` on the trap: XLA's order keeps the long buffer; annealing
+  in the game's own grid finds the four short ones, and its placement is a
+  legal reference game whose return is its saving."""
+  from malloc_muzero.agent.reference import (annealed_start, play_reference,
+                                             starting_game)
+
+  start = starting_game(TRAP, HARDWARE)
+  assert annealed_start(start, HARDWARE, 0.0) is start
+  annealed = annealed_start(start, HARDWARE, 600.0, iterations=20)
+  assert annealed.label == "anneal from xla-msa"
+  assert annealed.time_s < start.time_s
+  assert (annealed.problem, annealed.granularity) == (start.problem, start.granularity)
+  assert check_placement(TRAP, HARDWARE, annealed.placement) is None
+  assert annealed.time_s == simulate_placement(TRAP, HARDWARE, annealed.placement.levels)
+  decoder = make_decoder(TRAP, HARDWARE, granularity=annealed.granularity)
+  reference = make_reference(TRAP, HARDWARE, decoder, annealed.placement)
+  total, final = play_reference(decoder.problem, decoder.config.num_slots, reference)
+  np.testing.assert_array_equal(decoder.placement(final).levels, annealed.placement.levels)
+  slow, _ = simulation_bounds(TRAP, HARDWARE)
+  assert float(total) == pytest.approx(1 - annealed.time_s / slow, rel=1e-5)
+  # Where XLA's answer is already the best, the start stays XLA's.
+  roomy = get_hardware("tpu-v4", capacity=4096)
+  whole = starting_game(TRAP, roomy)
+  assert annealed_start(whole, roomy, 600.0, iterations=20) is whole
+
+
+def test_the_agent_answers_at_least_as_fast_as_its_annealed_start(tmp_path):
+  import dataclasses
+
+  from malloc_muzero.agent.presets import agent_config
+  from malloc_muzero.agent.run import place_with_agent
+
+  config = dataclasses.replace(agent_config("guided"), games_per_iteration=2,
+                               start_anneal_share=0.5)
+  summary = place_with_agent(TRAP, HARDWARE, str(tmp_path), 4.0, 0, config, progress=False)
+  assert summary["game"].label == "anneal from xla-msa"
+  assert summary["time_s"] <= summary["game"].time_s * (1 + 1e-9)
+  msa = simulate_placement(TRAP, HARDWARE, solve("xla-msa", TRAP, HARDWARE).levels)
+  assert summary["time_s"] < msa

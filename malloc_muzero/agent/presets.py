@@ -10,7 +10,10 @@
   becomes the reference (`TrainConfig.follow_best`). Self-play is a local
   search from the compiler's answer whose moves the network proposes and
   learns, and since search runs only where a game departs, a game costs
-  little more than a replay (docs/agent/departures.md).
+  little more than a replay (docs/agent/departures.md). Placing one problem
+  within a budget, it first gives `anneal` a fifth of it to improve XLA's
+  answer in the game's own grid (`TrainConfig.start_anneal_share`), and
+  departs from the faster of the two.
 * `rollout`: search over the real game, the prior guided by XLA's placement,
   each leaf valued by finishing the game with the default policy that follows
   it (`agent.rollout`), and the visited action of highest value played, so
@@ -35,6 +38,10 @@ AGENTS = ("muzero", "guided", "rollout")
 # and its answer is never slower than XLA's; `rollout` is stronger on programs
 # of a few hundred buffers but its cost grows with the square of their count.
 DEFAULT_AGENT = "guided"
+# The share of a one-problem budget that the guided presets give `anneal` to
+# improve XLA's answer before search departs from it
+# (`TrainConfig.start_anneal_share`; docs/agent/five_minutes.md).
+START_ANNEAL_SHARE = 0.2
 
 
 def agent_config(name: str):
@@ -49,9 +56,10 @@ def agent_config(name: str):
   if name == "muzero":
     return TrainConfig()
   if name == "guided":
-    return TrainConfig(follow_best=True,
+    return TrainConfig(follow_best=True, start_anneal_share=START_ANNEAL_SHARE,
                        search=SearchConfig(reference_bonus=4.0, departures=1))
-  return TrainConfig(games_per_iteration=8, follow_best=True, search=SearchConfig(
+  return TrainConfig(games_per_iteration=8, follow_best=True,
+                     start_anneal_share=START_ANNEAL_SHARE, search=SearchConfig(
       num_simulations=8, max_considered=8, dynamics="true", reference_bonus=4.0,
       leaf_value="rollout", value_scale=10.0))
 

@@ -6,7 +6,8 @@ the network was built for, what it trained on (the generator's settings or
 the problems' names and fingerprints) and the command that made it.
 `play` then plays any problem with search over those parameters until a
 deadline, in the game `agent.reference.starting_game` chooses, on the
-network's own slot count; the `muzero` solver does so when it is given no
+network's own slot count, from XLA's answer or what `anneal` makes of it
+(`agent.reference.annealed_start`); the `muzero` solver does so when it is given no
 `--checkpoint`. The shipped network lives in `agent/pretrained/`
 (`PRETRAINED`); `docs/agent/pretrained.md` says how it was trained.
 """
@@ -16,10 +17,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 
 from malloc_muzero.agent.play import play_until
 from malloc_muzero.agent.presets import DEFAULT_AGENT, agent_config
-from malloc_muzero.agent.reference import make_reference, starting_game
+from malloc_muzero.agent.reference import annealed_start, make_reference, starting_game
 from malloc_muzero.agent.search import SearchConfig
 from malloc_muzero.agent.train import TrainConfig, Trainer
 from malloc_muzero.atomic_file import atomic_write_bytes, atomic_write_text
@@ -102,12 +104,13 @@ def network_name(directory: str) -> str:
 
 def play_config(description: dict):
   """The `TrainConfig` that plays with an exported network: the network's
-  shape is the export's; how it searches is the default agent's (departures
-  and following its best are choices of play, not of the network), and
-  nothing of its warm start remains."""
+  shape is the export's; how it starts and searches is the default agent's
+  (the annealed start, departures and following its best are choices of
+  play, not of the network), and nothing of its warm start remains."""
   preset = agent_config(DEFAULT_AGENT)
   return dataclasses.replace(train_config(description), search=preset.search,
-                             follow_best=preset.follow_best, imitation_iterations=0)
+                             follow_best=preset.follow_best, imitation_iterations=0,
+                             start_anneal_share=preset.start_anneal_share)
 
 
 def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRETRAINED,
@@ -138,7 +141,8 @@ def play(problem, hardware, deadline: float, seed: int = 0, directory: str = PRE
                        found=len(hardware.levels) - 1)
   config = play_config(description)
   slots = description["num_slots"]
-  game = starting_game(problem, hardware, num_slots=slots)
+  game = annealed_start(starting_game(problem, hardware, num_slots=slots), hardware,
+                        config.start_anneal_share * (deadline - time.monotonic()), seed, slots)
   decoder = make_decoder(game.problem, hardware, slots, granularity=game.granularity)
   reference = (make_reference(game.problem, hardware, decoder, game.placement)
                if config.search.uses_reference else None)

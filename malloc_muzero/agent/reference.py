@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 
 import chex
 import jax
@@ -34,10 +35,12 @@ import numpy as np
 from malloc_muzero import game
 from malloc_muzero.errors import ProblemError
 
-from malloc_muzero.game_instance import Decoder, grid, grid_candidates
+from malloc_muzero.game_instance import Decoder, grid, grid_candidates, make_decoder
 from malloc_muzero.segments import from_windows, whole_buffers
 from malloc_muzero.simulator import simulate_placement
-from malloc_muzero.solvers import solve_segments
+from malloc_muzero.solvers import Budget, solve_segments
+from malloc_muzero.solvers.anneal import anneal_decoded
+from malloc_muzero.solvers.chromosome import heuristic_seeds, logits_from_levels
 from malloc_muzero.solvers.occupancy import place_in_order
 from malloc_muzero.solvers.xla_msa import placement_order
 from malloc_muzero.solvers.xla_msa_prefetch import assign
@@ -264,6 +267,38 @@ def starting_candidates(problem, hardware, num_slots: int | None = None,
                        "(XLA's cut needs instructions, XLA's time model and no copies)",
                        problem.name)
   return candidates
+
+
+def annealed_start(start: StartingGame, hardware, seconds: float, seed: int = 0,
+                   num_slots: int | None = None,
+                   iterations: int | None = None) -> StartingGame:
+  """The faster of `start` and what `anneal` finds in `seconds` in the
+  start's own game and grid (of `num_slots` slots, a network's action grid,
+  or the finest for the start's slot size), from the start's decisions and
+  the heuristics' (`solvers.chromosome.heuristic_seeds`).
+
+  XLA's answers keep the buffers it cuts or keeps whole where its order puts
+  them; with room to spare (30% of peak), a packing of whole buffers that
+  its order does not reach can be faster, and a few departures from XLA's
+  answer do not reach it in minutes (docs/agent/five_minutes.md). Annealing
+  in the game's own grid gives the agent a start among those packings: a
+  placement the game can replay, which its search then departs from.
+  `seconds` <= 0 returns `start`; with `iterations` too, annealing stops
+  after that many (`anneal`'s) as well, and cools by them.
+  """
+  if seconds <= 0:
+    return start
+  decoder = make_decoder(start.problem, hardware, num_slots, granularity=start.granularity)
+  seeds = heuristic_seeds(decoder, start.problem, hardware)
+  seeds.append(logits_from_levels(decoder, np.asarray(start.placement.levels)))
+  began = time.monotonic()
+  placement, _ = anneal_decoded(decoder, np.stack(seeds), Budget(iterations, began, began + seconds),
+                                seed)
+  time_s = simulate_placement(start.problem, hardware, placement.levels)
+  if time_s >= start.time_s:
+    return start
+  return dataclasses.replace(start, placement=placement, label=f"anneal from {start.label}",
+                             time_s=time_s)
 
 
 def never_slower_than_xla(problem, hardware, answer):

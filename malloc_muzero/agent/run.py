@@ -25,7 +25,8 @@ import time
 from malloc_muzero.agent import checkpoint, run_files
 from malloc_muzero.agent.build import make_trainer, run_identity
 from malloc_muzero.agent.generated import generated_trainer
-from malloc_muzero.agent.reference import GAMES, never_slower_than_xla, starting_game
+from malloc_muzero.agent.reference import (GAMES, annealed_start, never_slower_than_xla,
+                                           starting_game)
 from malloc_muzero.placement_io import save_placement_json
 from malloc_muzero.progress import progress_bar
 from malloc_muzero.simulator import simulate_placement, simulation_bounds
@@ -183,7 +184,9 @@ def place_with_agent(problem, hardware, workdir: str, time_budget_s: float, seed
                      config, progress: bool = True, games: tuple[str, ...] | None = None
                      ) -> dict:
   """Train the agent on one problem, in the game where XLA's answer is faster
-  (`agent.reference.starting_game`), and answer with segments of the
+  (`agent.reference.starting_game`), from the faster of that answer and what
+  `anneal` makes of it in `config.start_anneal_share` of the budget
+  (`agent.reference.annealed_start`), and answer with segments of the
   problem's buffers, never slower than XLA's (`never_slower_than_xla`).
 
   Args:
@@ -193,7 +196,7 @@ def place_with_agent(problem, hardware, workdir: str, time_budget_s: float, seed
 
   Returns:
     `train`'s summary (of the game's problem) and: `game`, the
-    `StartingGame`; `solution`, the answer as a checked
+    `StartingGame` (annealed); `solution`, the answer as a checked
     `solvers.SegmentedSolution` of `problem`; `time_s`, its simulated time;
     `taken`, the name of XLA's answer when it is the answer (no game beat
     it off the grid), else None; `game_beat_start`, whether the best game
@@ -201,7 +204,8 @@ def place_with_agent(problem, hardware, workdir: str, time_budget_s: float, seed
     game's grid).
   """
   began = time.monotonic()
-  game = starting_game(problem, hardware, games=games or GAMES)
+  game = annealed_start(starting_game(problem, hardware, games=games or GAMES), hardware,
+                        config.start_anneal_share * time_budget_s, seed)
   left = max(time_budget_s - (time.monotonic() - began), 0.0)
   summary = train([game.problem], [hardware], workdir, left, seed, config,
                   progress=progress, reference_placements=[game.placement],

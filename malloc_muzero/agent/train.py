@@ -64,6 +64,11 @@ class TrainConfig:
   # best placement some solvers find (`agent.imitation`), instead of
   # self-play. Needs the Trainer's `demonstrations`.
   imitation_iterations: int = 0
+  # Placing one problem within a budget (`agent.run.place_with_agent`, the
+  # `muzero` solver with the pretrained network): the share of the budget
+  # that `anneal` spends improving the start in the game's own grid before
+  # search departs from it (`agent.reference.annealed_start`); 0: none.
+  start_anneal_share: float = 0.0
   search: SearchConfig = SearchConfig()
 
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from malloc_muzero.game_instance import make_decoder
+from malloc_muzero.game_instance import Decoder, make_decoder
+from malloc_muzero.placement import Placement
 from malloc_muzero.solvers.chromosome import heuristic_seeds
-from malloc_muzero.solvers.registry import register
+from malloc_muzero.solvers.registry import Budget, register
 
 MOVES_PER_STEP = 32
 T0, T1 = 0.02, 1e-4  # In units of the return (a fraction of all-slow time).
@@ -31,23 +32,32 @@ DEFAULT_SECONDS = 10.0
 
 @register("anneal", iterations=True)
 def anneal(problem, hardware, options):
+  decoder = make_decoder(problem, hardware)
+  seeds = np.stack(heuristic_seeds(decoder, problem, hardware))
+  return anneal_decoded(decoder, seeds, options.budget(DEFAULT_SECONDS), options.seed,
+                        options.progress, options.iterations)[0]
+
+
+def anneal_decoded(decoder: Decoder, seeds: np.ndarray, budget: Budget, seed: int = 0,
+                   progress: bool = False, total: int | None = None) -> tuple[Placement, float]:
+  """(best placement, its return): annealing over chromosomes of `decoder`'s
+  game from the best of `seeds` ([K, N, L] chromosomes) until `budget` is
+  spent. `total`: the iterations the progress bar counts to (None: unknown).
+  The agent uses it to improve its start on its own game and grid
+  (`agent.reference.annealed_start`)."""
   from tqdm import tqdm
 
-  budget = options.budget(DEFAULT_SECONDS)
-  decoder = make_decoder(problem, hardware)
-  rng = np.random.default_rng(options.seed)
-  key = jax.random.key(options.seed)
-  n_real = problem.num_buffers
+  rng = np.random.default_rng(seed)
+  key = jax.random.key(seed)
+  n_real = int((np.asarray(decoder.problem.buffer_index) >= 0).sum())
   _, levels = decoder.shape
-  seeds = np.stack(heuristic_seeds(decoder, problem, hardware))
   states, values = decoder.decode_batch(seeds, key, sample=False)
   first = int(np.argmax(np.asarray(values)))
   current, value = seeds[first], float(values[first])
   state = jax.tree.map(lambda x: x[first], states)
   best = (decoder.placement(state), value)
   done = 0
-  with tqdm(disable=not options.progress, desc="anneal", unit="step",
-            total=options.iterations) as bar:
+  with tqdm(disable=not progress, desc="anneal", unit="step", total=total) as bar:
     while budget.more(done):
       temperature = T0 * (T1 / T0) ** budget.progress(done)
       candidates = np.repeat(current[None], MOVES_PER_STEP, axis=0)
@@ -65,4 +75,4 @@ def anneal(problem, hardware, options):
       done += 1
       bar.update()
       bar.set_postfix(best=f"{best[1]:.4f}", T=f"{temperature:.1e}")
-  return best[0]
+  return best
