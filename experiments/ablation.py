@@ -37,10 +37,14 @@ from absl import flags
 from absl import logging
 
 from experiments.benchmark import benchmark_entries
+from experiments.comparison import hardware_at_fraction, timed_solve
 from experiments.flag_parsing import one_line_flags
+from malloc_muzero.agent import pretrained
 from malloc_muzero.atomic_file import atomic_write_text
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.problem_io import load_problem
+from malloc_muzero.simulator import gap_closed, simulate_placement, simulation_bounds
+from malloc_muzero.solvers import SolverOptions
 
 _BENCHMARK = flags.DEFINE_string("benchmark", "benchmark",
                                  "directory of experiments.make_benchmark")
@@ -60,12 +64,6 @@ def rows_of(entry, fraction: float, time_limit: float, seed: int,
   """The table rows of one problem: a search with each exported network of
   `networks` (directories), then with the first one untrained and with none,
   then `solvers`."""
-  # Deferred: these import JAX and flax, after the flags are read (a quick --help).
-  from experiments.comparison import hardware_at_fraction, timed_solve
-  from malloc_muzero.agent import pretrained
-  from malloc_muzero.simulator import gap_closed, simulate_placement, simulation_bounds
-  from malloc_muzero.solvers import SolverOptions
-
   problem = load_problem(entry.path)
   hardware = hardware_at_fraction(problem, "tpu-v4", fraction, "xla")
   slow, fast = simulation_bounds(problem, hardware)
@@ -104,8 +102,6 @@ def rows_of(entry, fraction: float, time_limit: float, seed: int,
 def _network_label(directory: str, count: int) -> str:
   """How a network's row reads: "pretrained network", or with several
   networks, "network NAME" (`agent.pretrained.network_name`)."""
-  # Deferred: the agent imports JAX and flax, after the flags are read (a quick --help).
-  from malloc_muzero.agent import pretrained
   name = pretrained.network_name(directory)
   return "pretrained network" if count == 1 and name == "pretrained" else f"network {name}"
 
@@ -114,8 +110,6 @@ def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)
-  # Deferred: the agent imports JAX and flax, after the flags are read (a quick --help).
-  from malloc_muzero.agent import pretrained
 
   try:
     entries = [e for e in benchmark_entries(_BENCHMARK.value)

@@ -26,10 +26,14 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments.comparison import check_solver, timed_solve
 from experiments.flag_parsing import one_line_flags
+from experiments.problem_sources import program_problem
 from malloc_muzero import ProblemError, get_hardware
 from malloc_muzero.agent.run_files import read_run
 from malloc_muzero.atomic_file import atomic_write_bytes
+from malloc_muzero.simulator import gap_closed, simulation_bounds
+from malloc_muzero.solvers import SolverOptions
 
 _RUNS = flags.DEFINE_string("runs", None, "glob of experiments.train work directories")
 _BASELINES = flags.DEFINE_list("baselines", ["best-fit", "anneal", "genetic", "exact"],
@@ -42,11 +46,6 @@ def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)
-  # Deferred: these import JAX, after the flags are read (a quick --help).
-  from experiments.comparison import check_solver, timed_solve
-  from malloc_muzero.simulator import gap_closed, simulation_bounds
-  from experiments.problem_sources import program_problem
-  from malloc_muzero.solvers import SolverOptions
 
   try:
     if not _RUNS.value:
@@ -108,9 +107,6 @@ def _plot_curves(path: str, panels) -> None:
 
   from matplotlib.backends.backend_agg import FigureCanvasAgg
   from matplotlib.figure import Figure
-
-  # Deferred: the simulator imports JAX, after the flags are read (a quick --help).
-  from malloc_muzero.simulator import gap_closed
 
   figure = Figure(figsize=(4.5 * len(panels), 3.6))
   FigureCanvasAgg(figure)

@@ -28,11 +28,17 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments import alphatensor_programs as alphatensor
+from experiments.alphatensor_programs import extract_problem
+from experiments.comparison import hardware_at_fraction, timed_solve
 from experiments.flag_parsing import one_line_flags
 from malloc_muzero import ProblemError, get_hardware, save_placement_json
 from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT, agent_config
+from malloc_muzero.agent.run import place_with_agent
 from malloc_muzero.formatting import format_bytes
 from malloc_muzero.placement_io import save_segments_json
+from malloc_muzero.simulator import gap_closed, simulation_bounds
+from malloc_muzero.solvers import SolverOptions, get_solver
 
 _SHAPE = flags.DEFINE_string("shape", "4,4,4", "factorization shape n,m,p")
 _LEVELS = flags.DEFINE_integer("levels", 1, "recursion levels (1 or 2)")
@@ -54,9 +60,6 @@ _OUT = flags.DEFINE_string("out", "alphatensor_results", "output directory")
 def _programs(shape: str, levels: int, size: int, dtype: str) -> list:
   """The AlphaTensor program, plain `jnp.dot` and, when it splits the same
   size, Strassen; ValueError naming what is wrong with the request."""
-  # Deferred: the programs import JAX, after the flags are read (a quick --help).
-  from experiments import alphatensor_programs as alphatensor
-
   programs = [alphatensor.program(shape, levels, size, dtype),
               alphatensor.plain_program(size, dtype)]
   if shape.replace(" ", "") != "2,2,2" and size % 2 ** levels == 0:
@@ -72,8 +75,6 @@ def main(argv: list[str]) -> None:
     programs = _programs(_SHAPE.value, _LEVELS.value, _SIZE.value, _DTYPE.value)
     if not 0 < _FRACTION.value <= 1:
       raise ValueError(f"--capacity_fraction={_FRACTION.value} is outside (0, 1]")
-    # Deferred: the solvers import JAX, after the request is checked.
-    from malloc_muzero.solvers import SolverOptions, get_solver
     get_hardware(_HARDWARE.value)
     for name in _SOLVERS.value:
       get_solver(name)
@@ -81,12 +82,6 @@ def main(argv: list[str]) -> None:
     print(f"alphatensor: error: {error}", file=sys.stderr)
     sys.exit(2)
   from tqdm import tqdm
-
-  # Deferred: these import JAX, after the request is checked.
-  from experiments.alphatensor_programs import extract_problem
-  from experiments.comparison import hardware_at_fraction, timed_solve
-  from malloc_muzero.simulator import gap_closed, simulation_bounds
-  from malloc_muzero.agent.run import place_with_agent
 
   os.makedirs(_OUT.value, exist_ok=True)
   progress = sys.stderr.isatty()

@@ -61,10 +61,12 @@ import sys
 import time
 from typing import Callable
 
+from experiments import alphatensor_programs as alphatensor
 from experiments.manifest import MANIFEST, is_current, read_manifest, write_manifest
 # Still importable from here for experiments.ablation and the scripts; their
 # home is experiments.manifest.
 from experiments.manifest import Entry, benchmark_entries  # noqa: F401
+from experiments.workloads import WORKLOADS
 import hlo_tools
 from hlo_tools import capture_jax, module_to_problem, parse_hlo
 from malloc_muzero import problem
@@ -102,8 +104,6 @@ class Item:
 
 def model_items() -> list[Item]:
   """The model workloads of `experiments.workloads`."""
-  # Deferred: the workloads import JAX and flax; make_benchmark imports this before its flags.
-  from experiments.workloads import WORKLOADS
   return [Item(w.name, w.model, w.variant, "model", w.source, w.config(), w.source_files(),
                w.program) for w in WORKLOADS.values()]
 
@@ -115,9 +115,6 @@ def alphatensor_item(spec: str) -> Item:
     UsageError: a malformed item, a shape without a factorization or a size
       the blocks cannot split; the message names it.
   """
-  # Deferred: the programs import JAX; make_benchmark imports this before its flags.
-  from experiments import alphatensor_programs as alphatensor
-
   parts = spec.strip().split(":")
   try:
     dims = [int(d) for d in parts[0].split("x")]

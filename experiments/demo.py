@@ -20,9 +20,13 @@ from absl import flags
 from absl import logging
 
 from experiments.flag_parsing import one_line_flags
+from experiments.programs import get_program
 from hlo_tools import capture_jax, module_to_problem, parse_hlo
 from malloc_muzero import get_hardware
 from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT, agent_config
+from malloc_muzero.agent.run import place_with_agent
+from malloc_muzero.simulator import gap_closed, simulate_placement, simulation_bounds
+from malloc_muzero.solvers import solve, solve_segments
 
 _PROGRAM = flags.DEFINE_string("program", "mlp_train_step",
                                "program of experiments.programs to compile")
@@ -39,9 +43,6 @@ flags.register_validator("capacity_fraction", lambda value: 0 < value <= 1,
 
 def describe(program_name: str) -> tuple[str, object]:
   """Compile one catalogue program; its problem's summary and XLA's figures."""
-  # Deferred: the programs import JAX, after the flags are read (a quick --help).
-  from experiments.programs import get_program
-
   program = get_program(program_name)
   captured = capture_jax(program.fn, *program.args,
                          donate_argnums=program.donate_argnums)
@@ -58,11 +59,6 @@ def describe(program_name: str) -> tuple[str, object]:
 
 def compare(problem, fraction: float, train_seconds: float, agent: str = DEFAULT_AGENT) -> str:
   """Placements by XLA's heuristics and by a briefly trained agent."""
-  # Deferred: these import JAX, after the flags are read (a quick --help).
-  from malloc_muzero.simulator import gap_closed, simulate_placement, simulation_bounds
-  from malloc_muzero.agent.run import place_with_agent
-  from malloc_muzero.solvers import solve, solve_segments
-
   capacity = problem.capacity_for(fraction)
   hardware = get_hardware("tpu-v4", capacity=capacity)
   slow, fast = simulation_bounds(problem, hardware)

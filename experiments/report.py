@@ -36,18 +36,24 @@ import shutil
 import sys
 import time
 
+import jax
 from absl import app
 from absl import flags
 from absl import logging
 
+from experiments.comparison import hardware_at_fraction, timed_solve
 from experiments.flag_parsing import one_line_flags
 from experiments.manifest import Entry, benchmark_entries
 from experiments.report_render import render
 from experiments.report_results import AGENT, KEY_FIELDS, Cache, Settings, result_key
-from malloc_muzero import check_placement, get_hardware, load_problem
+from malloc_muzero import check_placement, get_hardware, load_problem, simulation_bounds
 from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT, agent_config
+from malloc_muzero.agent.run import place_with_agent
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.progress import progress_bar
+from malloc_muzero.simulator import simulate_placement
+from malloc_muzero.solvers import SolverOptions, get_solver, solver_names
+from malloc_muzero.solvers.exact import solve_exact
 
 _BENCHMARK = flags.DEFINE_string("benchmark", "benchmark",
                                  "directory of experiments.make_benchmark (manifest.json)")
@@ -109,18 +115,11 @@ def _solve(solver: str, problem, hardware, settings: Settings, workdir: str):
   Raises:
     _Skip: the solver does not apply to the problem.
   """
-  # Deferred: these import JAX, after the flags are read (a quick --help).
-  from experiments.comparison import timed_solve
-  from malloc_muzero.simulator import simulate_placement
-  from malloc_muzero.solvers import SolverOptions
-
   start = time.monotonic()
   if solver == AGENT:
     if problem.num_buffers > settings.agent_max_buffers:
       raise _Skip(f"{problem.num_buffers} buffers > --agent_max_buffers="
                   f"{settings.agent_max_buffers}")
-    # Deferred: the agent imports flax, which only its own runs need.
-    from malloc_muzero.agent.run import place_with_agent
     shutil.rmtree(workdir, ignore_errors=True)  # Train afresh, never resume.
     summary = place_with_agent(problem, hardware, workdir, settings.train_seconds,
                                settings.seed, agent_config(settings.agent), progress=False)
@@ -131,8 +130,6 @@ def _solve(solver: str, problem, hardware, settings: Settings, workdir: str):
                  if summary.get("from_reference") else ""))
     return summary["time_s"], time.monotonic() - start, detail
   elif solver == "exact":
-    # Deferred, as the solvers above: they import JAX.
-    from malloc_muzero.solvers.exact import solve_exact
     if problem.num_buffers > settings.exact_max_buffers:
       raise _Skip(f"{problem.num_buffers} buffers > --exact_max_buffers="
                   f"{settings.exact_max_buffers}")
@@ -160,9 +157,6 @@ def _solve(solver: str, problem, hardware, settings: Settings, workdir: str):
 def _compute(entry: Entry, problem, solver: str, hardware_name: str,
              settings: Settings, benchmark: str, bounds: tuple[float, float]) -> dict:
   """One result record (status ok, skipped or failed)."""
-  # Deferred: the comparison's solvers import JAX, after the flags are read (a quick --help).
-  from experiments.comparison import hardware_at_fraction
-
   hardware = hardware_at_fraction(problem, hardware_name, settings.fraction, settings.time_model)
   record = dict(zip(KEY_FIELDS, result_key(entry, solver, hardware_name, settings)))
   record.update(problem=entry.name, buffers=problem.num_buffers,
@@ -190,12 +184,6 @@ def run(entries: list[Entry], settings: Settings, benchmark: str, cache: Cache,
   Raises:
     ProblemError: a problem file that cannot be read.
   """
-  import jax
-
-  # Deferred: these import JAX, after the flags are read (a quick --help).
-  from experiments.comparison import hardware_at_fraction
-  from malloc_muzero import simulation_bounds
-
   solvers = ([AGENT] if settings.train_seconds > 0 else []) + list(settings.solvers)
   tasks = [(e, h, s) for e in entries for h in settings.hardware for s in solvers]
   todo = [t for t in tasks if force or cache.get(result_key(t[0], t[2], t[1], settings)) is None]
@@ -241,8 +229,6 @@ def main(argv: list[str]) -> None:
     if not 0 < _FRACTION.value <= 1:
       raise ProblemError("a fraction in (0, 1]", "command line", "--capacity_fraction",
                          _FRACTION.value)
-    # Deferred: the solvers import JAX, after the flags and the benchmark are checked.
-    from malloc_muzero.solvers import get_solver, solver_names
     hardware = tuple(dict.fromkeys(get_hardware(name).name for name in _HARDWARE.value))
     solvers = _SOLVERS.value or solver_names()
     for name in solvers:

@@ -6,11 +6,13 @@ import datetime
 import math
 import os
 
+from experiments.comparison import grouped_bars
 from experiments.manifest import Entry
 from experiments.report_results import AGENT, Settings
 from malloc_muzero import get_hardware
 from malloc_muzero.atomic_file import atomic_write_text
 from malloc_muzero.formatting import format_bytes
+from malloc_muzero.simulator import gap_closed
 
 
 def _ratio(record: dict) -> float | None:
@@ -18,9 +20,6 @@ def _ratio(record: dict) -> float | None:
 
 
 def _gap(record: dict) -> float | None:
-  # Deferred: the simulator imports JAX; experiments.report imports this module before its flags.
-  from malloc_muzero.simulator import gap_closed
-
   if record["time_s"] is None:
     return None
   return gap_closed(record["time_s"], record["slow_s"], record["fast_s"])
@@ -131,9 +130,6 @@ def _problem_table(entry: Entry, records: list[dict]) -> list[str]:
 def _plots(records: list[dict], problems: list[str], solvers: list[str], hardware: str,
            directory: str) -> list[str]:
   """Writes the hardware's plots to `directory`; their file names."""
-  # Deferred: the comparison's solvers import JAX; experiments.report imports this module early.
-  from experiments.comparison import grouped_bars
-
   ok = [r for r in records if r["time_s"] is not None]
   bound = {r["problem"]: r["fast_s"] / r["slow_s"] for r in records}
   names = [f"time_over_slow.{hardware}.png", f"gap_closed.{hardware}.png"]

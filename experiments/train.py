@@ -51,10 +51,15 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments.comparison import versus_xla
 from experiments.flag_parsing import one_line_flags
+from experiments.problem_sources import program_problem
 from hlo_tools import HloParseError
 from malloc_muzero import ProblemError, get_hardware, windows
+from malloc_muzero.agent import generalisation, pretrained
 from malloc_muzero.agent.presets import AGENTS, DEFAULT_AGENT, agent_config
+from malloc_muzero.agent.reference import GAMES, starting_game
+from malloc_muzero.agent.run import train
 from malloc_muzero.atomic_file import atomic_write_text
 from malloc_muzero.generator import ProblemGenerator
 from malloc_muzero.solve_cli import load_any_problem
@@ -164,9 +169,6 @@ def main(argv: list[str]) -> None:
     jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
                                num_processes=_NUM_PROCESSES.value,
                                process_id=_PROCESS_ID.value)
-  # Deferred: these import JAX and flax, after the flags and jax.distributed are set up.
-  from experiments.comparison import versus_xla
-  from malloc_muzero.agent.run import train
   try:
     check_numeric_flags()
     if _GENERATE.value is not None:
@@ -181,8 +183,6 @@ def main(argv: list[str]) -> None:
                                                         _PREFETCH_STEPS.value).problem
                              for p in group] for group in (problems, held_out))
     else:
-      # Deferred, as the agent above: it imports JAX.
-      from malloc_muzero.agent.reference import GAMES, starting_game
       games = GAMES if _GAME.value == "auto" else (_GAME.value,)
       starts = [starting_game(p, h, games=games) for p, h in zip(problems, hardwares)]
       problems = [start.problem for start in starts]
@@ -216,9 +216,6 @@ def main(argv: list[str]) -> None:
 
 def train_generated() -> str:
   """`--generate`: train on drawn problems, then play the held-out ones."""
-  # Deferred: the agent imports JAX and flax, after the flags are read (a quick --help).
-  from malloc_muzero.agent.run import train
-
   if _PROBLEM.value or _PROGRAM.value or _GAME.value not in ("auto", "whole"):
     raise ProblemError("no --problem_files, --programs or --game other than whole with --generate",
                        "command line", "--generate")
@@ -249,8 +246,6 @@ def export(summary: dict) -> None:
   if _EXPORT.value:
     import shlex
 
-    # Deferred: the agent imports JAX and flax, after the flags are read (a quick --help).
-    from malloc_muzero.agent import pretrained
     pretrained.export(summary["trainer"], summary["identity"], _EXPORT.value,
                       "python -m experiments.train " + shlex.join(sys.argv[1:]))
     print(f"exported the network to {_EXPORT.value}/", flush=True)
@@ -323,9 +318,6 @@ def evaluate_set(summary, problems, held_out, hardwares) -> str:
   import json
   import os
 
-  # Deferred: the agent imports JAX and flax, after the flags are read (a quick --help).
-  from malloc_muzero.agent import generalisation
-
   everything = problems + held_out
   directory = os.path.join(_WORKDIR.value, "placements")
   os.makedirs(directory, exist_ok=True)
@@ -377,8 +369,6 @@ def load_problem_flag(paths: str | None, programs: str | None, required: bool = 
                        found=paths or programs)
   if paths:
     return [load_any_problem(path) for path in names]
-  # Deferred: the programs import JAX, which problem files do not need.
-  from experiments.problem_sources import program_problem
   return [program_problem(name) for name in names]
 
 

@@ -931,9 +931,10 @@ def _stall_s(problem: GameProblem, actions: chex.Array, timings: chex.Array,
   return copy_stalls(problem.copies, levels, copy_start).sum()
 
 
-def _only_when(flag: chex.Array, compute, operand, otherwise=jnp.float32(0)):
+def _only_when(flag: chex.Array, compute, operand, otherwise=None):
   """`compute(operand)` when `flag`, else `otherwise` (of the same shape and
-  dtype; by default a float32 0).
+  dtype; None: a float32 0, made here so that importing the game makes no
+  array, which would start JAX's backend before `jax.distributed`).
 
   A `lax.cond` becomes a select under `vmap`, which computes both branches
   for every game; a loop of `flag` trips (0 or 1) is computed only when some
@@ -944,6 +945,9 @@ def _only_when(flag: chex.Array, compute, operand, otherwise=jnp.float32(0)):
   of the loop as loop-invariant (it would then run at every step): what
   `compute` reads is selected by a test of the trip count, always true.
   """
+  if otherwise is None:
+    otherwise = jnp.float32(0)
+
   def body(carry):
     trips, value, _ = carry
     salted = jax.tree_util.tree_map(

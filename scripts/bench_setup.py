@@ -30,8 +30,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from experiments.benchmark import benchmark_entries  # noqa: E402
+from experiments.comparison import hardware_at_fraction
 from malloc_muzero import compilation_cache  # noqa: E402
+from malloc_muzero.agent.build import make_trainer
 from malloc_muzero.agent.presets import DEFAULT_AGENT, agent_config  # noqa: E402
+from malloc_muzero.agent.reference import starting_game
 from malloc_muzero.problem_io import load_problem  # noqa: E402
 
 PHASES = ("start", "trainer", "iteration 1", "iteration 2")
@@ -41,10 +44,6 @@ MODES = ("off", "cold", "warm")
 def child(problem_file: str, fraction: float) -> None:
   """Time the phases of one placement; print them as JSON."""
   compilation_cache.enable()
-  # Deferred: these import JAX, which starts after the cache is set (as the commands do).
-  from experiments.comparison import hardware_at_fraction
-  from malloc_muzero.agent.reference import starting_game
-  from malloc_muzero.agent.build import make_trainer
 
   problem = load_problem(problem_file)
   hardware = hardware_at_fraction(problem, "tpu-v4", fraction)

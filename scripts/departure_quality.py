@@ -28,6 +28,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from experiments.benchmark import benchmark_entries  # noqa: E402
+from experiments.comparison import hardware_at_fraction
+from malloc_muzero.agent import pretrained
+from malloc_muzero.agent.reference import make_reference, play_reference, starting_game
+from malloc_muzero.agent.search import departure_moves, self_play
+from malloc_muzero.agent.train import Trainer
+from malloc_muzero.game_instance import make_decoder
 from malloc_muzero.problem_io import load_problem  # noqa: E402
 
 
@@ -45,14 +51,6 @@ def main() -> None:
   import jax
   import jax.numpy as jnp
   import numpy as np
-
-  # Deferred with JAX above: these import it, after the arguments are read (a quick --help).
-  from experiments.comparison import hardware_at_fraction
-  from malloc_muzero.agent import pretrained
-  from malloc_muzero.agent.reference import make_reference, play_reference, starting_game
-  from malloc_muzero.agent.search import departure_moves, self_play
-  from malloc_muzero.agent.train import Trainer
-  from malloc_muzero.game_instance import make_decoder
 
   entries = benchmark_entries(args.benchmark)
   wanted = args.problems.split(",") if args.problems else None

@@ -1,10 +1,11 @@
-"""The commands import JAX only once they run.
+"""The console scripts import JAX only once they run.
 
-Importing a console script's module, or an `experiments` entry point's, must
+Importing `malloc-extract`'s, `malloc-solve`'s or `malloc-eval`'s module must
 not import JAX: `--help` and a bad input (one line, an exit status) stay
-quick, and flags (XLA_FLAGS, `jax.distributed`) are set before JAX starts.
-`hlo_tools` and the `malloc_muzero` package never import it (`malloc-extract`
-needs no JAX at all). Each check runs in a fresh interpreter.
+quick, and `malloc-extract` needs no JAX at all unless asked for a placement.
+`hlo_tools` and the `malloc_muzero` package never import it. (The
+`experiments` commands and `malloc-demo` import what they run at the top, as
+every other module does: issue 19.) Each check runs in a fresh interpreter.
 """
 
 import pathlib
@@ -15,20 +16,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
-# Console scripts ([project.scripts]) and `python -m experiments.X` entry points.
-# (`experiments.evaluate` imports JAX at module level, and is not here.)
-ENTRY_POINTS = (
-    "hlo_tools.cli",
-    "malloc_muzero.eval_cli",
-    "malloc_muzero.solve_cli",
-    "experiments.ablation",
-    "experiments.agent_table",
-    "experiments.alphatensor",
-    "experiments.demo",
-    "experiments.make_benchmark",
-    "experiments.report",
-    "experiments.train",
-)
+# The console scripts ([project.scripts]) that start without JAX.
+ENTRY_POINTS = ("hlo_tools.cli", "malloc_muzero.eval_cli", "malloc_muzero.solve_cli")
 
 
 def heavy_imports(*modules: str) -> list[str]:
@@ -57,3 +46,27 @@ def test_hlo_tools_and_the_package_do_not_import_jax():
 
 def test_the_check_sees_jax():
   assert "jax" in heavy_imports("malloc_muzero.simulator")
+
+
+
+# `python -m experiments.X` commands and `malloc-demo`: they import JAX at the top.
+COMMANDS = ("experiments.ablation", "experiments.agent_table", "experiments.alphatensor",
+            "experiments.demo", "experiments.make_benchmark", "experiments.report",
+            "experiments.train")
+
+
+def test_importing_a_command_starts_no_jax_backend():
+  """No module makes an array when imported: a backend started at import
+  would come before `jax.distributed.initialize` (experiments.train's
+  multi-host runs) and before the flags that set up XLA."""
+  code = ("import importlib, sys\n"
+          "import jax._src.xla_bridge as bridge\n"
+          "started = []\n"
+          "for name in sys.argv[1:]:\n"
+          "  importlib.import_module(name)\n"
+          "  started += [name] * bool(bridge._backends)\n"
+          "print(' '.join(started))\n")
+  for command in COMMANDS:  # One interpreter each: their absl flags would clash.
+    result = subprocess.run([sys.executable, "-c", code, command], cwd=ROOT,
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.split() == [], f"importing {command} starts a JAX backend"

@@ -1,10 +1,12 @@
-"""The packages import only downward.
+"""The packages import only downward, without cycles, and at the top.
 
 The data flow (HLO -> Problem -> hardware and simulator -> game -> solvers ->
 agent -> commands -> experiments) is a stack of layers; a module may import
 its own layer and the layers below, never one above, also inside a function
 (those imports are read too). `EXCEPTIONS` lists the upward imports that are
-known, each with why; a new one fails here.
+known, each with why; a new one fails here. No modules import each other,
+and at most `MAX_DEFERRED` imports of the project's modules sit inside a
+function, each saying why.
 """
 
 import ast
@@ -104,3 +106,92 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
   monkeypatch.setattr(sys.modules[__name__], "modules",
                       lambda: {**known, "malloc_muzero.simulator": copy})
   assert ("malloc_muzero.simulator", "malloc_muzero.agent.search") in upward_imports()
+
+
+def import_graph() -> dict[str, set[str]]:
+  """Each module's imports of the project's modules, anywhere in it."""
+  known = modules()
+  return {module: imports(path, set(known)) - {module} for module, path in known.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+  """The strongly connected components of more than one module (Tarjan)."""
+  index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+  def visit(node):
+    index[node] = low[node] = len(index)
+    stack.append(node)
+    on_stack.add(node)
+    for child in sorted(graph.get(node, ())):
+      if child not in index:
+        visit(child)
+        low[node] = min(low[node], low[child])
+      elif child in on_stack:
+        low[node] = min(low[node], index[child])
+    if low[node] == index[node]:
+      component = []
+      while True:
+        member = stack.pop()
+        on_stack.discard(member)
+        component.append(member)
+        if member == node:
+          break
+      if len(component) > 1:
+        found.append(sorted(component))
+
+  for node in sorted(graph):
+    if node not in index:
+      visit(node)
+  return found
+
+
+def test_no_modules_import_each_other():
+  """No cycle among the project's modules, counting imports inside functions."""
+  assert cycles(import_graph()) == []
+
+
+def test_the_cycle_check_sees_a_cycle():
+  assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# The most imports of the project's own modules that may sit inside functions
+# (issue 19). Each defers JAX where a command must start without it, and says
+# so in a "# Deferred:" comment just above.
+MAX_DEFERRED = 10
+
+
+def _says_why(lines: list[str], lineno: int) -> bool:
+  """Whether a "# Deferred" comment sits above line `lineno` (1-based),
+  past the imports and comment lines just before it."""
+  for line in reversed(lines[max(0, lineno - 6):lineno - 1]):
+    line = line.strip()
+    if line.startswith("# Deferred"):
+      return True
+    if not (line.startswith(("from ", "import ", "#")) or line.endswith((",", ")"))):
+      return False
+  return False
+
+
+def deferred_imports() -> list[tuple[str, int, bool]]:
+  """(file, line, whether a "# Deferred" comment says why) of every import of
+  the project's modules inside a function, in the packages and scripts/."""
+  found = []
+  for path in [*modules().values(), *(ROOT / "scripts").glob("*.py")]:
+    text = path.read_text()
+    lines = text.splitlines()
+    for function in ast.walk(ast.parse(text)):
+      if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        continue
+      for node in ast.walk(function):
+        names = ([node.module] if isinstance(node, ast.ImportFrom) and node.level == 0
+                 else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+        if any(name and name.split(".")[0] in PACKAGES for name in names):
+          found.append((str(path.relative_to(ROOT)), node.lineno,
+                        _says_why(lines, node.lineno)))
+  return sorted(set(found))
+
+
+def test_few_imports_inside_functions_and_each_says_why():
+  found = deferred_imports()
+  assert len(found) <= MAX_DEFERRED, found
+  assert all(reason for *_, reason in found), [f for f in found if not f[2]]

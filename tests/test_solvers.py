@@ -153,14 +153,15 @@ def test_best_is_at_least_as_good_as_xla_and_uses_exact_when_small(hlo_problems)
 
 def test_the_agent_registers_itself_as_a_plugin_without_loading_the_agent():
   """`muzero` comes from the registry's plugin group (pyproject.toml): the
-  solvers never import the agent, and listing the solvers loads only the
-  plugin's module, not the agent's networks and search."""
+  solvers never import the agent, listing the solvers loads nothing of it,
+  and looking `muzero` up loads the plugin's module and the agent with it."""
   import subprocess
   import sys
   code = ("import sys; import malloc_muzero.solvers as s; "
-          "before = set(sys.modules); assert 'malloc_muzero.agent.solver' not in before; "
-          "names = s.solver_names(); assert 'muzero' in names and s.places_segments('muzero'); "
-          "added = set(sys.modules) - before; "
-          "assert added == {'malloc_muzero.agent', 'malloc_muzero.agent.solver'}, added")
+          "names = s.solver_names(); assert 'muzero' in names, names; "
+          "assert not any(m.startswith('malloc_muzero.agent') or m in ('flax', 'orbax') "
+          "for m in sys.modules), sorted(sys.modules); "
+          "assert s.places_segments('muzero'); "
+          "assert {'malloc_muzero.agent.solver', 'flax'} <= set(sys.modules)")
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
   assert result.returncode == 0, result.stderr[-2000:]

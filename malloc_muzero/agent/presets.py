@@ -28,10 +28,11 @@
 
 from __future__ import annotations
 
+from malloc_muzero.agent.search import SearchConfig
+from malloc_muzero.agent.train import TrainConfig
 from malloc_muzero.errors import ProblemError
 
-# The presets' names (their configurations are in `agent_config`, which
-# imports JAX: the commands list the names in their flags without it).
+# The presets' names (their configurations are in `agent_config`).
 AGENTS = ("muzero", "guided", "rollout")
 # The preset every command uses unless told otherwise: the strongest at every
 # scale. It starts from the faster of XLA's answers (`agent.run.place_with_agent`)
@@ -46,10 +47,6 @@ START_ANNEAL_SHARE = 0.2
 
 def agent_config(name: str):
   """The `TrainConfig` of a named agent."""
-  # Deferred: these import JAX; the experiments import the preset names before their flags.
-  from malloc_muzero.agent.search import SearchConfig
-  from malloc_muzero.agent.train import TrainConfig
-
   if name not in AGENTS:
     raise ProblemError(f"an agent preset, one of {', '.join(AGENTS)}", "command line",
                        found=repr(name))

@@ -2,9 +2,10 @@
 
 The agent offered as a solver. It registers itself through the solver
 registry's plugin group (`solvers.registry.PLUGIN_GROUP`, declared in
-pyproject.toml), so the solvers below it never import the agent; the agent's
-modules (JAX, flax, mctx) load when it first plays, not when the registry
-lists it (`malloc-solve --help`).
+pyproject.toml), so the solvers below it never import the agent; the registry
+loads this module, and with it the agent's (JAX, flax, mctx, orbax), when the
+solver is first looked up, not when it lists the solvers
+(`malloc-solve --help`).
 
 Without `options.checkpoint`, plays with the pretrained network that ships
 with the package (`agent.pretrained`). Otherwise restores the run in
@@ -24,6 +25,10 @@ from __future__ import annotations
 
 import os
 
+from malloc_muzero.agent import checkpoint, pretrained
+from malloc_muzero.agent.build import make_trainer, run_identity
+from malloc_muzero.agent.play import play_until
+from malloc_muzero.agent.reference import never_slower_than_xla, starting_game
 from malloc_muzero.errors import ProblemError
 from malloc_muzero.game_instance import grid
 from malloc_muzero.simulator import simulate_placement
@@ -32,10 +37,6 @@ from malloc_muzero.solvers.registry import checked_segments, register_segments
 
 @register_segments("muzero")
 def muzero(problem, hardware, options):
-  # Deferred: listing the solvers loads this plugin, which must not load the agent's modules.
-  from malloc_muzero.agent import pretrained
-  from malloc_muzero.agent.reference import never_slower_than_xla
-
   deadline = options.deadline(0.0)  # No time limit: one batch of games.
   if options.checkpoint:
     game, placement = _play_checkpoint(problem, hardware, options, deadline)
@@ -53,12 +54,6 @@ def muzero(problem, hardware, options):
 def _play_checkpoint(problem, hardware, options, deadline: float):
   """(game, placement of its problem): the best of the run's games, its
   start and batches played from its checkpoint until `deadline`."""
-  # Deferred, as in `muzero`: listing the solvers must not load the agent's modules.
-  from malloc_muzero.agent import checkpoint
-  from malloc_muzero.agent.reference import starting_game
-  from malloc_muzero.agent.build import make_trainer, run_identity
-  from malloc_muzero.agent.play import play_until
-
   config, seed = checkpoint.load_train_config(options.checkpoint)
   # The run's grid: the slot size it saved, or the finest (a run that saved none).
   saved = checkpoint.load_granularity(options.checkpoint)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from importlib import metadata
 from typing import Callable
 
 from malloc_muzero.errors import ProblemError
@@ -132,9 +133,17 @@ _ITERATIVE: set[str] = set()  # The solvers that honour `SolverOptions.iteration
 
 
 # Entry points of this group name modules that register solvers when
-# imported (pyproject.toml: the agent's `muzero`).
+# imported (pyproject.toml: the agent's `muzero`), each under the entry
+# point's name. Listing the solvers reads the names only; a plugin's module
+# (the agent's imports JAX, flax, mctx and orbax) loads when one of its
+# solvers is looked up.
 PLUGIN_GROUP = "malloc_muzero.solvers"
 _plugins_loaded = False
+
+
+def _plugin_names() -> set[str]:
+  """The names of `PLUGIN_GROUP`'s entry points, without loading them."""
+  return {entry.name for entry in metadata.entry_points(group=PLUGIN_GROUP)}
 
 
 def _load_plugins() -> None:
@@ -144,7 +153,6 @@ def _load_plugins() -> None:
   if _plugins_loaded:
     return
   _plugins_loaded = True
-  from importlib import metadata  # Only when a solver is looked up.
   for entry in metadata.entry_points(group=PLUGIN_GROUP):
     try:
       entry.load()
@@ -199,9 +207,9 @@ def check_iterations(name: str, iterations: int | None) -> None:
 
 
 def solver_names() -> list[str]:
-  """Every registered solver's name, sorted."""
-  _load_plugins()
-  return sorted([*_SOLVERS, *_SEGMENT_SOLVERS])
+  """Every solver's name, sorted: those registered and the plugins' (not
+  loaded)."""
+  return sorted({*_SOLVERS, *_SEGMENT_SOLVERS, *_plugin_names()})
 
 
 def places_segments(name: str) -> bool:
