@@ -56,10 +56,9 @@ def main() -> None:
     off = closed(solve("xla-msa", problem, hardware))
     for slots in (args.slots, None):
       finest, count = grid(hardware, slots)
-      chosen, chosen_count = replay_grid(problem, hardware, slots)
+      chosen, _, replayed = replay_grid(problem, hardware, slots)
       on_finest = closed(xla_msa_on_grid(problem, hardware, finest, count))
-      on_chosen = (on_finest if chosen == finest
-                   else closed(xla_msa_on_grid(problem, hardware, chosen, chosen_count)))
+      on_chosen = closed(replayed)
       gains[slots].append(on_chosen - on_finest)
       print(f"| {entry.name} | {slots or f'{count} (at most MAX_SLOTS)'} | {off:.2f}% | "
             f"{on_finest:.2f}% | {on_chosen:.2f}% | {finest:,} | {chosen:,} |", flush=True)

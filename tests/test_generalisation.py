@@ -136,13 +136,14 @@ def test_a_network_grid_takes_the_slot_size_on_which_xla_loses_least():
     placement = xla_msa_on_grid(problem, hardware, g, 128)
     return float(simulate_placement(problem, hardware, placement.levels))
 
-  chosen, slots = replay_grid(problem, hardware, 128)
+  chosen, slots, placement = replay_grid(problem, hardware, 128)
   assert slots == 128 and chosen in candidates
   assert replayed(chosen) == min(replayed(g) for g in candidates) < replayed(finest)
+  assert float(simulate_placement(problem, hardware, placement.levels)) == replayed(chosen)
   # On the finer grid of at most MAX_SLOTS slots, the size that fits the
   # buffers exactly (16 KiB, not 15,872 B).
   assert grid(hardware)[0] == 15_872
-  assert replay_grid(problem, hardware) == (16_384, 16_252_928 // 16_384)
+  assert replay_grid(problem, hardware)[:2] == (16_384, 16_252_928 // 16_384)
   decoder = make_decoder(problem, hardware, 128, granularity=chosen)
   assert (decoder.config.granularity, decoder.config.num_slots) == (chosen, 128)
   with pytest.raises(ProblemError, match="granularity"):

@@ -23,7 +23,7 @@ def unseen_game(trainer, problem, hardware):
   (`agent.reference.replay_grid`), and XLA's placement on it when the search
   uses one."""
   slots = trainer.game_config.num_slots
-  granularity, _ = replay_grid(problem, hardware, slots)
+  granularity = replay_grid(problem, hardware, slots).granularity
   decoder = make_decoder(problem, hardware, slots, granularity=granularity)
   return decoder, reference_for(problem, hardware, decoder, trainer.config.search)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+from typing import NamedTuple
 
 import chex
 import jax
@@ -36,6 +37,7 @@ from malloc_muzero import game
 from malloc_muzero.errors import ProblemError
 
 from malloc_muzero.game_instance import Decoder, grid, grid_candidates, make_decoder
+from malloc_muzero.placement import Placement
 from malloc_muzero.segments import from_windows, whole_buffers
 from malloc_muzero.simulator import simulate_placement
 from malloc_muzero.solvers import Budget, solve_segments
@@ -143,11 +145,18 @@ def xla_msa_on_grid(problem, hardware, granularity: int, num_slots: int):
                         "best-fit")
 
 
-def replay_grid(problem, hardware, num_slots: int | None = None) -> tuple[int, int]:
-  """(granularity, slots) of the game the agent plays `problem` in (at most
-  `MAX_SLOTS` slots, or a network's action grid of `num_slots`): the slot
-  size among `grid_candidates` on which XLA's placement replayed
-  (`xla_msa_on_grid`) is fastest; on a tie, the one that loses the least
+class ReplayGrid(NamedTuple):
+  """A game's grid and XLA's placement replayed on it (`replay_grid`)."""
+  granularity: int
+  slots: int
+  placement: Placement  # `xla_msa_on_grid`'s, on this grid.
+
+
+def replay_grid(problem, hardware, num_slots: int | None = None) -> ReplayGrid:
+  """(granularity, slots, XLA's placement on them) of the game the agent
+  plays `problem` in (at most `MAX_SLOTS` slots, or a network's action grid
+  of `num_slots`): the slot size among `grid_candidates` on which XLA's
+  placement replayed (`xla_msa_on_grid`) is fastest; on a tie, the one that loses the least
   memory to rounding, so that departures from the replay have the most room.
 
   A grid rounds buffers up to whole slots. At 128 slots the finest size
@@ -165,8 +174,8 @@ def replay_grid(problem, hardware, num_slots: int | None = None) -> tuple[int, i
     slots = grid(hardware, num_slots, granularity)[1]
     placement = xla_msa_on_grid(problem, hardware, granularity, slots)
     timed.append((float(simulate_placement(problem, hardware, placement.levels)),
-                  len(timed), granularity, slots))
-  return min(timed)[2:]
+                  len(timed), ReplayGrid(granularity, slots, placement)))
+  return min(timed)[2]
 
 
 def xla_can_cut(problem, hardware) -> bool:
@@ -244,11 +253,15 @@ def starting_candidates(problem, hardware, num_slots: int | None = None,
   Raises:
     ProblemError: no candidate is left.
   """
-  granularity, slots = (replay_grid(problem, hardware, num_slots) if granularity is None
-                        else grid(hardware, num_slots, granularity))
+  if granularity is None:
+    granularity, slots, whole = replay_grid(problem, hardware, num_slots)
+  else:
+    granularity, slots = grid(hardware, num_slots, granularity)
+    whole = None
   candidates = []
   if "whole" in games:
-    whole = xla_msa_on_grid(problem, hardware, granularity, slots)
+    if whole is None:
+      whole = xla_msa_on_grid(problem, hardware, granularity, slots)
     candidates.append(StartingGame(problem, None, "whole", whole, "xla-msa",
                                    simulate_placement(problem, hardware, whole.levels),
                                    granularity))
