@@ -1024,19 +1024,80 @@ def timed_legal_slots(problem: GameProblem, busy_until: chex.Array, reserved_fro
   return legal_slots(problem, busy_until, reserved_from, turn, problem.window_starts[turn, 1:])
 
 
-def _timed_when_needed(problem: GameProblem, busy_until: chex.Array,
-                       reserved_from: chex.Array, turn: chex.Array, done: chex.Array,
-                       like: chex.Array) -> chex.Array:
-  """[K-1, L-1, W] `timed_legal_slots` of the buffer at `turn` (0 when
-  `done`), computed only when it has a candidate start besides its own: most
-  buffers have none (their timed masks are 0), and a batch of games skips
-  the K - 1 masks where none of its games needs them (`_only_when`; 8% of
-  the CPU time of the windowed game with 4 timings, scripts/bench_game.py)."""
+def _next_masks(problem: GameProblem, busy_until: chex.Array, reserved_from: chex.Array,
+                turn: chex.Array, done: chex.Array,
+                like: chex.Array) -> tuple[chex.Array, chex.Array]:
+  """(`legal_slots` [L-1, W], `timed_legal_slots` [K-1, L-1, W]) of the buffer
+  at `turn` (both 0 when `done`; `like`: the timed masks' array, [0, L-1, W]
+  with one timing). The timed masks are computed only when the buffer has a
+  candidate start besides its own: most buffers have none (their timed
+  masks are 0), and a batch of games skips them where none of its games
+  needs them (`_masks`)."""
   if not like.shape[0]:
-    return like
+    legal = legal_slots(problem, busy_until, reserved_from, turn)
+    return jnp.where(done, jnp.zeros_like(legal), legal), like
   needed = ~done & problem.valid[turn] & (problem.window_starts[turn, 1:] >= 0).any()
-  return _only_when(needed, lambda held: timed_legal_slots(problem, *held, turn),
-                    (busy_until, reserved_from), jnp.zeros_like(like))
+  legal, timed = _masks(problem, busy_until, reserved_from, turn, needed)
+  return jnp.where(done, jnp.zeros_like(legal), legal), timed
+
+
+def _masks_looped(problem: GameProblem, busy_until: chex.Array, reserved_from: chex.Array,
+                  turn: chex.Array, needed: chex.Array) -> tuple[chex.Array, chex.Array]:
+  """`_masks` with the timed masks in a loop of 0 or 1 trips (`_only_when`):
+  right under any batching."""
+  num_fast, num_slots = busy_until.shape[-2:]
+  zeros = jnp.zeros((problem.window_starts.shape[-1] - 1, num_fast,
+                     slot_bits.num_words(num_slots)), jnp.uint32)
+  return (legal_slots(problem, busy_until, reserved_from, turn),
+          _only_when(needed, lambda held: timed_legal_slots(problem, *held, turn),
+                     (busy_until, reserved_from), zeros))
+
+
+@jax.custom_batching.custom_vmap
+def _masks(problem: GameProblem, busy_until: chex.Array, reserved_from: chex.Array,
+           turn: chex.Array, needed: chex.Array) -> tuple[chex.Array, chex.Array]:
+  """(`legal_slots`, `timed_legal_slots` when `needed`, else 0) of the buffer
+  at `turn`.
+
+  Under `vmap` (`custom_vmap`) a batch takes one branch of a conditional
+  on whether some game needs the timed masks: if so, the masks of all K
+  timings in one pass over the slots (packing K thresholds of
+  `busy_until` costs about 1.5 times packing one: the pass reads
+  `busy_until` once), else timing 0's alone and zeros. The game before
+  packed timing 0 and the K - 1 others apart, the latter in a loop of 0 or
+  1 trips (`_only_when`) that wrote its zero result and copied its output
+  into the state at every decision."""
+  return _masks_looped(problem, busy_until, reserved_from, turn, needed)
+
+
+@_masks.def_vmap
+def _masks_batched(axis_size, in_batched, problem, busy_until, reserved_from, turn, needed):
+  """`_masks`' batching rule: (([axis_size, L-1, W], [axis_size, K-1, L-1, W]),
+  batched)."""
+  problem_batched, *rest_batched = in_batched
+  if any(jax.tree_util.tree_leaves(problem_batched)):
+    # A batch of problems: each game through the loop.
+    axes = jax.tree_util.tree_map(lambda b: 0 if b else None, problem_batched)
+    return jax.vmap(_masks_looped,
+                    in_axes=(axes,) + tuple(0 if b else None for b in rest_batched))(
+                        problem, busy_until, reserved_from, turn, needed), (True, True)
+  held = tuple(x if b else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x))
+               for x, b in zip((busy_until, reserved_from, turn, needed), rest_batched))
+  num_fast, num_slots = busy_until.shape[-2:]
+  zeros = jnp.zeros((axis_size, problem.window_starts.shape[-1] - 1, num_fast,
+                     slot_bits.num_words(num_slots)), jnp.uint32)
+
+  def every_timing(held):
+    busy, reserved, turns, wanted = held
+    masks = jax.vmap(lambda b, r, t: legal_slots(problem, b, r, t, problem.window_starts[t]))(
+        busy, reserved, turns)                                       # [B, K, L-1, W]
+    return masks[:, 0], jnp.where(wanted[:, None, None, None], masks[:, 1:], jnp.uint32(0))
+
+  def timing_zero(held):
+    busy, reserved, turns, _ = held
+    return jax.vmap(lambda b, r, t: legal_slots(problem, b, r, t))(busy, reserved, turns), zeros
+
+  return jax.lax.cond(held[3].any(), every_timing, timing_zero, held), (True, True)
 
 
 def is_legal(state: State, action: chex.Array) -> chex.Array:
@@ -1114,6 +1175,8 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
                        lambda chosen: _stall_s(problem, *chosen, num_slots),
                        (actions, timings))
   reward = (saved - stall) / problem.all_slow_s
+  next_legal, next_timed = _next_masks(problem, busy, reserved, safe_turn, done,
+                                       state.timed_slots)
   return State(
       turn=next_turn,
       busy_until=busy,
@@ -1121,10 +1184,8 @@ def step(problem: GameProblem, state: State, action: chex.Array) -> State:
       memory_s=memory,
       actions=actions,
       timings=timings,
-      legal_slots=jnp.where(done, jnp.zeros_like(state.legal_slots),
-                            legal_slots(problem, busy, reserved, safe_turn)),
-      timed_slots=_timed_when_needed(problem, busy, reserved, safe_turn, done,
-                                     state.timed_slots),
+      legal_slots=next_legal,
+      timed_slots=next_timed,
       reward=jnp.where(state.terminated, 0.0,
                        jnp.where(legal, reward, ILLEGAL_ACTION_REWARD)).astype(jnp.float32),
       terminated=done,

@@ -251,6 +251,67 @@ def test_timed_legal_action_mask_is_exact(problem, seed):
     state = _step(gp, state, jnp.int32(rng.choice(np.flatnonzero(mask))))
 
 
+def _recorded(gp, key, stop):
+  """One random game's states after each decision (16 slots): legal
+  actions, bar an illegal one at decision `stop` (which ends the game)."""
+  def body(state, x):
+    k, i = x
+    action = jnp.where(i == stop, -1, players.random_legal(gp, state, k))
+    state = game.step(gp, state, action)
+    return state, state
+  n = gp.valid.shape[0]
+  return jax.lax.scan(body, game.init(gp, 16), (jax.random.split(key, n), jnp.arange(n)))[1]
+
+
+def _plain_masks(gp, state):
+  """(timing 0's mask, the timed masks) of a state, computed plainly."""
+  n = gp.valid.shape[0]
+  turn = jnp.minimum(state.turn, n - 1)
+  needed = ~state.terminated & gp.valid[turn] & (gp.window_starts[turn, 1:] >= 0).any()
+  legal = game.legal_slots(gp, state.busy_until, state.reserved_from, turn)
+  timed = game.timed_legal_slots(gp, state.busy_until, state.reserved_from, turn)
+  return (jnp.where(state.terminated, jnp.uint32(0), legal),
+          jnp.where(needed, timed, jnp.uint32(0)))
+
+
+_record_batch = jax.jit(jax.vmap(_recorded, in_axes=(None, 0, 0)))
+_record_per_problem = jax.jit(jax.vmap(_recorded))
+_record_twice = jax.jit(jax.vmap(jax.vmap(_recorded, in_axes=(None, 0, 0)),
+                                 in_axes=(None, 0, 0)))
+_plain_masks_of_all = jax.jit(jax.vmap(jax.vmap(_plain_masks, in_axes=(None, 0)),
+                                       in_axes=(None, 0)))
+
+
+@settings(max_examples=20, deadline=None)
+@given(problem=problems(), seed=st.integers(0, 2**31 - 1),
+       capacities=st.sampled_from([(64,), (48, 96)]))
+def test_batched_masks_are_each_games_own(problem, seed, capacities):
+  """In a batch of games the masks come from one conditional on whether
+  some game needs the timed ones (`game._masks`, `custom_vmap`: then all
+  timings in one pass): at every decision of random games, each game's
+  timed masks are `timed_legal_slots` of its own state where it is at a
+  buffer with candidate starts and not done, else 0, and its timing-0 mask
+  `legal_slots` (0 when done); the same with a batch of problems (its
+  loop) and under two vmaps."""
+  hardware = _hardware(capacities)
+  config, gp = _setup(problem, hardware, num_timings=3)
+  assert config.num_slots == 16
+  keys = jax.random.split(jax.random.key(seed), 6)
+  # Games that end early: the batch's games then need the masks at
+  # different decisions.
+  stops = jnp.asarray(np.random.default_rng(seed).integers(0, 12, 6))
+  states = _record_batch(gp, keys, stops)
+  legal, timed = (np.asarray(x) for x in _plain_masks_of_all(gp, states))
+  assert timed.shape == (6, gp.valid.shape[0], 2, len(capacities), 1)
+  stacked = jax.tree_util.tree_map(lambda x: jnp.stack([x] * len(keys)), gp)
+  twice = _record_twice(gp, keys.reshape(2, 3), stops.reshape(2, 3))
+  for got in (states, _record_per_problem(stacked, keys, stops), twice):
+    np.testing.assert_array_equal(np.asarray(got.timed_slots).reshape(timed.shape), timed)
+    np.testing.assert_array_equal(np.asarray(got.legal_slots).reshape(legal.shape), legal)
+    np.testing.assert_array_equal(np.asarray(got.actions).reshape(states.actions.shape),
+                                  np.asarray(states.actions))
+
+
 @settings(max_examples=40, deadline=None)
 @given(problem=problems(), seed=st.integers(0, 2**31 - 1))
 def test_legal_action_mask_is_exact(problem, seed):
