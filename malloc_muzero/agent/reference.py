@@ -156,8 +156,9 @@ def replay_grid(problem, hardware, num_slots: int | None = None) -> ReplayGrid:
   """(granularity, slots, XLA's placement on them) of the game the agent
   plays `problem` in (at most `MAX_SLOTS` slots, or a network's action grid
   of `num_slots`): the slot size among `grid_candidates` on which XLA's
-  placement replayed (`xla_msa_on_grid`) is fastest; on a tie, the one that loses the least
-  memory to rounding, so that departures from the replay have the most room.
+  placement replayed (`xla_msa_on_grid`) is fastest; on a tie, the one that
+  loses the least memory to rounding, so that departures from the replay
+  have the most room.
 
   A grid rounds buffers up to whole slots. At 128 slots the finest size
   costs XLA's replay, and so the agent's start, up to 5 points of the
@@ -305,8 +306,8 @@ def annealed_start(start: StartingGame, hardware, seconds: float, seed: int = 0,
   seeds = heuristic_seeds(decoder, start.problem, hardware)
   seeds.append(logits_from_levels(decoder, np.asarray(start.placement.levels)))
   began = time.monotonic()
-  placement, _ = anneal_decoded(decoder, np.stack(seeds), Budget(iterations, began, began + seconds),
-                                seed)
+  budget = Budget(iterations, began, began + seconds)
+  placement, _ = anneal_decoded(decoder, np.stack(seeds), budget, seed)
   time_s = simulate_placement(start.problem, hardware, placement.levels)
   if time_s >= start.time_s:
     return start
