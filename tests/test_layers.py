@@ -195,3 +195,10 @@ def test_few_imports_inside_functions_and_each_says_why():
   found = deferred_imports()
   assert len(found) <= MAX_DEFERRED, found
   assert all(reason for *_, reason in found), [f for f in found if not f[2]]
+
+
+def test_the_reason_check_sees_a_missing_reason():
+  lines = ["def f():", "  # Deferred: JAX, once the flags are read.", "  import jax",
+           "  from malloc_muzero import simulator", "", "def g():",
+           "  x = 1", "  from malloc_muzero import simulator"]
+  assert _says_why(lines, 4) and not _says_why(lines, 8)
